@@ -1,0 +1,68 @@
+"""Domain errors of the loyalty program.
+
+Each carries a stable machine ``code`` (used by the API's error body) and a human ``message``. Forms and the API
+map them in one place each (``members.forms.apply_domain_error`` and the API's exception handler).
+"""
+
+from django.utils.translation import gettext_lazy as _
+
+
+class LoyaltyError(Exception):
+    code = "loyalty_error"
+    default_message = _("The request could not be completed.")
+    #: Form or API field the error belongs to, if any.
+    field: str | None = None
+
+    def __init__(self, message=None, *, field=None, **params):
+        self.message = str(message or self.default_message)
+        if params:
+            self.message = self.message % params
+        if field is not None:
+            self.field = field
+        self.params = params
+        super().__init__(self.message)
+
+
+class InsufficientPoints(LoyaltyError):
+    code = "insufficient_points"
+    default_message = _("Not enough points: %(needed)s needed, %(available)s available.")
+
+    def __init__(self, message=None, *, needed=0, available=0, **kwargs):
+        super().__init__(message, needed=needed, available=available, **kwargs)
+
+
+class AccountClosed(LoyaltyError):
+    code = "account_closed"
+    default_message = _("This membership is closed.")
+
+
+class DuplicateRequest(LoyaltyError):
+    """The same idempotency key was used for a different request."""
+
+    code = "idempotency_key_reused"
+    default_message = _("This idempotency key was already used for a different request.")
+
+
+class InvalidPurchase(LoyaltyError):
+    code = "invalid_purchase"
+    default_message = _("The purchase is not valid.")
+
+
+class PurchaseNotFound(LoyaltyError):
+    code = "purchase_not_found"
+    default_message = _("No purchase with that id.")
+
+
+class RefundExceedsPurchase(LoyaltyError):
+    code = "refund_exceeds_purchase"
+    default_message = _("The refund is larger than what is left of the purchase.")
+
+
+class TransferNotAllowed(LoyaltyError):
+    code = "transfer_not_allowed"
+    default_message = _("This transfer is not allowed.")
+
+
+class AdjustmentNotAllowed(LoyaltyError):
+    code = "adjustment_not_allowed"
+    default_message = _("This adjustment is not allowed.")

@@ -1,0 +1,35 @@
+"""Extension points of the members core.
+
+``members`` imports no other app of ours. Apps that build on it (campaigns, referrals, rewards, the API's
+webhooks) register callables here from their ``AppConfig.ready()``; the services call them explicitly, inside
+their own transaction, in registration order. No model signals are involved.
+
+- ``earning_providers``: ``provider(basket, base, now) -> list[Award]`` — extra awards (campaign bonuses) for a
+  basket, given the base earning result. Used by both recording and previewing a purchase, so a provider must
+  not write anything.
+- ``purchase_recorded``: ``hook(result) -> None`` — after a purchase and its points are posted (same
+  transaction). ``result`` is a :class:`members.services.purchases.PurchaseResult`.
+- ``purchase_refunded``: ``hook(refund) -> None`` — after a refund's clawback is posted (same transaction).
+- ``member_enrolled``: ``hook(member, context) -> None`` — after a member is created; ``context`` is a dict
+  with e.g. ``referral_code`` and ``request`` (may be None).
+- ``points_changed``: ``hook(event, payload) -> None`` — notifications such as ``points.expired`` and
+  ``tier.changed`` for outbound webhooks.
+"""
+
+earning_providers: list = []
+purchase_recorded: list = []
+purchase_refunded: list = []
+member_enrolled: list = []
+points_changed: list = []
+
+
+def register(registry: list, func):
+    """Add ``func`` to a registry once (``ready()`` may run more than once in tests)."""
+    if func not in registry:
+        registry.append(func)
+    return func
+
+
+def emit(event: str, payload: dict) -> None:
+    for hook in points_changed:
+        hook(event, payload)

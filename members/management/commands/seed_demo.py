@@ -1,0 +1,28 @@
+"""Load demo data. Idempotent: objects are looked up by natural key first, so a second run changes nothing."""
+
+from importlib import import_module
+
+from django.apps import apps
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils.module_loading import module_has_submodule
+
+from members.demo import DEMO_MEMBER_EMAIL, DEMO_MEMBER_PASSWORD, DEMO_STAFF_EMAIL, DEMO_STAFF_PASSWORD
+
+
+class Command(BaseCommand):
+    help = "Create demo tiers, members, purchases, rewards and campaigns (safe to run repeatedly)."
+
+    def handle(self, *args, **options):
+        from members import demo as members_demo
+
+        with transaction.atomic():
+            members_demo.seed(stdout=self.stdout)
+            # Each other app may ship a demo.py with seed(stdout=...); they run after the members core.
+            for app_config in apps.get_app_configs():
+                if app_config.name == "members" or not module_has_submodule(app_config.module, "demo"):
+                    continue
+                import_module(f"{app_config.name}.demo").seed(stdout=self.stdout)
+        self.stdout.write(self.style.SUCCESS("Demo data ready."))
+        self.stdout.write(f"  Member login: {DEMO_MEMBER_EMAIL} / {DEMO_MEMBER_PASSWORD}")
+        self.stdout.write(f"  Staff login:  {DEMO_STAFF_EMAIL} / {DEMO_STAFF_PASSWORD}  (http://127.0.0.1:8000/admin/)")

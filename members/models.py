@@ -1,0 +1,515 @@
+"""Members, their points accounts and the append-only points ledger.
+
+Invariants, backed by database constraints where a constraint can say them:
+- ``PointsAccount.balance`` (spendable) is never negative and always equals the sum of ``LedgerEntry.points``
+  and the sum of the remaining points of its available lots; ``pending`` likewise equals the sum of
+  ``LedgerEntry.pending_delta`` and the remaining points of its pending lots.
+- ``PointsAccount.owed`` (clawback shortfall still to be netted) equals the sum of ``LedgerEntry.owed_delta``.
+- Ledger entries are never updated or deleted (enforced in the model and, on PostgreSQL, by a trigger).
+- Every entry has a unique idempotency key, so a retried write never posts twice.
+"""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+MONEY = {"max_digits": 12, "decimal_places": 2}
+RATE = {"max_digits": 9, "decimal_places": 4}
+
+
+def _clear_program_cache():
+    # Imported late: selectors import this module.
+    from .selectors import program_cache_clear
+
+    program_cache_clear()
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def _create_user(self, email, password, **extra_fields):
+        if not email:
+            raise ValueError("An email address is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra_fields)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email, password=None, **extra_fields):
+        extra_fields.setdefault("is_staff", False)
+        extra_fields.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra_fields)
+
+    def create_superuser(self, email, password=None, **extra_fields):
+        extra_fields.setdefault("is_staff", True)
+        extra_fields.setdefault("is_superuser", True)
+        return self._create_user(email, password, **extra_fields)
+
+
+class User(AbstractUser):
+    """A login. Customers and staff alike sign in with their email address."""
+
+    username = None
+    email = models.EmailField(_("email address"), unique=True)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS = []
+
+    class Meta:
+        ordering = ["email"]
+
+    def __str__(self):
+        return self.email
+
+
+class ProgramSettings(models.Model):
+    """The program's rules, one row (pk=1), edited by staff in the admin and cached per process."""
+
+    class ExpiryPolicy(models.TextChoices):
+        NONE = "none", _("Points never expire")
+        FIXED = "fixed", _("Fixed: N months after earning")
+        ACTIVITY = "activity", _("Activity: all points expire after N months without a purchase")
+
+    class Rounding(models.TextChoices):
+        DOWN = "down", _("Round down")
+        NEAREST = "nearest", _("Round to nearest (half up)")
+        UP = "up", _("Round up")
+
+    class TierBasis(models.TextChoices):
+        POINTS = "points", _("Qualifying points")
+        SPEND = "spend", _("Qualifying spend")
+
+    class TierPeriod(models.TextChoices):
+        ROLLING_12_MONTHS = "rolling", _("Rolling 12 months")
+        CALENDAR_YEAR = "calendar", _("Calendar year")
+
+    name = models.CharField(max_length=100, default="Loyalty Rewards")
+    currency = models.CharField(max_length=3, default="EUR")
+    point_value = models.DecimalField(
+        **RATE,
+        default=Decimal("0.0100"),
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text=_("What one point is worth in the program currency."),
+    )
+    base_rate = models.DecimalField(
+        **RATE,
+        default=Decimal("1.0000"),
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text=_("Points per currency unit spent, before multipliers."),
+    )
+    rounding = models.CharField(max_length=10, choices=Rounding.choices, default=Rounding.DOWN)
+    max_points_per_purchase = models.PositiveIntegerField(
+        null=True, blank=True, help_text=_("Cap on points from one purchase; empty for no cap.")
+    )
+    expiry_policy = models.CharField(max_length=10, choices=ExpiryPolicy.choices, default=ExpiryPolicy.FIXED)
+    expiry_months = models.PositiveSmallIntegerField(default=24)
+    expiry_reminder_days = models.PositiveSmallIntegerField(default=30)
+    pending_days = models.PositiveSmallIntegerField(
+        default=14, help_text=_("Return window: purchase points stay pending this many days.")
+    )
+    tier_basis = models.CharField(max_length=10, choices=TierBasis.choices, default=TierBasis.POINTS)
+    tier_period = models.CharField(max_length=10, choices=TierPeriod.choices, default=TierPeriod.ROLLING_12_MONTHS)
+    transfer_max_points = models.PositiveIntegerField(
+        default=5000, help_text=_("Most points a member may transfer in one go.")
+    )
+    transfer_max_per_month = models.PositiveIntegerField(default=20000)
+    voucher_validity_days = models.PositiveSmallIntegerField(default=90)
+    voucher_cancel_grace_hours = models.PositiveSmallIntegerField(default=24)
+    refund_points_on_voucher_expiry = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("program settings")
+        verbose_name_plural = _("program settings")
+        constraints = [models.CheckConstraint(condition=Q(pk=1), name="program_settings_singleton")]
+
+    def __str__(self):
+        return self.name
+
+    def save(self, *args, **kwargs):
+        self.pk = 1
+        super().save(*args, **kwargs)
+        _clear_program_cache()
+
+
+class Tier(models.Model):
+    name = models.CharField(max_length=50, unique=True)
+    rank = models.PositiveSmallIntegerField(unique=True, help_text=_("0 is the entry tier; higher is better."))
+    threshold = models.DecimalField(
+        **MONEY,
+        default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text=_("Qualifying points (or spend) over the tier period needed to reach this tier."),
+    )
+    earn_multiplier = models.DecimalField(**RATE, default=Decimal("1.0000"))
+    perks = models.TextField(blank=True, help_text=_("One perk per line."))
+    colour = models.CharField(max_length=7, default="#8c6239")
+
+    class Meta:
+        ordering = ["rank"]
+        constraints = [
+            models.CheckConstraint(condition=Q(earn_multiplier__gte=0), name="tier_multiplier_non_negative"),
+            models.CheckConstraint(condition=Q(threshold__gte=0), name="tier_threshold_non_negative"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        _clear_program_cache()
+
+    def delete(self, *args, **kwargs):
+        result = super().delete(*args, **kwargs)
+        _clear_program_cache()
+        return result
+
+    @property
+    def perk_list(self):
+        return [line.strip() for line in self.perks.splitlines() if line.strip()]
+
+
+class Member(models.Model):
+    """A customer enrolled in the program. Every user who signs up gets exactly one."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        CLOSED = "closed", _("Closed")
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="member")
+    member_number = models.CharField(max_length=12, unique=True)
+    card_number = models.CharField(max_length=19, unique=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    tier = models.ForeignKey(Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="members")
+    tier_achieved_at = models.DateTimeField(null=True, blank=True)
+    tier_review_at = models.DateField(null=True, blank=True, help_text=_("Next date a downgrade may happen."))
+    birthday = models.DateField(null=True, blank=True)
+    phone = models.CharField(max_length=32, blank=True)
+    marketing_consent = models.BooleanField(default=False)
+    email_notifications = models.BooleanField(default=True, help_text=_("Service emails such as expiry reminders."))
+    enrolled_at = models.DateTimeField(default=timezone.now)
+    enrollment_channel = models.CharField(max_length=20, default="web")
+    last_purchase_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["member_number"]
+        indexes = [
+            models.Index(fields=["last_purchase_at"], name="member_last_purchase_idx"),
+            models.Index(fields=["enrolled_at"], name="member_enrolled_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.member_number} ({self.user.email})"
+
+    def get_absolute_url(self):
+        return reverse("admin:members_member_change", args=[self.pk])
+
+    @property
+    def display_name(self):
+        return self.user.get_full_name() or self.user.email
+
+
+class PointsAccount(models.Model):
+    """The cached balances of one member. Rows are changed only by ``members.services.ledger``."""
+
+    member = models.OneToOneField(Member, on_delete=models.PROTECT, primary_key=True, related_name="account")
+    balance = models.BigIntegerField(default=0, help_text=_("Spendable points."))
+    pending = models.BigIntegerField(default=0, help_text=_("Points earned but still in the return window."))
+    owed = models.BigIntegerField(default=0, help_text=_("Clawback shortfall, netted against future earnings."))
+    lifetime_earned = models.BigIntegerField(default=0)
+    lifetime_spent = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(balance__gte=0), name="account_balance_non_negative"),
+            models.CheckConstraint(condition=Q(pending__gte=0), name="account_pending_non_negative"),
+            models.CheckConstraint(condition=Q(owed__gte=0), name="account_owed_non_negative"),
+        ]
+
+    def __str__(self):
+        return f"{self.member_id}: {self.balance} pts"
+
+
+class Purchase(models.Model):
+    """A basket bought by a member, sent by a till, the e-shop or a partner."""
+
+    class Channel(models.TextChoices):
+        ONLINE = "online", _("Online")
+        IN_STORE = "in_store", _("In store")
+        PARTNER = "partner", _("Partner")
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="purchases")
+    external_id = models.CharField(max_length=100)
+    source = models.CharField(
+        max_length=100,
+        default="",
+        blank=True,
+        help_text=_("Which integration sent it; external ids are unique per source."),
+    )
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.IN_STORE)
+    store = models.CharField(max_length=100, blank=True)
+    occurred_at = models.DateTimeField()
+    currency = models.CharField(max_length=3)
+    total = models.DecimalField(**MONEY)
+    eligible_amount = models.DecimalField(**MONEY, default=Decimal("0"))
+    points_earned = models.BigIntegerField(default=0, help_text=_("Base and rule points, without bonuses."))
+    points_bonus = models.BigIntegerField(default=0, help_text=_("Campaign bonus points."))
+    refunded_total = models.DecimalField(**MONEY, default=Decimal("0"))
+    points_clawed_back = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "external_id"], name="purchase_external_id_unique_per_source"),
+            models.CheckConstraint(condition=Q(total__gte=0), name="purchase_total_non_negative"),
+            models.CheckConstraint(condition=Q(refunded_total__lte=models.F("total")), name="purchase_refund_le_total"),
+        ]
+        indexes = [models.Index(fields=["member", "-occurred_at"], name="purchase_member_recent_idx")]
+
+    def __str__(self):
+        return f"{self.external_id} ({self.total} {self.currency})"
+
+    @property
+    def points_total(self):
+        return self.points_earned + self.points_bonus
+
+
+class PurchaseLine(models.Model):
+    purchase = models.ForeignKey(Purchase, on_delete=models.CASCADE, related_name="lines")
+    line_number = models.PositiveSmallIntegerField()
+    sku = models.CharField(max_length=64)
+    category = models.CharField(max_length=64, blank=True)
+    quantity = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    unit_price = models.DecimalField(**MONEY)
+    points = models.BigIntegerField(default=0, help_text=_("Points this line earned (base, rules and bonuses)."))
+    refunded_quantity = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["purchase", "line_number"]
+        constraints = [
+            models.UniqueConstraint(fields=["purchase", "line_number"], name="purchase_line_number_unique"),
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="purchase_line_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(refunded_quantity__lte=models.F("quantity")),
+                name="purchase_line_refund_le_quantity",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.sku} × {self.quantity}"
+
+    @property
+    def amount(self):
+        return self.unit_price * self.quantity
+
+
+class LedgerEntry(models.Model):
+    """One movement of points. Append-only: a mistake is corrected by a new, reversing entry."""
+
+    class Kind(models.TextChoices):
+        EARN = "earn", _("Earned")
+        BONUS = "bonus", _("Bonus")
+        RELEASE = "release", _("Pending points released")
+        REDEEM = "redeem", _("Redeemed")
+        EXPIRE = "expire", _("Expired")
+        ADJUST = "adjust", _("Adjusted")
+        CLAWBACK = "clawback", _("Refund clawback")
+        SETTLEMENT = "settlement", _("Owed points settled")
+        REFERRAL = "referral", _("Referral")
+        DONATION = "donation", _("Donated")
+        TRANSFER_IN = "transfer_in", _("Transfer received")
+        TRANSFER_OUT = "transfer_out", _("Transfer sent")
+        REVERSAL = "reversal", _("Reversal")
+        IMPORT = "import", _("Opening balance")
+        FORFEIT = "forfeit", _("Forfeited")
+
+    account = models.ForeignKey(PointsAccount, on_delete=models.PROTECT, related_name="entries")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    points = models.BigIntegerField(default=0, help_text=_("Signed change of the spendable balance."))
+    pending_delta = models.BigIntegerField(default=0, help_text=_("Signed change of the pending points."))
+    owed_delta = models.BigIntegerField(default=0, help_text=_("Signed change of the owed shortfall."))
+    balance_after = models.BigIntegerField(help_text=_("Spendable balance after this entry."))
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    description = models.CharField(max_length=255, blank=True)
+    purchase = models.ForeignKey(Purchase, null=True, blank=True, on_delete=models.PROTECT, related_name="entries")
+    source_type = models.ForeignKey(ContentType, null=True, blank=True, on_delete=models.PROTECT)
+    source_id = models.PositiveBigIntegerField(null=True, blank=True)
+    source = GenericForeignKey("source_type", "source_id")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text=_("Who caused it; empty for the system or an integration."),
+    )
+    reversal_of = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by"
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=False)
+
+    class Meta:
+        verbose_name_plural = _("ledger entries")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(points=0) | ~Q(pending_delta=0) | ~Q(owed_delta=0),
+                name="ledger_entry_moves_something",
+            ),
+            models.CheckConstraint(condition=Q(balance_after__gte=0), name="ledger_balance_after_non_negative"),
+        ]
+        indexes = [
+            models.Index(fields=["account", "-created_at", "-id"], name="ledger_account_recent_idx"),
+            models.Index(fields=["source_type", "source_id"], name="ledger_source_idx"),
+            models.Index(fields=["kind", "created_at"], name="ledger_kind_created_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.points:+d} ({self.idempotency_key})"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise ValueError("Ledger entries are append-only; post a reversing entry instead.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Ledger entries are append-only; post a reversing entry instead.")
+
+
+class PointsLot(models.Model):
+    """Points credited together, with one expiry date; spending consumes lots soonest-expiring first."""
+
+    account = models.ForeignKey(PointsAccount, on_delete=models.PROTECT, related_name="lots")
+    entry = models.OneToOneField(LedgerEntry, on_delete=models.PROTECT, related_name="lot")
+    amount = models.BigIntegerField()
+    remaining = models.BigIntegerField()
+    expired = models.BigIntegerField(default=0, help_text=_("Points of this lot that expired."))
+    expired_at = models.DateTimeField(null=True, blank=True)
+    is_pending = models.BooleanField(default=False)
+    available_at = models.DateTimeField(help_text=_("When pending points become spendable."))
+    expires_at = models.DateTimeField(null=True, blank=True)
+    reminder_sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["expires_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="lot_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(remaining__gte=0) & Q(remaining__lte=models.F("amount")),
+                name="lot_remaining_in_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(expired__gte=0) & Q(expired__lte=models.F("amount") - models.F("remaining")),
+                name="lot_expired_in_range",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["account", "expires_at", "id"],
+                condition=Q(remaining__gt=0),
+                name="lot_open_by_expiry_idx",
+            ),
+            models.Index(
+                fields=["expires_at"], condition=Q(remaining__gt=0, is_pending=False), name="lot_expiring_idx"
+            ),
+            models.Index(fields=["available_at"], condition=Q(is_pending=True), name="lot_pending_release_idx"),
+        ]
+
+    def __str__(self):
+        return f"lot {self.pk}: {self.remaining}/{self.amount}"
+
+
+class TierHistory(models.Model):
+    class Reason(models.TextChoices):
+        ENROLLED = "enrolled", _("Enrolled")
+        UPGRADE = "upgrade", _("Upgrade")
+        DOWNGRADE = "downgrade", _("Downgrade")
+        RETAINED = "retained", _("Retained at review")
+        STAFF = "staff", _("Changed by staff")
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="tier_history")
+    from_tier = models.ForeignKey(Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    to_tier = models.ForeignKey(Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(max_length=10, choices=Reason.choices)
+    qualifying_value = models.DecimalField(**MONEY, default=Decimal("0"))
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = _("tier history")
+        indexes = [models.Index(fields=["member", "-created_at"], name="tier_history_member_idx")]
+
+    def __str__(self):
+        return f"{self.member_id}: {self.from_tier} → {self.to_tier}"
+
+
+class QualifyingActivity(models.Model):
+    """Qualifying points and spend per member per calendar month.
+
+    Tier progress sums at most 12 (or 13) of these rows, so it costs the same whatever the history length.
+    """
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="qualifying_months")
+    month = models.DateField(help_text=_("First day of the month."))
+    points = models.BigIntegerField(default=0)
+    spend = models.DecimalField(**MONEY, default=Decimal("0"))
+    purchases = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = _("qualifying activity")
+        constraints = [models.UniqueConstraint(fields=["member", "month"], name="qualifying_member_month_unique")]
+
+    def __str__(self):
+        return f"{self.member_id} {self.month:%Y-%m}: {self.points} pts, {self.spend}"
+
+
+class EarningRule(models.Model):
+    """A rule of the earning engine; ``kind`` chooses the calculator strategy in ``members.calculators``."""
+
+    class Kind(models.TextChoices):
+        SPEND = "spend", _("Points per currency unit spent")
+        VISIT = "visit", _("Points per visit")
+        CASHBACK = "cashback", _("Cash-back percentage as points")
+        CATEGORY_MULTIPLIER = "category_multiplier", _("Category multiplier")
+        PRODUCT_MULTIPLIER = "product_multiplier", _("Product multiplier")
+        EXCLUDE_CATEGORY = "exclude_category", _("Excluded category")
+
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    is_active = models.BooleanField(default=True)
+    priority = models.PositiveSmallIntegerField(default=100, help_text=_("Lower runs first."))
+    rate = models.DecimalField(
+        **RATE,
+        default=Decimal("1.0000"),
+        help_text=_("Points per unit (spend), points per visit (visit), percent (cash-back) or multiplier."),
+    )
+    category = models.CharField(max_length=64, blank=True)
+    sku = models.CharField(max_length=64, blank=True)
+    channel = models.CharField(max_length=10, choices=Purchase.Channel.choices, blank=True)
+    min_spend = models.DecimalField(**MONEY, default=Decimal("0"))
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["priority", "id"]
+        constraints = [models.CheckConstraint(condition=Q(rate__gte=0), name="earning_rule_rate_non_negative")]
+
+    def __str__(self):
+        return f"{self.name} ({self.get_kind_display()})"

@@ -1,0 +1,352 @@
+"""The points ledger: the one place where balances change.
+
+Every change of a member's points is a call to :func:`ledger_post` while the caller holds the account's row
+lock (:func:`account_lock`) inside ``transaction.atomic()``. ``ledger_post`` appends one entry, moves the lots
+and updates the cached balances in the same transaction, so ``balance == sum(entries) == sum(lots)`` holds at
+every commit. The only other writers are the set-based batch jobs in :mod:`members.services.batch` (expiry and
+release of pending points), which take the same row locks, in primary-key order, before they touch a lot.
+"""
+
+from __future__ import annotations
+
+import calendar
+from datetime import datetime
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection, transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from ..exceptions import (
+    AccountClosed,
+    AdjustmentNotAllowed,
+    DuplicateRequest,
+    InsufficientPoints,
+    TransferNotAllowed,
+)
+from ..models import LedgerEntry, Member, PointsAccount, PointsLot, ProgramSettings
+from ..selectors import program_settings_get
+
+Kind = LedgerEntry.Kind
+
+#: Kinds whose credits count as points earned over the member's lifetime.
+EARNING_KINDS = {Kind.EARN, Kind.BONUS, Kind.REFERRAL, Kind.IMPORT}
+#: Kinds whose debits count as points spent by the member.
+SPENDING_KINDS = {Kind.REDEEM, Kind.DONATION}
+
+_UNSET = object()
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """``moment`` plus whole calendar months, clamping the day (31 Jan + 1 month = 28/29 Feb)."""
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+def lot_expiry_for(*, program: ProgramSettings, earned_at: datetime) -> datetime | None:
+    """When points earned at ``earned_at`` expire under the program's policy (None: no date of their own)."""
+    if program.expiry_policy == ProgramSettings.ExpiryPolicy.FIXED:
+        return add_months(earned_at, program.expiry_months)
+    return None
+
+
+def account_lock(*, member_id: int) -> PointsAccount:
+    """Take the row lock on a member's points account and return it.
+
+    Must run inside ``transaction.atomic()``; the lock is held until that transaction ends, so concurrent
+    writers for the same member serialise here. To lock several accounts, call this in ascending ``member_id``
+    order to avoid deadlocks.
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("account_lock() must be called inside transaction.atomic().")
+    account = PointsAccount.objects.select_for_update().get(pk=member_id)
+    account._row_locked = True
+    return account
+
+
+def _consume_lots(*, account_id: int, points: int, pending: bool) -> None:
+    """Take ``points`` from the account's open lots, soonest-expiring first, in one UPDATE.
+
+    A lot whose running total (in consumption order) stays within ``points`` is emptied; the first lot past
+    it keeps the rest. Lots without an expiry date are used last.
+    """
+    table = PointsLot._meta.db_table
+    pending_sql = "TRUE" if pending else "FALSE"
+    if connection.vendor == "sqlite":
+        pending_sql = "1" if pending else "0"
+    sql = f"""
+        WITH ordered AS (
+            SELECT id, remaining,
+                   SUM(remaining) OVER (ORDER BY expires_at ASC NULLS LAST, id ASC) AS running
+            FROM {table}
+            WHERE account_id = %s AND remaining > 0 AND is_pending = {pending_sql}
+        )
+        UPDATE {table}
+        SET remaining = CASE WHEN ordered.running <= %s THEN 0 ELSE ordered.running - %s END
+        FROM ordered
+        WHERE {table}.id = ordered.id AND ordered.running - ordered.remaining < %s
+    """  # noqa: S608 - table name from model metadata, values are parameters
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [account_id, points, points, points])
+
+
+def ledger_post(
+    *,
+    account: PointsAccount,
+    kind: str,
+    idempotency_key: str,
+    points: int = 0,
+    pending_delta: int = 0,
+    description: str = "",
+    purchase=None,
+    source=None,
+    actor=None,
+    reversal_of: LedgerEntry | None = None,
+    expires_at=_UNSET,
+    available_at: datetime | None = None,
+    allow_shortfall: bool = False,
+    now: datetime | None = None,
+) -> LedgerEntry:
+    """Append one ledger entry and apply it to the account's lots and cached balances.
+
+    Precondition: ``account`` comes from :func:`account_lock` in the current transaction.
+
+    - ``points > 0`` credits spendable points as a new lot (expiring per the program's policy unless
+      ``expires_at`` is given) and then nets any owed shortfall against it.
+    - ``pending_delta > 0`` credits pending points as a lot that becomes spendable at ``available_at``.
+    - ``points < 0`` / ``pending_delta < 0`` debit, consuming lots soonest-expiring first. A debit larger than
+      what is there raises :class:`InsufficientPoints`, unless ``allow_shortfall`` (refund clawbacks), in which
+      case the balance goes to zero and the rest is recorded as owed.
+
+    Idempotent: a second call with the same ``idempotency_key`` returns the first entry (``entry.replayed`` is
+    True) and changes nothing; the same key with different amounts raises :class:`DuplicateRequest`.
+    """
+    if not getattr(account, "_row_locked", False):
+        raise RuntimeError("ledger_post() needs an account from account_lock().")
+    if points > 0 and pending_delta != 0:
+        raise ValueError("Credit spendable and pending points in separate entries.")
+
+    existing = LedgerEntry.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None:
+        if existing.account_id != account.pk or existing.kind != kind:
+            raise DuplicateRequest()
+        existing.replayed = True
+        return existing
+
+    now = now or timezone.now()
+    program = program_settings_get()
+    owed_delta = 0
+
+    if pending_delta < 0:
+        if -pending_delta > account.pending:
+            raise InsufficientPoints(needed=-pending_delta, available=account.pending)
+        _consume_lots(account_id=account.pk, points=-pending_delta, pending=True)
+    if points < 0:
+        debit = -points
+        if debit > account.balance:
+            if not allow_shortfall:
+                raise InsufficientPoints(needed=debit, available=account.balance)
+            owed_delta = debit - account.balance
+            debit = account.balance
+            points = -debit
+        if debit:
+            _consume_lots(account_id=account.pk, points=debit, pending=False)
+    if points == 0 and pending_delta == 0 and owed_delta == 0:
+        raise ValueError("A ledger entry must move some points.")
+
+    entry = LedgerEntry(
+        account=account,
+        kind=kind,
+        points=points,
+        pending_delta=pending_delta,
+        owed_delta=owed_delta,
+        balance_after=account.balance + points,
+        idempotency_key=idempotency_key,
+        description=description[:255],
+        purchase=purchase,
+        actor=actor,
+        reversal_of=reversal_of,
+        created_at=now,
+    )
+    if source is not None:
+        entry.source_type = ContentType.objects.get_for_model(source)
+        entry.source_id = source.pk
+    entry.save(force_insert=True)
+
+    if points > 0 or pending_delta > 0:
+        PointsLot.objects.create(
+            account=account,
+            entry=entry,
+            amount=points or pending_delta,
+            remaining=points or pending_delta,
+            is_pending=pending_delta > 0,
+            available_at=available_at or now,
+            expires_at=lot_expiry_for(program=program, earned_at=now) if expires_at is _UNSET else expires_at,
+            created_at=now,
+        )
+
+    changes = {}
+    if points:
+        changes["balance"] = F("balance") + points
+        account.balance += points
+    if pending_delta:
+        changes["pending"] = F("pending") + pending_delta
+        account.pending += pending_delta
+    if owed_delta:
+        changes["owed"] = F("owed") + owed_delta
+        account.owed += owed_delta
+    earned = max(points, 0) + max(pending_delta, 0)
+    if kind in EARNING_KINDS and earned:
+        changes["lifetime_earned"] = F("lifetime_earned") + earned
+        account.lifetime_earned += earned
+    if kind in SPENDING_KINDS and points < 0:
+        changes["lifetime_spent"] = F("lifetime_spent") - points
+        account.lifetime_spent -= points
+    changes["updated_at"] = now
+    PointsAccount.objects.filter(pk=account.pk).update(**changes)
+
+    if points > 0 and account.owed > 0:
+        settle = min(points, account.owed)
+        _post_settlement(account=account, amount=settle, idempotency_key=f"{idempotency_key}:settle", now=now)
+    entry.replayed = False
+    return entry
+
+
+def _post_settlement(*, account: PointsAccount, amount: int, idempotency_key: str, now: datetime) -> None:
+    """Net newly credited points against the owed shortfall of an earlier clawback."""
+    _consume_lots(account_id=account.pk, points=amount, pending=False)
+    LedgerEntry(
+        account=account,
+        kind=Kind.SETTLEMENT,
+        points=-amount,
+        owed_delta=-amount,
+        balance_after=account.balance - amount,
+        idempotency_key=idempotency_key,
+        description=_("Points owed from an earlier refund"),
+        created_at=now,
+    ).save(force_insert=True)
+    PointsAccount.objects.filter(pk=account.pk).update(
+        balance=F("balance") - amount, owed=F("owed") - amount, updated_at=now
+    )
+    account.balance -= amount
+    account.owed -= amount
+
+
+def _ensure_open(member: Member) -> None:
+    if member.status != Member.Status.ACTIVE:
+        raise AccountClosed()
+
+
+@transaction.atomic
+def points_adjust(
+    *, member: Member, points: int, reason: str, actor, idempotency_key: str | None = None
+) -> LedgerEntry:
+    """Staff correction of a balance, with a mandatory reason. A debit never takes the balance below zero."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise AdjustmentNotAllowed(_("A reason is required for every adjustment."), field="reason")
+    if points == 0:
+        raise AdjustmentNotAllowed(_("An adjustment must add or remove at least one point."), field="points")
+    account = account_lock(member_id=member.pk)
+    key = idempotency_key or f"adjust:{member.pk}:{timezone.now().timestamp()}:{points}"
+    return ledger_post(
+        account=account, kind=Kind.ADJUST, points=points, idempotency_key=key, description=reason, actor=actor
+    )
+
+
+@transaction.atomic
+def points_transfer(
+    *, sender: Member, recipient: Member, points: int, idempotency_key: str, actor=None, note: str = ""
+) -> tuple[LedgerEntry, LedgerEntry]:
+    """Move spendable points from one member to another (family pooling), within the program's limits.
+
+    Both accounts are locked in member-id order, so two opposite transfers cannot deadlock.
+    """
+    if sender.pk == recipient.pk:
+        raise TransferNotAllowed(_("You cannot transfer points to yourself."), field="recipient")
+    if points <= 0:
+        raise TransferNotAllowed(_("Transfer at least one point."), field="points")
+    _ensure_open(sender)
+    _ensure_open(recipient)
+    program = program_settings_get()
+    if points > program.transfer_max_points:
+        raise TransferNotAllowed(
+            _("You can transfer at most %(limit)s points at a time.") % {"limit": program.transfer_max_points},
+            field="points",
+        )
+    first, second = sorted([sender.pk, recipient.pk])
+    locked = {first: account_lock(member_id=first), second: account_lock(member_id=second)}
+    out_key, in_key = f"{idempotency_key}:out", f"{idempotency_key}:in"
+    if LedgerEntry.objects.filter(idempotency_key=out_key).exists():
+        return (
+            LedgerEntry.objects.get(idempotency_key=out_key),
+            LedgerEntry.objects.get(idempotency_key=in_key),
+        )
+    now = timezone.now()
+    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    sent_this_month = -(
+        LedgerEntry.objects.filter(account_id=sender.pk, kind=Kind.TRANSFER_OUT, created_at__gte=month_start).aggregate(
+            total=Sum("points")
+        )["total"]
+        or 0
+    )
+    if sent_this_month + points > program.transfer_max_per_month:
+        raise TransferNotAllowed(
+            _("This transfer would exceed the monthly limit of %(limit)s points.")
+            % {"limit": program.transfer_max_per_month},
+            field="points",
+        )
+    description = note or _("Transfer")
+    sent = ledger_post(
+        account=locked[sender.pk],
+        kind=Kind.TRANSFER_OUT,
+        points=-points,
+        idempotency_key=out_key,
+        description=f"{description} → {recipient.member_number}",
+        actor=actor,
+        source=recipient,
+        now=now,
+    )
+    received = ledger_post(
+        account=locked[recipient.pk],
+        kind=Kind.TRANSFER_IN,
+        points=points,
+        idempotency_key=in_key,
+        description=f"{description} ← {sender.member_number}",
+        actor=actor,
+        source=sender,
+        now=now,
+    )
+    return sent, received
+
+
+@transaction.atomic
+def points_reverse(*, entry: LedgerEntry, reason: str, actor=None) -> LedgerEntry:
+    """Correct a mistaken entry with its exact opposite. An entry can be reversed once.
+
+    Reversing a credit that has already been spent records the shortfall as owed rather than going negative.
+    """
+    if not (reason or "").strip():
+        raise AdjustmentNotAllowed(_("A reason is required to reverse an entry."), field="reason")
+    account = account_lock(member_id=entry.account_id)
+    if entry.kind == Kind.REVERSAL:
+        raise AdjustmentNotAllowed(_("A reversal cannot itself be reversed; post an adjustment instead."))
+    existing = LedgerEntry.objects.filter(reversal_of=entry).first()
+    if existing is not None:
+        existing.replayed = True
+        return existing
+    return ledger_post(
+        account=account,
+        kind=Kind.REVERSAL,
+        points=-entry.points,
+        pending_delta=-entry.pending_delta if entry.pending_delta > 0 else 0,
+        idempotency_key=f"reversal:{entry.pk}",
+        description=reason.strip(),
+        actor=actor,
+        reversal_of=entry,
+        purchase=entry.purchase,
+        allow_shortfall=True,
+    )

@@ -1,0 +1,13 @@
+from django.urls import path
+
+from . import views
+
+app_name = "members"
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("activity/", views.activity, name="activity"),
+    path("tiers/", views.tiers, name="tiers"),
+    path("card/", views.card, name="card"),
+    path("profile/", views.profile, name="profile"),
+]

@@ -1,0 +1,79 @@
+"""factory-boy factories. Members are created through the enrolment service, as sign-up does."""
+
+from decimal import Decimal
+
+import factory
+from django.utils import timezone
+
+from members.models import EarningRule, Tier, User
+from members.services import member_enroll
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        django_get_or_create = ("email",)
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"member{n}@example.com")
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    password = factory.PostGenerationMethodCall("set_password", "correct-horse-battery")
+
+    @factory.post_generation
+    def _save(obj, create, extracted, **kwargs):
+        if create:
+            obj.save()
+
+
+class StaffUserFactory(UserFactory):
+    email = factory.Sequence(lambda n: f"staff{n}@example.com")
+    is_staff = True
+
+
+class SuperUserFactory(UserFactory):
+    email = factory.Sequence(lambda n: f"admin{n}@example.com")
+    is_staff = True
+    is_superuser = True
+
+
+class TierFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Tier
+        django_get_or_create = ("rank",)
+
+    name = factory.Sequence(lambda n: f"Tier {n}")
+    rank = factory.Sequence(lambda n: n + 10)
+    threshold = Decimal("0")
+    earn_multiplier = Decimal("1.0")
+
+
+class EarningRuleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = EarningRule
+
+    name = factory.Sequence(lambda n: f"Rule {n}")
+    kind = EarningRule.Kind.SPEND
+    rate = Decimal("1")
+
+
+def member_factory(**kwargs):
+    """A member enrolled through the service, with a user from ``UserFactory(**user_kwargs)``."""
+    member_fields = {k: kwargs.pop(k) for k in ("birthday", "phone", "marketing_consent", "channel") if k in kwargs}
+    user = kwargs.pop("user", None) or UserFactory(**kwargs)
+    return member_enroll(user=user, **member_fields)
+
+
+class MemberFactory:
+    """``MemberFactory()`` / ``MemberFactory(email=...)`` — callable like a factory-boy factory."""
+
+    def __new__(cls, **kwargs):
+        return member_factory(**kwargs)
+
+    @classmethod
+    def create_batch(cls, size, **kwargs):
+        return [member_factory(**kwargs) for _ in range(size)]
+
+
+def now():
+    return timezone.now()
