@@ -84,5 +84,4 @@ def _seed_purchases(member):
                 PurchaseLineInput(sku=sku, category=category, quantity=qty, unit_price=Decimal(price))
                 for sku, category, qty, price in lines
             ],
-            now=now - timedelta(days=days_ago),
         )

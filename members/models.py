@@ -288,6 +288,23 @@ class Purchase(models.Model):
         return self.points_earned + self.points_bonus
 
 
+class Refund(models.Model):
+    """A refund or return on a purchase; ``refund_id`` (from the till) makes retries harmless."""
+
+    purchase = models.ForeignKey(Purchase, on_delete=models.PROTECT, related_name="refunds")
+    refund_id = models.CharField(max_length=100)
+    amount = models.DecimalField(**MONEY)
+    points_clawed_back = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["purchase", "refund_id"], name="refund_id_unique_per_purchase")]
+
+    def __str__(self):
+        return f"refund {self.refund_id} on {self.purchase_id}"
+
+
 class PurchaseLine(models.Model):
     purchase = models.ForeignKey(Purchase, on_delete=models.CASCADE, related_name="lines")
     line_number = models.PositiveSmallIntegerField()

@@ -67,20 +67,27 @@ def account_lock(*, member_id: int) -> PointsAccount:
     return account
 
 
-def _consume_lots(*, account_id: int, points: int, pending: bool) -> None:
+def _consume_lots(*, account_id: int, points: int, pending: bool, prefer_purchase_id: int | None = None) -> None:
     """Take ``points`` from the account's open lots, soonest-expiring first, in one UPDATE.
 
     A lot whose running total (in consumption order) stays within ``points`` is emptied; the first lot past
-    it keeps the rest. Lots without an expiry date are used last.
+    it keeps the rest. Lots without an expiry date are used last. With ``prefer_purchase_id`` (refunds), the
+    lots that purchase earned are taken first.
     """
     table = PointsLot._meta.db_table
+    entry_table = LedgerEntry._meta.db_table
+    preference = "0"
+    params: list = [account_id]
+    if prefer_purchase_id is not None:
+        preference = f"CASE WHEN entry_id IN (SELECT id FROM {entry_table} WHERE purchase_id = %s) THEN 0 ELSE 1 END"  # noqa: S608
+        params = [prefer_purchase_id, account_id]
     pending_sql = "TRUE" if pending else "FALSE"
     if connection.vendor == "sqlite":
         pending_sql = "1" if pending else "0"
     sql = f"""
         WITH ordered AS (
             SELECT id, remaining,
-                   SUM(remaining) OVER (ORDER BY expires_at ASC NULLS LAST, id ASC) AS running
+                   SUM(remaining) OVER (ORDER BY {preference}, expires_at ASC NULLS LAST, id ASC) AS running
             FROM {table}
             WHERE account_id = %s AND remaining > 0 AND is_pending = {pending_sql}
         )
@@ -88,9 +95,9 @@ def _consume_lots(*, account_id: int, points: int, pending: bool) -> None:
         SET remaining = CASE WHEN ordered.running <= %s THEN 0 ELSE ordered.running - %s END
         FROM ordered
         WHERE {table}.id = ordered.id AND ordered.running - ordered.remaining < %s
-    """  # noqa: S608 - table name from model metadata, values are parameters
+    """  # noqa: S608 - table names from model metadata, values are parameters
     with connection.cursor() as cursor:
-        cursor.execute(sql, [account_id, points, points, points])
+        cursor.execute(sql, [*params, points, points, points])
 
 
 def ledger_post(
@@ -108,6 +115,7 @@ def ledger_post(
     expires_at=_UNSET,
     available_at: datetime | None = None,
     allow_shortfall: bool = False,
+    prefer_purchase=None,
     now: datetime | None = None,
 ) -> LedgerEntry:
     """Append one ledger entry and apply it to the account's lots and cached balances.
@@ -143,7 +151,12 @@ def ledger_post(
     if pending_delta < 0:
         if -pending_delta > account.pending:
             raise InsufficientPoints(needed=-pending_delta, available=account.pending)
-        _consume_lots(account_id=account.pk, points=-pending_delta, pending=True)
+        _consume_lots(
+            account_id=account.pk,
+            points=-pending_delta,
+            pending=True,
+            prefer_purchase_id=getattr(prefer_purchase, "pk", None),
+        )
     if points < 0:
         debit = -points
         if debit > account.balance:
@@ -153,7 +166,12 @@ def ledger_post(
             debit = account.balance
             points = -debit
         if debit:
-            _consume_lots(account_id=account.pk, points=debit, pending=False)
+            _consume_lots(
+                account_id=account.pk,
+                points=debit,
+                pending=False,
+                prefer_purchase_id=getattr(prefer_purchase, "pk", None),
+            )
     if points == 0 and pending_delta == 0 and owed_delta == 0:
         raise ValueError("A ledger entry must move some points.")
 

@@ -1,0 +1,454 @@
+"""Recording purchases and refunds, and previewing what a basket would earn."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q, Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .. import hooks
+from ..calculators import Basket, BasketLine, EarningResult, calculate
+from ..exceptions import AccountClosed, DuplicateRequest, InvalidPurchase, RefundExceedsPurchase
+from ..models import EarningRule, LedgerEntry, Member, PointsAccount, PointsLot, Purchase, PurchaseLine, Refund
+from ..selectors import program_settings_get
+from .ledger import account_lock, ledger_post, lot_expiry_for
+from .tiers import qualifying_activity_add, tier_upgrade_if_qualified
+
+Kind = LedgerEntry.Kind
+MAX_LINES = 500
+
+
+@dataclass(frozen=True)
+class PurchaseLineInput:
+    sku: str
+    quantity: int
+    unit_price: Decimal
+    category: str = ""
+
+
+@dataclass
+class PurchaseResult:
+    purchase: Purchase
+    earning: EarningResult | None
+    entries: list[LedgerEntry]
+    balance: int
+    pending: int
+    replayed: bool = False
+    tier_changed: bool = False
+
+    @property
+    def points_earned(self) -> int:
+        return self.purchase.points_earned + self.purchase.points_bonus
+
+    @property
+    def points_pending(self) -> int:
+        return sum(entry.pending_delta for entry in self.entries if entry.pending_delta > 0)
+
+    @property
+    def bonus_entries(self) -> list[LedgerEntry]:
+        return [entry for entry in self.entries if entry.kind == Kind.BONUS]
+
+
+@dataclass
+class RefundLineInput:
+    line_number: int | None = None
+    sku: str = ""
+    quantity: int = 1
+
+
+@dataclass
+class RefundResult:
+    purchase: Purchase
+    amount: Decimal
+    points_clawed_back: int
+    entries: list[LedgerEntry] = field(default_factory=list)
+    replayed: bool = False
+
+
+def _validate_lines(lines: list[PurchaseLineInput]) -> None:
+    if not lines:
+        raise InvalidPurchase(_("A purchase needs at least one line."), field="lines")
+    if len(lines) > MAX_LINES:
+        raise InvalidPurchase(_("A purchase can have at most %(max)s lines.") % {"max": MAX_LINES}, field="lines")
+    for line in lines:
+        if not line.sku:
+            raise InvalidPurchase(_("Every line needs a SKU."), field="lines")
+        if line.quantity < 1:
+            raise InvalidPurchase(_("Quantities must be at least 1."), field="lines")
+        if line.unit_price < 0:
+            raise InvalidPurchase(_("Unit prices cannot be negative."), field="lines")
+
+
+def basket_build(
+    *,
+    lines: list[PurchaseLineInput],
+    channel: str,
+    store: str,
+    occurred_at: datetime,
+    currency: str,
+    member: Member | None,
+) -> Basket:
+    _validate_lines(lines)
+    if channel not in Purchase.Channel.values:
+        raise InvalidPurchase(_("Unknown channel: %(channel)s.") % {"channel": channel}, field="channel")
+    program = program_settings_get()
+    if currency.upper() != program.currency:
+        raise InvalidPurchase(
+            _("This program earns on %(currency)s purchases only.") % {"currency": program.currency},
+            field="currency",
+        )
+    context = {}
+    if member is not None:
+        context = _member_context(member)
+    return Basket(
+        lines=tuple(
+            BasketLine(
+                line_number=index,
+                sku=line.sku,
+                category=line.category or "",
+                quantity=line.quantity,
+                unit_price=Decimal(line.unit_price),
+            )
+            for index, line in enumerate(lines, start=1)
+        ),
+        channel=channel,
+        store=store,
+        occurred_at=occurred_at,
+        currency=currency.upper(),
+        member=member,
+        tier=member.tier if member is not None else None,
+        context=context,
+    )
+
+
+def _member_context(member: Member) -> dict:
+    """History facts campaign rules need, read once per basket (two indexed queries)."""
+    channels = set(Purchase.objects.filter(member=member).values_list("channel", flat=True).distinct())
+    return {"purchase_channels": channels, "has_purchased": bool(channels)}
+
+
+def _active_rules() -> list[EarningRule]:
+    return list(EarningRule.objects.filter(is_active=True))
+
+
+def purchase_preview(
+    *,
+    member: Member | None,
+    lines: list[PurchaseLineInput],
+    channel: str,
+    store: str = "",
+    occurred_at: datetime | None = None,
+    currency: str = "",
+) -> EarningResult:
+    """What a basket would earn, rule by rule and line by line. Writes nothing."""
+    now = timezone.now()
+    program = program_settings_get()
+    basket = basket_build(
+        lines=lines,
+        channel=channel,
+        store=store,
+        occurred_at=occurred_at or now,
+        currency=currency or program.currency,
+        member=member,
+    )
+    return calculate(basket=basket, program=program, rules=_active_rules(), now=now)
+
+
+def purchase_record(
+    *,
+    member: Member,
+    external_id: str,
+    lines: list[PurchaseLineInput],
+    channel: str,
+    occurred_at: datetime,
+    currency: str,
+    store: str = "",
+    source: str = "",
+    total: Decimal | None = None,
+    actor=None,
+    now: datetime | None = None,
+) -> PurchaseResult:
+    """Record a purchase and post the points it earns, once.
+
+    The purchase's ``(source, external_id)`` is its idempotency key: a retry returns the first result with
+    ``replayed=True`` and posts nothing; the same id for another member raises :class:`DuplicateRequest`.
+    Points are pending for the program's return window after ``occurred_at``, then released by the
+    pending-points job. Campaign bonuses are separate entries, one per campaign.
+    """
+    if not external_id:
+        raise InvalidPurchase(_("An external id is required."), field="external_id")
+    now = now or timezone.now()
+    if occurred_at > now + timedelta(minutes=5):
+        raise InvalidPurchase(_("The purchase date is in the future."), field="occurred_at")
+    program = program_settings_get()
+    basket = basket_build(
+        lines=lines, channel=channel, store=store, occurred_at=occurred_at, currency=currency, member=member
+    )
+    line_total = basket.total
+    total = line_total if total is None else Decimal(total)
+    if total < 0:
+        raise InvalidPurchase(_("The total cannot be negative."), field="total")
+    try:
+        with transaction.atomic():
+            account = account_lock(member_id=member.pk)
+            existing = Purchase.objects.filter(source=source, external_id=external_id).first()
+            if existing is not None:
+                return _replay(existing, member)
+            if member.status != Member.Status.ACTIVE:
+                raise AccountClosed()
+            earning = calculate(basket=basket, program=program, rules=_active_rules(), now=now)
+            purchase = Purchase.objects.create(
+                member=member,
+                external_id=external_id,
+                source=source,
+                channel=channel,
+                store=store,
+                occurred_at=occurred_at,
+                currency=basket.currency,
+                total=total,
+                eligible_amount=earning.eligible_amount,
+                points_earned=earning.base_points,
+                points_bonus=earning.bonus_points,
+            )
+            line_points = dict(earning.line_points)
+            for award in earning.awards:
+                for number, points in award.line_points.items():
+                    line_points[number] = line_points.get(number, 0) + points
+            PurchaseLine.objects.bulk_create(
+                [
+                    PurchaseLine(
+                        purchase=purchase,
+                        line_number=line.line_number,
+                        sku=line.sku,
+                        category=line.category,
+                        quantity=line.quantity,
+                        unit_price=line.unit_price,
+                        points=line_points.get(line.line_number, 0),
+                    )
+                    for line in basket.lines
+                ]
+            )
+            available_at = occurred_at + timedelta(days=program.pending_days)
+            pending = program.pending_days > 0 and available_at > now
+            entries = []
+            key_base = f"purchase:{source}:{external_id}"
+            description = _("Purchase %(id)s") % {"id": external_id}
+            if earning.base_points:
+                entries.append(
+                    _credit(
+                        account,
+                        Kind.EARN,
+                        earning.base_points,
+                        f"{key_base}:earn",
+                        description,
+                        purchase,
+                        None,
+                        pending,
+                        available_at,
+                        now,
+                    )
+                )
+            for award in earning.awards:
+                entries.append(
+                    _credit(
+                        account,
+                        Kind.BONUS,
+                        award.points,
+                        f"{key_base}:bonus:{award.key}",
+                        award.label,
+                        purchase,
+                        award.source,
+                        pending,
+                        available_at,
+                        now,
+                    )
+                )
+            qualifying_activity_add(member=member, when=occurred_at, points=earning.base_points, spend=total)
+            Member.objects.filter(
+                Q(last_purchase_at__isnull=True) | Q(last_purchase_at__lt=occurred_at), pk=member.pk
+            ).update(last_purchase_at=occurred_at)
+            tier_changed = tier_upgrade_if_qualified(member=member, now=now)
+            result = PurchaseResult(
+                purchase=purchase,
+                earning=earning,
+                entries=entries,
+                balance=account.balance,
+                pending=account.pending,
+                tier_changed=tier_changed,
+            )
+            for hook in hooks.purchase_recorded:
+                hook(result)
+            return result
+    except IntegrityError:
+        # A concurrent request with the same external id won the race; answer with its result.
+        existing = Purchase.objects.filter(source=source, external_id=external_id).first()
+        if existing is None:
+            raise
+        return _replay(existing, member)
+
+
+def _credit(account, kind, points, key, description, purchase, source, pending, available_at, now):
+    # Purchase points expire counting from the purchase, not from when a till got round to sending it.
+    expires_at = lot_expiry_for(program=program_settings_get(), earned_at=purchase.occurred_at)
+    amounts = {"pending_delta": points, "available_at": available_at} if pending else {"points": points}
+    return ledger_post(
+        account=account,
+        kind=kind,
+        idempotency_key=key,
+        description=description,
+        purchase=purchase,
+        source=source,
+        expires_at=expires_at,
+        now=now,
+        **amounts,
+    )
+
+
+def _replay(purchase: Purchase, member: Member) -> PurchaseResult:
+    if purchase.member_id != member.pk:
+        raise DuplicateRequest(_("This purchase id was already recorded for another member."), field="external_id")
+    account = PointsAccount.objects.get(pk=member.pk)
+    entries = list(purchase.entries.filter(kind__in=[Kind.EARN, Kind.BONUS]).order_by("id"))
+    return PurchaseResult(
+        purchase=purchase,
+        earning=None,
+        entries=entries,
+        balance=account.balance,
+        pending=account.pending,
+        replayed=True,
+    )
+
+
+def purchase_refund(
+    *,
+    purchase: Purchase,
+    lines: list[RefundLineInput] | None = None,
+    refund_id: str,
+    actor=None,
+    now: datetime | None = None,
+) -> RefundResult:
+    """Refund a whole purchase (``lines`` None) or some of its lines, clawing back the points they earned.
+
+    Points are taken back from pending first, then from the spendable balance; whatever the member has already
+    spent is recorded as owed and netted against future earnings, so the balance never goes below zero.
+    ``refund_id`` makes the refund idempotent.
+    """
+    now = now or timezone.now()
+    if not refund_id:
+        raise InvalidPurchase(_("A refund id is required."), field="refund_id")
+    with transaction.atomic():
+        account = account_lock(member_id=purchase.member_id)
+        key = f"refund:{purchase.pk}:{refund_id}"
+        purchase = Purchase.objects.select_for_update().get(pk=purchase.pk)
+        existing = Refund.objects.filter(purchase=purchase, refund_id=refund_id).first()
+        if existing is not None:
+            return RefundResult(
+                purchase=purchase,
+                amount=existing.amount,
+                points_clawed_back=existing.points_clawed_back,
+                entries=list(LedgerEntry.objects.filter(idempotency_key=key)),
+                replayed=True,
+            )
+        purchase_lines = {line.line_number: line for line in purchase.lines.select_for_update()}
+        refunds: dict[int, int] = {}
+        if lines is None:
+            refunds = {
+                number: line.quantity - line.refunded_quantity
+                for number, line in purchase_lines.items()
+                if line.quantity > line.refunded_quantity
+            }
+        else:
+            for requested in lines:
+                line = _find_line(purchase_lines, requested)
+                refunds[line.line_number] = refunds.get(line.line_number, 0) + requested.quantity
+        if not refunds:
+            raise RefundExceedsPurchase(_("Nothing is left to refund on this purchase."))
+        amount, clawback = Decimal("0"), 0
+        for number, quantity in refunds.items():
+            line = purchase_lines[number]
+            if quantity < 1 or line.refunded_quantity + quantity > line.quantity:
+                raise RefundExceedsPurchase(
+                    _("Line %(line)s: only %(left)s left to refund.")
+                    % {"line": number, "left": line.quantity - line.refunded_quantity},
+                    field="lines",
+                )
+            amount += line.unit_price * quantity
+            clawback += _line_clawback(line, quantity)
+        for number, quantity in refunds.items():
+            PurchaseLine.objects.filter(pk=purchase_lines[number].pk).update(
+                refunded_quantity=F("refunded_quantity") + quantity
+            )
+        amount = min(amount, purchase.total - purchase.refunded_total)
+        Purchase.objects.filter(pk=purchase.pk).update(
+            refunded_total=F("refunded_total") + amount, points_clawed_back=F("points_clawed_back") + clawback
+        )
+        purchase.refresh_from_db()
+        entries = []
+        if clawback:
+            # The purchase's own points come back first: still pending if its return window is open.
+            own_pending = (
+                PointsLot.objects.filter(entry__purchase=purchase, is_pending=True).aggregate(total=Sum("remaining"))[
+                    "total"
+                ]
+                or 0
+            )
+            from_pending = min(clawback, own_pending, account.pending)
+            entries.append(
+                ledger_post(
+                    account=account,
+                    kind=Kind.CLAWBACK,
+                    pending_delta=-from_pending,
+                    points=-(clawback - from_pending),
+                    idempotency_key=key,
+                    description=_("Refund on purchase %(id)s") % {"id": purchase.external_id},
+                    purchase=purchase,
+                    actor=actor,
+                    allow_shortfall=True,
+                    prefer_purchase=purchase,
+                    now=now,
+                )
+            )
+        Refund.objects.create(purchase=purchase, refund_id=refund_id, amount=amount, points_clawed_back=clawback)
+        refunded_spend = -amount
+        qualifying_activity_add(
+            member=purchase.member,
+            when=purchase.occurred_at,
+            points=-min(clawback, purchase.points_earned),
+            spend=refunded_spend,
+            purchases=0,
+        )
+        result = RefundResult(purchase=purchase, amount=amount, points_clawed_back=clawback, entries=entries)
+        for hook in hooks.purchase_refunded:
+            hook(result)
+        return result
+
+
+def _find_line(purchase_lines: dict[int, PurchaseLine], requested: RefundLineInput) -> PurchaseLine:
+    if requested.line_number is not None:
+        line = purchase_lines.get(requested.line_number)
+        if line is None:
+            raise RefundExceedsPurchase(
+                _("The purchase has no line %(line)s.") % {"line": requested.line_number}, field="lines"
+            )
+        return line
+    candidates = [
+        line for line in purchase_lines.values() if line.sku == requested.sku and line.quantity > line.refunded_quantity
+    ]
+    if not candidates:
+        raise RefundExceedsPurchase(
+            _("The purchase has no refundable line with SKU %(sku)s.") % {"sku": requested.sku}, field="lines"
+        )
+    return candidates[0]
+
+
+def _line_clawback(line: PurchaseLine, quantity: int) -> int:
+    """Points to take back for ``quantity`` units of a line, so that a line refunded in parts in total returns
+    exactly what it earned."""
+    already = line.points * line.refunded_quantity // line.quantity
+    after = line.points * (line.refunded_quantity + quantity) // line.quantity
+    return after - already

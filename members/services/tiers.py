@@ -1,0 +1,129 @@
+"""Tier qualification: monthly qualifying buckets, immediate upgrades, downgrades only at review."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.db.models import F, Sum
+from django.utils import timezone
+
+from .. import hooks
+from ..models import Member, ProgramSettings, QualifyingActivity, Tier, TierHistory
+from ..selectors import program_settings_get, tiers_list
+
+
+def _month_start(moment: datetime | date) -> date:
+    if isinstance(moment, datetime):
+        moment = timezone.localtime(moment).date() if timezone.is_aware(moment) else moment.date()
+    return moment.replace(day=1)
+
+
+def qualification_window_start(*, program: ProgramSettings, today: date) -> date:
+    """First month that counts towards tier qualification on ``today``."""
+    if program.tier_period == ProgramSettings.TierPeriod.CALENDAR_YEAR:
+        return date(today.year, 1, 1)
+    month_index = today.year * 12 + today.month - 1 - 11
+    return date(month_index // 12, month_index % 12 + 1, 1)
+
+
+def review_date_after(*, program: ProgramSettings, today: date) -> date:
+    """When a tier reached on ``today`` is next reviewed (a tier is always kept at least until then)."""
+    if program.tier_period == ProgramSettings.TierPeriod.CALENDAR_YEAR:
+        return date(today.year + 2, 1, 1)
+    try:
+        return today.replace(year=today.year + 1)
+    except ValueError:  # 29 February
+        return today.replace(year=today.year + 1, day=28)
+
+
+def qualifying_activity_add(*, member: Member, when: datetime, points: int, spend: Decimal, purchases: int = 1) -> None:
+    """Add to the member's monthly qualifying bucket. Caller holds the member's account lock."""
+    month = _month_start(when)
+    updated = QualifyingActivity.objects.filter(member_id=member.pk, month=month).update(
+        points=F("points") + points, spend=F("spend") + spend, purchases=F("purchases") + purchases
+    )
+    if not updated:
+        QualifyingActivity.objects.create(
+            member_id=member.pk, month=month, points=points, spend=spend, purchases=max(purchases, 0)
+        )
+
+
+def qualifying_value(*, member: Member, today: date | None = None, program: ProgramSettings | None = None) -> Decimal:
+    """Qualifying points or spend (per the program) in the current qualification window."""
+    program = program or program_settings_get()
+    today = today or timezone.localdate()
+    field = "points" if program.tier_basis == ProgramSettings.TierBasis.POINTS else "spend"
+    total = QualifyingActivity.objects.filter(
+        member_id=member.pk, month__gte=qualification_window_start(program=program, today=today)
+    ).aggregate(total=Sum(field))["total"]
+    return Decimal(total or 0)
+
+
+def tier_for_value(value: Decimal, tiers: list[Tier]) -> Tier | None:
+    reached = [tier for tier in tiers if tier.threshold <= value]
+    return reached[-1] if reached else (tiers[0] if tiers else None)
+
+
+def tier_upgrade_if_qualified(*, member: Member, now: datetime | None = None, actor=None) -> bool:
+    """Move the member up at once if their qualifying value reaches a higher tier. Never moves down."""
+    tiers = tiers_list()
+    if not tiers:
+        return False
+    now = now or timezone.now()
+    program = program_settings_get()
+    today = timezone.localdate(now)
+    value = qualifying_value(member=member, today=today, program=program)
+    target = tier_for_value(value, tiers)
+    current = member.tier
+    if target is None or (current is not None and target.rank <= current.rank):
+        return False
+    _tier_set(
+        member=member,
+        tier=target,
+        reason=TierHistory.Reason.UPGRADE,
+        value=value,
+        now=now,
+        review_at=review_date_after(program=program, today=today),
+        actor=actor,
+    )
+    return True
+
+
+def _tier_set(*, member, tier, reason, value, now, review_at, actor=None) -> None:
+    previous = member.tier
+    Member.objects.filter(pk=member.pk).update(tier=tier, tier_achieved_at=now, tier_review_at=review_at)
+    member.tier, member.tier_achieved_at, member.tier_review_at = tier, now, review_at
+    TierHistory.objects.create(
+        member=member,
+        from_tier=previous,
+        to_tier=tier,
+        reason=reason,
+        qualifying_value=value,
+        actor=actor,
+        created_at=now,
+    )
+    hooks.emit(
+        "tier.changed",
+        {
+            "member_number": member.member_number,
+            "from": getattr(previous, "name", None),
+            "to": tier.name,
+            "reason": reason,
+        },
+    )
+
+
+def tier_set_by_staff(*, member: Member, tier: Tier, actor, now: datetime | None = None) -> None:
+    """A manual tier change (e.g. a status match), recorded in the tier history with who made it."""
+    now = now or timezone.now()
+    program = program_settings_get()
+    _tier_set(
+        member=member,
+        tier=tier,
+        reason=TierHistory.Reason.STAFF,
+        value=qualifying_value(member=member, program=program),
+        now=now,
+        review_at=review_date_after(program=program, today=timezone.localdate(now)),
+        actor=actor,
+    )
