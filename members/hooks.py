@@ -14,6 +14,8 @@ their own transaction, in registration order. No model signals are involved.
   with e.g. ``referral_code`` and ``request`` (may be None).
 - ``points_changed``: ``hook(event, payload) -> None`` — notifications such as ``points.expired`` and
   ``tier.changed`` for outbound webhooks.
+- ``export_providers``: ``provider(member) -> dict`` — what the app holds about a member, merged into the
+  member's data export (``members.selectors.member_export``); keys name the app's data, e.g. ``"vouchers"``.
 """
 
 earning_providers: list = []
@@ -21,6 +23,7 @@ purchase_recorded: list = []
 purchase_refunded: list = []
 member_enrolled: list = []
 points_changed: list = []
+export_providers: list = []
 
 
 def register(registry: list, func):
