@@ -239,5 +239,13 @@ class DisposableEmailDomain(models.Model):
         return self.domain
 
     def save(self, *args, **kwargs):
-        self.domain = self.domain.strip().lower().lstrip("@").rstrip(".")
+        self.domain = self.normalise(self.domain)
         super().save(*args, **kwargs)
+
+    def clean(self):
+        # Normalised before the uniqueness and lower-case checks run, so " @Spam.Example " is accepted as typed.
+        self.domain = self.normalise(self.domain)
+
+    @staticmethod
+    def normalise(domain: str) -> str:
+        return (domain or "").strip().lower().lstrip("@").rstrip(".")
