@@ -4,7 +4,6 @@ Sign up → confirm the email → zero balance → a purchase arrives → balanc
 Dashboard screenshots at phone and desktop widths are saved in ``test-artifacts/``.
 """
 
-import os
 import re
 from datetime import timedelta
 from decimal import Decimal
@@ -18,9 +17,6 @@ from members.models import Member
 from members.services.purchases import PurchaseLineInput, purchase_record
 from tests.conftest import IN_CI
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls below are still plain sync code.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
@@ -28,7 +24,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def browser():
+def browser(monkeypatch):
+    # Playwright's sync API runs an event loop in this thread; the ORM calls in the test are still plain sync
+    # code. Set for this test only, so it never leaks into other tests (e.g. the `check --deploy` subprocess).
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     if not Path(CHROMIUM).exists():
         if IN_CI:
             pytest.fail(f"CI=true but {CHROMIUM} is missing: install Debian's chromium package.")
