@@ -105,6 +105,8 @@ class Reward(models.Model):
         ordering = ["-featured", "sort_order", "name"]
         constraints = [
             models.CheckConstraint(condition=Q(stock__gte=0), name="reward_stock_non_negative"),
+            # /rewards/vouchers/ is the member's voucher page, so no reward may take that slug.
+            models.CheckConstraint(condition=~Q(slug="vouchers"), name="reward_slug_not_reserved"),
             models.CheckConstraint(condition=Q(points_cost__gt=0), name="reward_points_cost_positive"),
             models.CheckConstraint(condition=Q(value__gte=0), name="reward_value_non_negative"),
             models.CheckConstraint(

@@ -144,6 +144,10 @@ class Redeemability:
         return self.balance - self.cost
 
     @property
+    def points_to_go(self) -> int:
+        return max(self.cost - self.balance, 0)
+
+    @property
     def ok(self) -> bool:
         return self.error is None
 
