@@ -18,6 +18,7 @@ urlpatterns = [
     path("me/", include("members.urls")),
     path("rewards/", include("rewards.urls")),
     path("admin/", admin.site.urls),
+    path("", include("referrals.urls")),
 ]
 
 if settings.DEBUG:
