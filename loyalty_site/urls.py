@@ -16,6 +16,7 @@ urlpatterns = [
     path("terms/", member_views.terms, name="terms"),
     path("accounts/", include("allauth.urls")),
     path("me/", include("members.urls")),
+    path("rewards/", include("rewards.urls")),
     path("admin/", admin.site.urls),
     path("", include("referrals.urls")),
 ]

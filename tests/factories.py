@@ -79,6 +79,37 @@ def now():
     return timezone.now()
 
 
+# --- rewards ------------------------------------------------------------------------------------------------------
+
+
+class RewardFactory(factory.django.DjangoModelFactory):
+    """A €5 discount voucher for 500 points by default; pass ``kind=`` and the fields that kind needs."""
+
+    class Meta:
+        model = "rewards.Reward"
+
+    kind = "fixed_discount"
+    name = factory.Sequence(lambda n: f"Reward {n}")
+    slug = factory.Sequence(lambda n: f"reward-{n}")
+    description = "A reward for loyal customers."
+    category = "vouchers"
+    points_cost = 500
+    value = Decimal("5.00")
+
+
+def points_give(member, points, *, key=None):
+    """Credit ``points`` to a member through the ledger (a staff adjustment)."""
+    from members.services import points_adjust
+
+    return points_adjust(
+        member=member,
+        points=points,
+        reason="test credit",
+        actor=None,
+        idempotency_key=key or f"test-credit:{member.pk}:{timezone.now().timestamp()}:{points}",
+    )
+
+
 # --- referrals ------------------------------------------------------------------------------------------------
 
 
