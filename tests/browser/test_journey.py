@@ -1,6 +1,7 @@
 """The member journey in a real browser (Debian's Chromium via Playwright) against a live server.
 
-Sign up → confirm the email → zero balance → a purchase arrives → balance and tier progress update.
+Sign up → confirm the email → zero balance → a purchase arrives → balance and tier progress update → redeem a
+reward with its confirmation step → the voucher appears with its QR code.
 Dashboard screenshots at phone and desktop widths are saved in ``test-artifacts/``.
 """
 
@@ -15,6 +16,7 @@ from django.utils import timezone
 
 from members.models import Member
 from members.services.purchases import PurchaseLineInput, purchase_record
+from rewards.models import Reward
 from tests.conftest import IN_CI
 
 CHROMIUM = "/usr/bin/chromium"
@@ -100,7 +102,29 @@ def test_sign_up_confirm_see_zero_then_points_arrive(live_server, browser):
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     _screenshot(page, "dashboard-390.png")
 
-    # Keyboard: the skip link is the first stop and moves focus to the main content.
+    # Keyboard: the skip link is the first stop.
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.className") == "skip-link"
+
+    # Redeem a reward: catalogue → detail → confirmation step → "My vouchers" with the code and its QR code.
+    Reward.objects.create(
+        kind=Reward.Kind.FIXED_DISCOUNT, name="Five euros off", slug="five-off", points_cost=200, value=Decimal("5")
+    )
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(f"{live_server.url}/rewards/")
+    page.get_by_role("link", name="Five euros off").first.click()
+    page.get_by_role("link", name="Redeem").click()
+    page.get_by_role("button", name="Confirm and redeem").click()
+    page.wait_for_load_state()
+    assert page.url.endswith("/rewards/vouchers/")
+    qr = page.locator(".qr-code svg").first
+    assert qr.is_visible()
+    box = qr.bounding_box()
+    assert box["width"] > 100 and box["height"] > 100
+    code = page.locator(".voucher-code").first.inner_text().strip()
+    assert len(code) >= 6
+    _screenshot(page, "vouchers-1280.png")
+
+    page.goto(f"{live_server.url}/me/")
+    assert page.get_by_test_id("balance").inner_text() == "50"
     context.close()
