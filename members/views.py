@@ -7,7 +7,6 @@ here takes a member id from the URL.
 from functools import wraps
 
 import segno
-from django.apps import apps
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
@@ -19,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from . import hooks
 from .exceptions import LoyaltyError
 from .forms import ActivityFilterForm, CloseAccountForm, ProfileForm, apply_domain_error
 from .models import Member
@@ -59,32 +59,15 @@ def member_view(view):
     return wrapper
 
 
-def _featured_rewards():
-    if not apps.is_installed("rewards"):
-        return []
-    try:
-        from rewards.selectors import rewards_featured
-    except ImportError:
-        return []
-    return rewards_featured(limit=4)
-
-
-def _dashboard_rewards(member):
-    """Rewards the member can afford or is close to, once the rewards app provides them."""
-    if not apps.is_installed("rewards"):
-        return []
-    try:
-        from rewards.selectors import rewards_for_member_dashboard
-    except ImportError:
-        return []
-    return list(rewards_for_member_dashboard(member, limit=DASHBOARD_REWARDS))
-
-
 def home(request):
     return render(
         request,
         "home.html",
-        {"tiers": tiers_list(), "featured_rewards": _featured_rewards(), "earning_rules": earning_rules_public()},
+        {
+            "tiers": tiers_list(),
+            "featured_rewards": hooks.collect(hooks.featured_rewards, limit=4),
+            "earning_rules": earning_rules_public(),
+        },
     )
 
 
@@ -102,7 +85,7 @@ def dashboard(request, member):
             "summary": member_summary(member),
             "progress": member_tier_progress(member),
             "recent_entries": member_recent_entries(member, limit=5),
-            "rewards": _dashboard_rewards(member),
+            "rewards": hooks.collect(hooks.reward_suggestions, member, limit=DASHBOARD_REWARDS),
         },
     )
 

@@ -144,7 +144,8 @@ def test_export_query_count_is_fixed(client, member, django_assert_max_num_queri
 
     add_history(member, 50)
     client.force_login(member.user)
-    with django_assert_max_num_queries(11):
+    # The members tables, plus what the rewards and referrals apps add through export providers.
+    with django_assert_max_num_queries(15):
         assert client.get(reverse("members:export")).status_code == 200
 
 
