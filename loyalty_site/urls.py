@@ -17,6 +17,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("me/", include("members.urls")),
     path("admin/", admin.site.urls),
+    path("api/", include("loyalty_site.api")),
 ]
 
 if settings.DEBUG:
