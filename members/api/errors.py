@@ -13,6 +13,7 @@ from django.http import Http404, JsonResponse
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler, set_rollback
 
 from ..exceptions import LoyaltyError
@@ -61,7 +62,9 @@ def _field_messages(detail) -> dict:
     def walk(value, path):
         if isinstance(value, dict):
             for key, inner in value.items():
-                walk(inner, f"{path}.{key}" if path else str(key))
+                # An object-level error inside a field ("lines.0") belongs to that field.
+                nested = path if key == api_settings.NON_FIELD_ERRORS_KEY and path else None
+                walk(inner, nested or (f"{path}.{key}" if path else str(key)))
         elif isinstance(value, list) and value and not all(isinstance(item, str) for item in value):
             for index, inner in enumerate(value):
                 if inner:

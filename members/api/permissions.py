@@ -22,13 +22,16 @@ class HasScope(BasePermission):
     def has_permission(self, request, view):
         if not request.user or not request.user.is_authenticated:
             raise exceptions.NotAuthenticated()
+        method = "GET" if request.method == "HEAD" else request.method
+        if method == "OPTIONS" or not hasattr(view, method.lower()):
+            return True  # describing the endpoint, or a 405 from the view
         if isinstance(request.auth, APIKey):
-            needed = view.required_scopes.get(request.method, ())
+            needed = view.required_scopes.get(method, ())
             if not needed or not any(request.auth.has_scope(scope) for scope in needed):
                 raise InsufficientScope(
                     _("This API key needs the scope %(scope)s.") % {"scope": " or ".join(needed) or "(none)"}
                 )
             return True
-        if request.method in getattr(view, "member_session_methods", ()):
+        if method in getattr(view, "member_session_methods", ()):
             return True
         raise exceptions.PermissionDenied(_("Use an API key for this request."))

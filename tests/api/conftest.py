@@ -42,9 +42,9 @@ def member(tiers):
     return MemberFactory(email="ada@example.com")
 
 
-def purchase_body(member, external_id="T-1", **overrides):
+def purchase_body(who, external_id="T-1", **overrides):
     body = {
-        "member": member.member_number,
+        "member": who.member_number,
         "external_id": external_id,
         "occurred_at": "2026-01-15T10:00:00+01:00",
         "channel": "in_store",
