@@ -8,14 +8,18 @@ from celery import shared_task
 from ..services.integrations import WEBHOOK_MAX_ATTEMPTS, idempotency_records_purge, webhook_deliver
 
 
-@shared_task(bind=True, max_retries=WEBHOOK_MAX_ATTEMPTS - 1, acks_late=True)
-def webhook_deliver_task(self, delivery_id: int) -> bool:
-    """Send one delivery; on failure retry after 2, 4, 8 … seconds until ``WEBHOOK_MAX_ATTEMPTS`` attempts."""
-    attempt = self.request.retries
+@shared_task(acks_late=True)
+def webhook_deliver_task(delivery_id: int, attempt: int = 0) -> bool:
+    """Send one delivery; on failure send it again after 2, 4, 8 … seconds, ``WEBHOOK_MAX_ATTEMPTS`` in all.
+
+    The next attempt is a new task message with a countdown rather than ``self.retry()``, so it behaves the same
+    with a broker and in eager mode (development and tests), where Celery's retry would raise instead.
+    """
     countdown = 2 ** (attempt + 1)
-    outcome = webhook_deliver(delivery_id=delivery_id, final_attempt=attempt >= self.max_retries, retry_in=countdown)
+    final = attempt + 1 >= WEBHOOK_MAX_ATTEMPTS
+    outcome = webhook_deliver(delivery_id=delivery_id, final_attempt=final, retry_in=countdown)
     if not outcome.give_up:
-        raise self.retry(countdown=countdown)
+        webhook_deliver_task.apply_async(args=[delivery_id], kwargs={"attempt": attempt + 1}, countdown=countdown)
     return outcome.delivered
 
 
