@@ -8,6 +8,9 @@ from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
 from rest_framework import serializers
+from rest_framework.exceptions import NotFound
+from rest_framework.parsers import JSONParser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -31,6 +34,8 @@ STORED_STATUSES = {200, 201, 404, 409, 422}
 
 
 class LoyaltyAPIView(APIView):
+    parser_classes = [JSONParser]
+    renderer_classes = [JSONRenderer]
     authentication_classes = [APIKeyAuthentication, MemberSessionAuthentication]
     permission_classes = [HasScope]
     throttle_classes = [APIKeyRateThrottle]
@@ -49,6 +54,8 @@ class LoyaltyAPIView(APIView):
         if limit is not None and length > limit:
             raise RequestTooLarge()
         super().initial(request, *args, **kwargs)
+        if any("\x00" in str(value) for value in kwargs.values()):
+            raise NotFound()  # no id contains NUL, and PostgreSQL refuses NUL in text
 
 
 def idempotent(handler):
@@ -65,7 +72,7 @@ def idempotent(handler):
         if api_key is None:
             return handler(view, request, *args, **kwargs)
         key = request.headers.get("Idempotency-Key", "").strip()
-        if not key or len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
+        if not key or len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or "\x00" in key:
             raise IdempotencyKeyMissing(
                 _("Writes need an Idempotency-Key header (1 to %(max)s characters).")
                 % {"max": MAX_IDEMPOTENCY_KEY_LENGTH}

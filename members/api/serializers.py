@@ -1,6 +1,7 @@
 """Request validation and response shapes of the members API. Serializers validate and shape; services decide."""
 
 from datetime import timedelta
+from decimal import Decimal
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -10,6 +11,9 @@ from ..models import MONEY, LedgerEntry, Purchase
 from ..services.purchases import MAX_LINES
 
 Money = {"max_digits": MONEY["max_digits"], "decimal_places": MONEY["decimal_places"]}
+MAX_AMOUNT = Decimal(10) ** (MONEY["max_digits"] - MONEY["decimal_places"]) - Decimal("0.01")
+#: Purchases older than this are back-filled by staff imports, not sent by tills.
+MAX_PURCHASE_AGE = timedelta(days=366 * 5)
 
 
 # --- Purchases -----------------------------------------------------------------------------------------------------
@@ -33,9 +37,17 @@ class PurchaseInSerializer(serializers.Serializer):
     lines = PurchaseLineInSerializer(many=True, min_length=1, max_length=MAX_LINES)
 
     def validate_occurred_at(self, value):
-        if value > timezone.now() + timedelta(minutes=5):
+        now = timezone.now()
+        if value > now + timedelta(minutes=5):
             raise serializers.ValidationError(_("The purchase date is in the future."))
+        if value < now - MAX_PURCHASE_AGE:
+            raise serializers.ValidationError(_("The purchase is too old to be sent through the API."))
         return value
+
+    def validate(self, attrs):
+        if sum((line["unit_price"] * line["quantity"] for line in attrs["lines"]), Decimal(0)) > MAX_AMOUNT:
+            raise serializers.ValidationError({"lines": [_("The basket's total is too large.")]})
+        return attrs
 
 
 class PurchasePreviewInSerializer(PurchaseInSerializer):
