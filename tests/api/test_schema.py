@@ -16,6 +16,10 @@ def test_schema_validates_without_warnings(tmp_path):
         "/api/v1/members/:",
         "/api/v1/members/{member_number}/:",
         "/api/v1/members/{member_number}/activity/:",
+        "/api/v1/members/{member_number}/redemptions/:",
+        "/api/v1/rewards/:",
+        "/api/v1/vouchers/{code}/:",
+        "/api/v1/vouchers/{code}/redeem/:",
     ):
         assert path in text
 

@@ -92,6 +92,6 @@ def api_headers(db, keep_test_connection):
 
 @pytest.mark.django_db
 @schema.parametrize()
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_api_matches_its_schema(case, api_headers):
     case.call_and_validate(headers=api_headers, checks=CHECKS)
