@@ -19,6 +19,7 @@ urlpatterns = [
     path("rewards/", include("rewards.urls")),
     path("admin/", admin.site.urls),
     path("", include("referrals.urls")),
+    path("api/", include("loyalty_site.api")),
 ]
 
 if settings.DEBUG:

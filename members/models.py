@@ -530,3 +530,6 @@ class EarningRule(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.get_kind_display()})"
+
+
+from .integrations import *  # noqa: E402,F403
