@@ -48,3 +48,6 @@ class MemberAdmin(admin.ModelAdmin):
     search_fields = ["member_number", "card_number", "user__email", "user__first_name", "user__last_name"]
     list_select_related = ["user", "tier"]
     readonly_fields = ["member_number", "card_number", "enrolled_at"]
+
+
+from .staff import admin as staff_admin  # noqa: E402,F401

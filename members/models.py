@@ -530,3 +530,6 @@ class EarningRule(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.get_kind_display()})"
+
+
+from .staff_models import *  # noqa: E402, F403
