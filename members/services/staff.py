@@ -90,7 +90,8 @@ def program_rule_change_record(
     ``before`` is :func:`snapshot` of the row as it was (None for a new row). A save that changed nothing
     records nothing.
     """
-    after = None if deleted else snapshot(obj)
+    # Read the row back so both sides are in the database's own form (Decimal("1.25") is stored as 1.2500).
+    after = None if deleted else snapshot(type(obj)._default_manager.filter(pk=obj.pk).first())
     if deleted:
         action = Action.RULE_DELETED
     elif before is None:
