@@ -532,7 +532,7 @@ IMPORTERS = {
 
 
 def _rows(job: ImportJob) -> tuple[list[str], Iterator[tuple[int, dict]], object]:
-    handle = job.file.open("rb")
+    handle = job.file.storage.open(job.file.name, "rb")
     text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
     reader = csv.DictReader(text)
     header = [name.strip() for name in (reader.fieldnames or [])]
