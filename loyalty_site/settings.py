@@ -192,6 +192,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=0, hour=9),
     },
     "tiers-evaluate": {"task": "members.tasks.evaluate_tiers", "schedule": crontab(minute=30, hour=3)},
+    "referrals-expire": {"task": "referrals.tasks.expire_referrals", "schedule": crontab(minute=45, hour=3)},
 }
 
 # --- REST API -------------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ urlpatterns = [
     path("me/", include("members.urls")),
     path("admin/staff/", include("members.staff.urls")),
     path("admin/", admin.site.urls),
+    path("", include("referrals.urls")),
 ]
 
 if settings.DEBUG:

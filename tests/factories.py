@@ -77,3 +77,59 @@ class MemberFactory:
 
 def now():
     return timezone.now()
+
+
+# --- referrals ------------------------------------------------------------------------------------------------
+
+
+def referral_program_set(**fields):
+    """Change the referral program's rules for a test (saving clears the cached copy)."""
+    from referrals.selectors import referral_program_get
+
+    program = referral_program_get()
+    for name, value in fields.items():
+        setattr(program, name, value)
+    program.save()
+    return program
+
+
+def referral_code_for(member):
+    from referrals.services import referral_code_get_or_create
+
+    return referral_code_get_or_create(member=member)
+
+
+def referred_friend(referrer, *, code=None, request_meta=None, now=None, **member_kwargs):
+    """A new member attached to ``referrer`` through the service, as sign-up does; returns (friend, referral)."""
+    from referrals.services import referral_attach
+
+    friend = member_factory(**member_kwargs)
+    referral = referral_attach(
+        friend=friend, code=code or referral_code_for(referrer).code, request_meta=request_meta, now=now
+    )
+    return friend, referral
+
+
+_referral_purchase_ids = iter(range(1, 10**9))
+
+
+def referral_purchase(member, amount="20.00", *, external_id=None, occurred_at=None):
+    """Record a one-line purchase of ``amount`` (EUR) for ``member`` through the purchase service."""
+    from members.services.purchases import PurchaseLineInput, purchase_record
+
+    return purchase_record(
+        member=member,
+        external_id=external_id or f"REF-{next(_referral_purchase_ids)}",
+        lines=[PurchaseLineInput(sku="SKU-1", quantity=1, unit_price=Decimal(amount))],
+        channel="in_store",
+        occurred_at=occurred_at or timezone.now(),
+        currency="EUR",
+    )
+
+
+class DisposableEmailDomainFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "referrals.DisposableEmailDomain"
+        django_get_or_create = ("domain",)
+
+    domain = factory.Sequence(lambda n: f"throwaway{n}.example")
