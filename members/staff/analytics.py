@@ -238,15 +238,20 @@ def campaign_roi(period: Period) -> list[dict] | None:
     return rows
 
 
-CONVERTED_REFERRAL_STATUSES = ("qualified", "rewarded", "converted", "completed")
+CONVERTED_REFERRAL_STATES = ("qualified", "rewarded", "converted", "completed")
 
 
 def referral_conversion(period: Period) -> dict | None:
-    referral = optional_model("referrals", "Referral", fields=("status", "created_at"))
+    """Referrals made in the period, and how many of them converted (the friend's qualifying purchase)."""
+    referral = optional_model("referrals", "Referral", fields=("created_at",))
     if referral is None:
         return None
+    names = {f.name for f in referral._meta.get_fields()}
+    state = next((name for name in ("state", "status") if name in names), None)
+    if state is None:
+        return None
     totals = referral.objects.filter(created_at__gte=period.start_at, created_at__lt=period.end_at).aggregate(
-        referrals=Count("pk"), converted=Count("pk", filter=Q(status__in=CONVERTED_REFERRAL_STATUSES))
+        referrals=Count("pk"), converted=Count("pk", filter=Q(**{f"{state}__in": CONVERTED_REFERRAL_STATES}))
     )
     return {**totals, "rate": _ratio(totals["converted"], totals["referrals"])}
 

@@ -53,10 +53,12 @@ def _member_links(member: Member) -> list[dict]:
         if not apps.is_installed(label):
             continue
         for model in apps.get_app_config(label).get_models():
+            if model._meta.proxy:
+                continue
             links = [
                 f.name
                 for f in model._meta.concrete_fields
-                if f.is_relation and f.many_to_one and f.related_model is Member
+                if f.is_relation and (f.many_to_one or f.one_to_one) and f.related_model is Member
             ]
             if not links:
                 continue

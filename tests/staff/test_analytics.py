@@ -118,3 +118,28 @@ def test_dashboard_query_count_does_not_grow_with_data(client, marketer, dataset
     client.force_login(marketer)
     with django_assert_max_num_queries(20):
         client.get(reverse("staff:analytics"), {"start": "2025-01-01", "end": "2025-01-31"})
+
+
+def test_referral_conversion_counts_qualified_referrals(db):
+    pytest.importorskip("referrals.services")
+    from tests.factories import referral_purchase, referred_friend
+
+    referrer = MemberFactory(email="referrer@example.com")
+    friend, _referral = referred_friend(referrer, email="friend1@example.com")
+    referred_friend(referrer, email="friend2@example.com")
+    referral_purchase(friend, "30.00")
+    period = Period.last_days(2)
+    conversion = dashboard_build(period).referral_conversion
+    assert conversion["referrals"] == 2
+    assert conversion["converted"] == 1 and conversion["rate"] == Decimal("0.5000")
+
+
+def test_member_360_lists_referrals(client, support):
+    pytest.importorskip("referrals.services")
+    from tests.factories import referred_friend
+
+    referrer = MemberFactory(email="referrer@example.com")
+    _friend, referral = referred_friend(referrer, email="friend1@example.com")
+    client.force_login(support)
+    body = client.get(reverse("staff:member_360", args=[referrer.pk])).content.decode()
+    assert str(referral) in body
