@@ -51,3 +51,4 @@ class MemberAdmin(admin.ModelAdmin):
 
 
 from .api.admin import *  # noqa: E402,F403  (integrations: API keys, webhooks)
+from .staff import admin as staff_admin  # noqa: E402,F401

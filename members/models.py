@@ -533,3 +533,4 @@ class EarningRule(models.Model):
 
 
 from .integrations import *  # noqa: E402,F403
+from .staff_models import *  # noqa: E402, F403
