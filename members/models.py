@@ -530,3 +530,12 @@ class EarningRule(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.get_kind_display()})"
+
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        _clear_program_cache()
+
+    def delete(self, *args, **kwargs):
+        result = super().delete(*args, **kwargs)
+        _clear_program_cache()
+        return result
