@@ -21,6 +21,7 @@ from .tiers import qualifying_activity_add, tier_upgrade_if_qualified
 
 Kind = LedgerEntry.Kind
 MAX_LINES = 500
+CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,10 @@ def _validate_lines(lines: list[PurchaseLineInput]) -> None:
             raise InvalidPurchase(_("Quantities must be at least 1."), field="lines")
         if line.unit_price < 0:
             raise InvalidPurchase(_("Unit prices cannot be negative."), field="lines")
+        price = Decimal(line.unit_price)
+        if price != price.quantize(CENT):
+            # Stored prices have cents; anything finer would make refunds and totals disagree.
+            raise InvalidPurchase(_("Unit prices can have at most two decimals."), field="lines")
 
 
 def basket_build(

@@ -150,6 +150,7 @@ def test_same_external_id_for_another_member_is_refused(program, member):
     [
         ({"lines": []}, "lines"),
         ({"lines": [line("-1")]}, "lines"),
+        ({"lines": [line("1.005")]}, "lines"),
         ({"lines": [PurchaseLineInput(sku="", quantity=1, unit_price=Decimal("1"))]}, "lines"),
         ({"lines": [PurchaseLineInput(sku="A", quantity=0, unit_price=Decimal("1"))]}, "lines"),
         ({"currency": "USD"}, "currency"),
