@@ -182,6 +182,13 @@ def _expire_chunk(ids, program, now, lot_type, description) -> int:
             """,
             [_ts(run_at), *in_params, _ts(run_at)],
         )
+        if not hooks.points_changed:
+            # Nobody listens: the total is all the caller needs.
+            return int(
+                _fetch(
+                    f"SELECT SUM(expired) FROM {LOTS} WHERE {in_sql} AND expired_at = %s", [*in_params, _ts(run_at)]
+                )[0][0]
+            )
         rows = _fetch(
             f"""
             SELECT m.member_number, SUM(l.expired) FROM {LOTS} l JOIN {MEMBERS} m ON m.id = l.account_id
