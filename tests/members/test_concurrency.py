@@ -16,7 +16,8 @@ from tests.factories import MemberFactory
 
 from .conftest import assert_consistent, program_set
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+# serialized_rollback restores the migrations' rows (tiers, program settings, content types) for the next tests.
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
 def run_at_once(count, work):

@@ -274,7 +274,7 @@ def test_ledger_entries_cannot_be_changed_or_deleted(program, member):
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_database_refuses_raw_updates_of_the_ledger():
     ProgramSettings.objects.filter(pk=1).update(pending_days=0)
     member = MemberFactory()
