@@ -16,7 +16,11 @@ urlpatterns = [
     path("terms/", member_views.terms, name="terms"),
     path("accounts/", include("allauth.urls")),
     path("me/", include("members.urls")),
+    path("rewards/", include("rewards.urls")),
+    path("admin/staff/", include("members.staff.urls")),
     path("admin/", admin.site.urls),
+    path("", include("referrals.urls")),
+    path("api/", include("loyalty_site.api")),
 ]
 
 if settings.DEBUG:
