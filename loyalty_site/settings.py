@@ -181,6 +181,7 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_IMPORTS = ["members.staff.tasks"]
 CELERY_BEAT_SCHEDULE = {
     "points-release-pending": {
         "task": "members.tasks.release_pending_points",

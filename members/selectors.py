@@ -28,6 +28,7 @@ from .models import (
 
 PROGRAM_SETTINGS_CACHE_KEY = "members:program-settings:v1"
 TIERS_CACHE_KEY = "members:tiers:v1"
+EARNING_RULES_CACHE_KEY = "members:earning-rules:v1"
 
 
 def program_settings_get() -> ProgramSettings:
@@ -48,8 +49,17 @@ def tiers_list() -> list[Tier]:
     return tiers
 
 
+def earning_rules_active() -> list[EarningRule]:
+    """Active earning rules (cached; invalidated when a rule is saved or deleted, and short-lived in any case)."""
+    rules = cache.get(EARNING_RULES_CACHE_KEY)
+    if rules is None:
+        rules = list(EarningRule.objects.filter(is_active=True))
+        cache.set(EARNING_RULES_CACHE_KEY, rules, 60)
+    return rules
+
+
 def program_cache_clear() -> None:
-    cache.delete_many([PROGRAM_SETTINGS_CACHE_KEY, TIERS_CACHE_KEY])
+    cache.delete_many([PROGRAM_SETTINGS_CACHE_KEY, TIERS_CACHE_KEY, EARNING_RULES_CACHE_KEY])
 
 
 # --- Member pages and the member API -----------------------------------------------------------------------------

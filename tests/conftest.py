@@ -29,6 +29,17 @@ def _fresh_cache():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_content_types():
+    """Transactional tests flush the tables, and serialized-rollback ones leave django_content_type empty until
+    the next such test reloads it; ContentType's process-wide cache would then hand out ids that no longer exist."""
+    from django.contrib.contenttypes.models import ContentType
+
+    ContentType.objects.clear_cache()
+    yield
+    ContentType.objects.clear_cache()
+
+
+@pytest.fixture(autouse=True)
 def _outbox_and_fast_hashing(settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

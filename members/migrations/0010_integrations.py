@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('members', '0003_refunds'),
+        ('members', '0004_ledger_and_lot_indexes'),
     ]
 
     operations = [
