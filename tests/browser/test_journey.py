@@ -18,12 +18,11 @@ from members.models import Member
 from members.services.purchases import PurchaseLineInput, purchase_record
 from rewards.models import Reward
 from tests.conftest import IN_CI
-from tests.factories import TierFactory
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
 @pytest.fixture
@@ -44,23 +43,12 @@ def browser(monkeypatch):
         browser.close()
 
 
-@pytest.fixture
-def default_tiers():
-    """The tiers the first migration seeds. A transactional test that ran earlier (on PostgreSQL, the concurrency
-    tests) flushed them with everything else, so the journey puts them back instead of relying on test order."""
-    seeded = [("Bronze", 0, "0", "1.0"), ("Silver", 1, "1000", "1.25"), ("Gold", 2, "5000", "1.5")]
-    return [
-        TierFactory(name=name, rank=rank, threshold=Decimal(threshold), earn_multiplier=Decimal(multiplier))
-        for name, rank, threshold, multiplier in seeded
-    ]
-
-
 def _screenshot(page, name):
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / name), full_page=True)
 
 
-def test_sign_up_confirm_see_zero_then_points_arrive(live_server, browser, default_tiers):
+def test_sign_up_confirm_see_zero_then_points_arrive(live_server, browser):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(15_000)

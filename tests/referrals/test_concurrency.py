@@ -10,9 +10,7 @@ from referrals.models import Referral
 from referrals.services import referral_qualify
 from tests.factories import MemberFactory, referral_program_set, referral_purchase, referred_friend
 
-# No serialized_rollback: restoring the snapshot collides with the content types that an earlier transactional
-# test's flush re-creates. These tests need no migration-seeded rows (the referral rules are created on first use).
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
 def _run_together(*targets):
