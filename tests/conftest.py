@@ -7,6 +7,21 @@ from django.db import connection
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
+def pytest_collection_modifyitems(items):
+    """Every transactional test restores the database's migration-created rows (tiers, program settings, content
+    types, staff groups) after its flush.
+
+    Mixing the two kinds breaks both: a plain transactional flush re-creates content types with new ids, which the
+    next serialized-rollback test then fails to reload; and without the reload, later tests find no tiers.
+    """
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        if marker is not None and marker.kwargs.get("transaction") and not marker.kwargs.get("serialized_rollback"):
+            item.add_marker(
+                pytest.mark.django_db(*marker.args, **{**marker.kwargs, "serialized_rollback": True}), append=False
+            )
+
+
 def pytest_runtest_setup(item):
     """PostgreSQL-only tests skip on a laptop's SQLite but fail in CI, where PostgreSQL must be present.
 

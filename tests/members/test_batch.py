@@ -202,8 +202,8 @@ def test_reminders_once_per_lot_date_and_respecting_preferences(program, member,
     message = mail.outbox[0]
     assert message.to == [member.user.email]
     assert "42" in message.subject
-    assert "30" in message.body and "12" in message.body
-    assert "50" not in message.body
+    assert "30 points on" in message.body and "12 points on" in message.body
+    assert "50 points" not in message.body
 
     with django_capture_on_commit_callbacks(execute=True):
         assert batch.expiry_reminders_send(now=now + days(1)) == 0
