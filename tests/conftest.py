@@ -23,15 +23,7 @@ def pytest_collection_modifyitems(items):
 
 
 def pytest_runtest_setup(item):
-    """PostgreSQL-only tests skip on a laptop's SQLite but fail in CI, where PostgreSQL must be present.
-
-    Transactional tests must also ask for ``serialized_rollback=True``. Their flush then leaves the tables empty
-    for the next one to restore the migrations' rows (tiers, program settings, content types) into; one without it
-    re-creates content types after its flush, with new ids, and the next serialized restore collides with them.
-    """
-    marker = item.get_closest_marker("django_db")
-    if marker is not None and marker.kwargs.get("transaction") and not marker.kwargs.get("serialized_rollback"):
-        pytest.fail("Transactional tests need @pytest.mark.django_db(transaction=True, serialized_rollback=True).")
+    """PostgreSQL-only tests skip on a laptop's SQLite but fail in CI, where PostgreSQL must be present."""
     if not item.get_closest_marker("postgres"):
         return
     from django.conf import settings
