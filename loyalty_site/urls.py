@@ -14,6 +14,7 @@ admin.site.site_title = "Loyalty staff console"
 urlpatterns = [
     path("", member_views.home, name="home"),
     path("terms/", member_views.terms, name="terms"),
+    path("accounts/signup/", member_views.signup, name="account_signup"),
     path("accounts/", include("allauth.urls")),
     path("me/", include("members.urls")),
     path("rewards/", include("rewards.urls")),

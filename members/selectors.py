@@ -6,6 +6,7 @@ import calendar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
+from typing import TypeVar
 
 from django.core import signing
 from django.core.cache import cache
@@ -75,7 +76,11 @@ def member_for_user(user) -> Member | None:
     return Member.objects.select_related("account", "tier", "user").filter(user_id=user.pk).first()
 
 
-def _add_months(day: date, months: int) -> date:
+_Day = TypeVar("_Day", date, datetime)
+
+
+def _add_months(day: _Day, months: int) -> _Day:
+    """``day`` (a date or a datetime) plus whole calendar months, clamping the day of the month."""
     month_index = day.month - 1 + months
     year, month = day.year + month_index // 12, month_index % 12 + 1
     return day.replace(year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1]))
@@ -174,6 +179,9 @@ class MemberSummary:
     expiring_on: date | None
     #: Under the activity policy: the day all points expire unless the member shops before then.
     all_expire_on: date | None
+    #: The moment behind ``expiring_on`` (the first lot's expiry, or when all points expire under the activity
+    #: policy); None when nothing expires within ``EXPIRY_SOON_DAYS``.
+    expiring_at: datetime | None = None
 
 
 def member_summary(member: Member, *, now: datetime | None = None) -> MemberSummary:
@@ -181,7 +189,7 @@ def member_summary(member: Member, *, now: datetime | None = None) -> MemberSumm
     program = program_settings_get()
     now = now or timezone.now()
     account = member.account
-    expiring_points, expiring_on, all_expire_on = 0, None, None
+    expiring_points, expiring_on, expiring_at, all_expire_on = 0, None, None, None
     if program.expiry_policy == ProgramSettings.ExpiryPolicy.FIXED:
         soon = PointsLot.objects.filter(
             account_id=account.pk,
@@ -192,12 +200,15 @@ def member_summary(member: Member, *, now: datetime | None = None) -> MemberSumm
         ).aggregate(points=Sum("remaining"), first=Min("expires_at"))
         expiring_points = soon["points"] or 0
         if soon["first"] is not None:
-            expiring_on = timezone.localdate(soon["first"])
+            expiring_at = soon["first"]
+            expiring_on = timezone.localdate(expiring_at)
     elif program.expiry_policy == ProgramSettings.ExpiryPolicy.ACTIVITY and account.balance:
         last_activity = member.last_purchase_at or member.enrolled_at
-        all_expire_on = _add_months(timezone.localdate(last_activity), program.expiry_months)
+        # Months counted on the local calendar, so the date shown is the local day of that moment.
+        all_expire_at = _add_months(timezone.localtime(last_activity), program.expiry_months)
+        all_expire_on = all_expire_at.date()
         if all_expire_on <= timezone.localdate(now) + timedelta(days=EXPIRY_SOON_DAYS):
-            expiring_points, expiring_on = account.balance, all_expire_on
+            expiring_points, expiring_on, expiring_at = account.balance, all_expire_on, all_expire_at
     value = (Decimal(account.balance) * program.point_value).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
     return MemberSummary(
         balance=account.balance,
@@ -208,6 +219,7 @@ def member_summary(member: Member, *, now: datetime | None = None) -> MemberSumm
         expiring_points=expiring_points,
         expiring_on=expiring_on,
         all_expire_on=all_expire_on,
+        expiring_at=expiring_at,
     )
 
 

@@ -7,6 +7,7 @@ here takes a member id from the URL.
 from functools import wraps
 
 import segno
+from allauth.account.views import SignupView
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
@@ -35,6 +36,27 @@ from .selectors import (
 from .services import member_close, member_enroll, member_update_profile
 
 DASHBOARD_REWARDS = 4
+REFERRAL_CODE_MAX_LENGTH = 32
+
+
+class MemberSignupView(SignupView):
+    """allauth's sign-up, with the referral code field prefilled from a share link.
+
+    The referral landing page (``/r/<code>/``) sends visitors here with ``?referral_code=…`` and also keeps the
+    code in the session, so it survives a detour (a failed submit, a visit to the terms). The prefill is only a
+    suggestion: the member can change or clear it, and the code is checked when the account is created.
+    """
+
+    def get_initial(self) -> dict:
+        initial = super().get_initial()
+        code = self.request.GET.get("referral_code") or self.request.session.get("referral_code") or ""
+        code = str(code).strip()[:REFERRAL_CODE_MAX_LENGTH]
+        if code:
+            initial["referral_code"] = code
+        return initial
+
+
+signup = MemberSignupView.as_view()
 
 
 def member_view(view):

@@ -21,6 +21,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from members import hooks
 from members.models import LedgerEntry, Member, PointsAccount, Purchase
 from members.selectors import program_settings_get
 from members.services.ledger import account_lock, ledger_post
@@ -206,7 +207,11 @@ def _lock(referral: Referral) -> tuple[Referral, PointsAccount, PointsAccount]:
     """Take the referral's locks in the module's fixed order and return the fresh row and both accounts."""
     friend_account = account_lock(member_id=referral.friend_id)
     referrer_account = account_lock(member_id=referral.referrer_id)
-    locked = Referral.objects.select_for_update(of=("self",)).select_related("friend", "referrer").get(pk=referral.pk)
+    locked = (
+        Referral.objects.select_for_update(of=("self",))
+        .select_related("friend", "referrer", "code")
+        .get(pk=referral.pk)
+    )
     return locked, friend_account, referrer_account
 
 
@@ -236,7 +241,10 @@ def _pay(
     now: datetime,
     actor=None,
 ) -> None:
-    """Credit both sides and mark the referral qualified. Precondition: the locks of :func:`_lock` are held."""
+    """Credit both sides, mark the referral qualified and emit ``referral.qualified``.
+
+    Precondition: the locks of :func:`_lock` are held (so this runs once per referral, inside that transaction).
+    """
     referrer_points = program.referrer_points
     if referral.referrer.status != Member.Status.ACTIVE:
         referrer_points = 0  # a closed membership earns nothing; the friend is still rewarded
@@ -294,6 +302,23 @@ def _pay(
         },
         now=now,
         actor=actor,
+    )
+    hooks.emit(
+        "referral.qualified",
+        {
+            # The referral belongs to the referrer (their code); the friend is named beside them.
+            "member_number": referral.referrer.member_number,
+            "referral_id": referral.pk,
+            "code": referral.code.code,
+            "friend_member_number": referral.friend.member_number,
+            "referrer_points": referrer_points,
+            "friend_points": program.friend_points,
+            "purchase_external_id": purchase.external_id,
+            "purchase_total": str(purchase.total),
+            "currency": purchase.currency,
+            "approved_by_staff": actor is not None,
+            "qualified_at": now.isoformat(),
+        },
     )
 
 

@@ -23,6 +23,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from members import hooks
 from members.exceptions import AccountClosed, DuplicateRequest
 from members.models import LedgerEntry, Member, Purchase
 from members.selectors import program_settings_get, tiers_list
@@ -94,6 +95,7 @@ def reward_redeem(
     - Issues a voucher (80-bit random code, expiry from the reward or the program), or for partner rewards
       assigns the next unused partner code; physical rewards wait for shipping instead.
     - Idempotent on ``idempotency_key``: a retry returns the first redemption with ``replayed`` True.
+    - Emits ``reward.redeemed`` (``members.hooks.emit``) in the same transaction, once: not on a replay.
 
     ``points`` is only for donations (the member chooses, at least ``reward.points_cost``).
     """
@@ -175,10 +177,30 @@ def reward_redeem(
             actor=actor,
             now=now,
         )
+        voucher = None
         if reward.kind == Reward.Kind.PARTNER:
             _partner_code_assign(reward=reward, redemption=redemption, now=now)
         elif reward.issues_voucher:
-            _voucher_issue(reward=reward, redemption=redemption, now=now)
+            voucher = _voucher_issue(reward=reward, redemption=redemption, now=now)
+        hooks.emit(
+            "reward.redeemed",
+            {
+                "member_number": member.member_number,
+                "redemption_id": redemption.pk,
+                "reward_id": reward.pk,
+                "reward_slug": reward.slug,
+                "reward_name": reward.name,
+                "reward_kind": reward.kind,
+                "quantity": quantity,
+                "points_spent": cost,
+                "balance": account.balance,
+                "charity": redemption.charity,
+                "requires_shipping": reward.requires_shipping,
+                "voucher_code": voucher.code if voucher else None,
+                "voucher_expires_at": voucher.expires_at.isoformat() if voucher else None,
+                "redeemed_at": now.isoformat(),
+            },
+        )
     redemption.replayed = False
     return redemption
 
@@ -283,6 +305,11 @@ def voucher_cancel(*, voucher: Voucher, actor=None, by_member: bool = False, now
 
     Members may cancel within ``ProgramSettings.voucher_cancel_grace_hours`` of redeeming; staff any time while
     the voucher is unused and unexpired. Cancelling a cancelled voucher returns it unchanged.
+
+    The points come back as a new credit with a fresh expiry under the program's policy, not the expiry dates of
+    the lots they were spent from. That is deliberate: the member gives up a voucher they could have used, and
+    restoring the old dates would need the consumed lots' history, which the ledger does not keep per debit.
+    The grace period is short, so the extension it can buy is small.
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -328,10 +355,15 @@ def voucher_use(
 
     Refusals: :class:`VoucherNotFound`, :class:`VoucherAlreadyUsed` (with when), :class:`VoucherExpired`,
     :class:`VoucherCancelled`. With ``idempotency_key``, retrying the same use returns the voucher unchanged.
+
+    Vouchers are bearer instruments: like a gift card, whoever presents the code may use it, so a ``purchase``
+    by another member (or by no member at all) is accepted. The purchase is recorded on the voucher
+    (``used_on_purchase``) and its member is named in the ``voucher.used`` event, which makes gifting visible
+    without refusing it. Emits ``voucher.used`` in the same transaction as the state change, once.
     """
     now = now or timezone.now()
     normalised = voucher_code_normalise(code)
-    voucher = Voucher.objects.select_related("reward").filter(code=normalised).first()
+    voucher = Voucher.objects.select_related("reward", "member").filter(code=normalised).first()
     if voucher is None:
         raise VoucherNotFound()
     if idempotency_key and voucher.state == Voucher.State.USED and voucher.use_idempotency_key == idempotency_key:
@@ -347,7 +379,10 @@ def voucher_use(
         "purchase_reference": purchase_reference[:100],
         "use_idempotency_key": idempotency_key,
     }
-    used = Voucher.objects.filter(pk=voucher.pk, state=Voucher.State.ISSUED, expires_at__gt=now).update(**changes)
+    with transaction.atomic():
+        used = Voucher.objects.filter(pk=voucher.pk, state=Voucher.State.ISSUED, expires_at__gt=now).update(**changes)
+        if used:
+            hooks.emit("voucher.used", _voucher_used_payload(voucher, purchase=purchase, changes=changes))
     if not used:
         # Someone else changed it between our read and our update: report what it is now.
         voucher.refresh_from_db()
@@ -359,6 +394,24 @@ def voucher_use(
         setattr(voucher, name, value)
     voucher.replayed = False
     return voucher
+
+
+def _voucher_used_payload(voucher: Voucher, *, purchase: Purchase | None, changes: dict) -> dict:
+    return {
+        "member_number": voucher.member.member_number,
+        "voucher_id": voucher.pk,
+        "voucher_code": voucher.code,
+        "redemption_id": voucher.redemption_id,
+        "reward_id": voucher.reward_id,
+        "reward_name": voucher.reward.name,
+        "value": str(voucher.value) if voucher.value is not None else None,
+        "percent_off": str(voucher.percent_off) if voucher.percent_off is not None else None,
+        "used_at": changes["used_at"].isoformat(),
+        "purchase_external_id": purchase.external_id if purchase else None,
+        # Differs from member_number when the voucher was given away (vouchers are transferable).
+        "purchase_member_number": purchase.member.member_number if purchase else None,
+        "purchase_reference": changes["purchase_reference"],
+    }
 
 
 def vouchers_expire_due(*, now: datetime | None = None, chunk_size: int = 1000) -> int:

@@ -63,3 +63,18 @@ def _outbox_and_fast_hashing(settings):
 @pytest.fixture
 def on_postgres():
     return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def emitted_events():
+    """Every ``members.hooks.emit(event, payload)`` during the test, as ``(event, payload)`` pairs."""
+    from members import hooks
+
+    seen: list[tuple[str, dict]] = []
+
+    def record(event, payload):
+        seen.append((event, payload))
+
+    hooks.register(hooks.points_changed, record)
+    yield seen
+    hooks.points_changed.remove(record)

@@ -5,9 +5,11 @@ from decimal import Decimal
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ..models import MONEY, LedgerEntry, Purchase
+from ..selectors import EXPIRY_SOON_DAYS
 from ..services.purchases import MAX_LINES
 
 Money = {"max_digits": MONEY["max_digits"], "decimal_places": MONEY["decimal_places"]}
@@ -195,18 +197,44 @@ class TierOutSerializer(serializers.Serializer):
 
 
 class TierProgressOutSerializer(serializers.Serializer):
+    """Shapes ``members.selectors.TierProgress``; the field names are the API's, kept stable."""
+
     basis = serializers.CharField(help_text=_("points or spend"))
-    value = serializers.DecimalField(**Money)
-    next_tier = serializers.CharField(allow_null=True)
-    next_threshold = serializers.DecimalField(**Money, allow_null=True)
-    remaining = serializers.DecimalField(**Money, allow_null=True)
-    percent = serializers.IntegerField()
+    value = serializers.DecimalField(
+        **Money, source="qualifying_value", help_text=_("Qualifying value in the current window.")
+    )
+    next_tier = serializers.CharField(source="next_tier.name", allow_null=True, help_text=_("Null at the top."))
+    next_threshold = serializers.DecimalField(**Money, source="next_tier.threshold", allow_null=True)
+    remaining = serializers.SerializerMethodField(help_text=_("Value still missing for the next tier."))
+    percent = serializers.IntegerField(help_text=_("0–100 towards the next tier; 100 at the top."))
+    needed_to_keep = serializers.DecimalField(
+        **Money, help_text=_("Value still missing, in the window that counts at the review, to keep the tier.")
+    )
+    window_end = serializers.DateField(help_text=_("Last day of the current qualification window."))
+    review_date = serializers.DateField(allow_null=True, help_text=_("When the current tier is reviewed."))
+
+    @extend_schema_field(serializers.DecimalField(**Money, allow_null=True))
+    def get_remaining(self, progress) -> str | None:
+        if progress.next_tier is None:
+            return None
+        return serializers.DecimalField(**Money).to_representation(progress.needed_for_next)
 
 
 class ExpiringOutSerializer(serializers.Serializer):
-    points = serializers.IntegerField()
-    first_expiry = serializers.DateTimeField(allow_null=True)
-    within_days = serializers.IntegerField()
+    """Shapes ``members.selectors.MemberSummary``'s expiry fields."""
+
+    points = serializers.IntegerField(source="expiring_points", help_text=_("Points expiring within the window."))
+    first_expiry = serializers.DateTimeField(
+        source="expiring_at", allow_null=True, help_text=_("When the first of them expire.")
+    )
+    within_days = serializers.SerializerMethodField()
+    expiring_on = serializers.DateField(allow_null=True, help_text=_("The local date of first_expiry."))
+    all_expire_on = serializers.DateField(
+        allow_null=True, help_text=_("Activity-based expiry: the day all points expire unless the member shops.")
+    )
+
+    def get_within_days(self, summary) -> int:
+        return EXPIRY_SOON_DAYS
 
 
 class MemberOutSerializer(serializers.Serializer):
@@ -226,8 +254,14 @@ class MemberOutSerializer(serializers.Serializer):
 
 
 class MemberDetailOutSerializer(MemberOutSerializer):
+    """A member with ``tier_progress`` (a ``TierProgress``) and ``summary`` (a ``MemberSummary``) attached."""
+
+    points_value = serializers.DecimalField(
+        **Money, source="summary.value", help_text=_("What the balance is worth, in `currency`.")
+    )
+    currency = serializers.CharField(source="summary.currency")
     tier_progress = TierProgressOutSerializer()
-    expiring_soon = ExpiringOutSerializer()
+    expiring_soon = ExpiringOutSerializer(source="summary")
 
 
 class MemberLookupQuerySerializer(serializers.Serializer):

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from ..integrations import APIKey
 from ..models import LedgerEntry, Member, PointsAccount, Purchase
-from ..selectors import program_settings_get
+from ..selectors import member_summary, member_tier_progress, program_settings_get
 from ..services import member_register
 from ..services.purchases import (
     PurchaseLineInput,
@@ -24,7 +24,7 @@ from ..services.purchases import (
 from . import serializers as s
 from .base import IDEMPOTENCY_HEADER, LoyaltyAPIView, error_responses, idempotent
 from .pagination import NewestFirstCursorPagination
-from .selectors import member_find, member_get, member_points_expiring, member_tier_progress
+from .selectors import member_find, member_get
 
 Scope = APIKey.Scope
 
@@ -63,8 +63,9 @@ def member_for_request(request, member_number: str) -> Member:
 
 
 def member_detail_data(member: Member) -> dict:
-    member.tier_progress = member_tier_progress(member=member)
-    member.expiring_soon = member_points_expiring(member=member)
+    """The member with tier progress and balances as the member site shows them (two queries)."""
+    member.tier_progress = member_tier_progress(member)
+    member.summary = member_summary(member)
     return s.MemberDetailOutSerializer(member).data
 
 

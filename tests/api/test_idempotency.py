@@ -112,7 +112,7 @@ def test_purge_task_runs(api, member):
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_request_racing_one_in_flight_with_the_same_key_gets_409(make_client, member, monkeypatch):
     from members.api import views
 
@@ -153,7 +153,7 @@ def test_a_request_racing_one_in_flight_with_the_same_key_gets_409(make_client, 
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_many_concurrent_retries_post_points_once(make_client, member):
     client = make_client()
     statuses = []

@@ -4,8 +4,10 @@ from decimal import Decimal
 import pytest
 from django.db import transaction
 from django.utils import timezone
+from rest_framework import serializers
 
-from members.models import LedgerEntry, Member, PointsLot, ProgramSettings, User
+from members.models import LedgerEntry, Member, PointsLot, ProgramSettings, Tier, User
+from members.selectors import member_summary, member_tier_progress
 from members.services import points_adjust
 from tests.api.conftest import post, purchase_body
 
@@ -77,6 +79,61 @@ def test_detail_has_balance_tier_progress_and_expiring_points(api, member, djang
     assert Decimal(progress["remaining"]) == Decimal(progress["next_threshold"]) - 11
     assert body["expiring_soon"]["points"] == 120
     assert body["expiring_soon"]["first_expiry"] is not None
+
+
+def test_detail_matches_the_member_site_and_adds_value_and_dates(api, member):
+    with transaction.atomic():
+        points_adjust(member=member, points=250, reason="welcome", actor=None)
+    soon = timezone.now() + timedelta(days=5)
+    PointsLot.objects.filter(account_id=member.pk).update(expires_at=soon)
+    body = api.get(f"{URL}{member.member_number}/").json()
+    fresh = Member.objects.select_related("account", "tier").get(pk=member.pk)
+    summary, progress = member_summary(fresh), member_tier_progress(fresh)
+    assert body["points_value"] == "2.50" == str(summary.value)
+    assert body["currency"] == "EUR"
+    assert body["expiring_soon"] == {
+        "points": 250,
+        "first_expiry": serializers.DateTimeField().to_representation(soon),
+        "within_days": 30,
+        "expiring_on": timezone.localdate(soon).isoformat(),
+        "all_expire_on": None,
+    }
+    tier_progress = body["tier_progress"]
+    assert Decimal(tier_progress["value"]) == progress.qualifying_value
+    assert Decimal(tier_progress["remaining"]) == progress.needed_for_next
+    assert tier_progress["percent"] == progress.percent
+    assert tier_progress["window_end"] == progress.window_end.isoformat()
+    assert tier_progress["needed_to_keep"] == "0.00" and tier_progress["review_date"] is None
+
+
+def test_detail_at_the_top_tier_has_no_next_tier(api, member):
+    Member.objects.filter(pk=member.pk).update(tier=Tier.objects.order_by("-rank").first())
+    progress = api.get(f"{URL}{member.member_number}/").json()["tier_progress"]
+    assert progress["next_tier"] is None
+    assert progress["next_threshold"] is None and progress["remaining"] is None
+    assert progress["percent"] == 100
+
+
+def test_detail_under_the_activity_policy_shows_when_all_points_expire(api, member):
+    program = ProgramSettings.objects.get(pk=1)
+    program.expiry_policy, program.expiry_months = ProgramSettings.ExpiryPolicy.ACTIVITY, 12
+    program.save()
+    with transaction.atomic():
+        points_adjust(member=member, points=40, reason="welcome", actor=None)
+    last = timezone.now() - timedelta(days=360)
+    Member.objects.filter(pk=member.pk).update(last_purchase_at=last)
+    expiring = api.get(f"{URL}{member.member_number}/").json()["expiring_soon"]
+    assert expiring["points"] == 40
+    assert expiring["expiring_on"] == expiring["all_expire_on"]
+    assert expiring["first_expiry"].startswith(expiring["all_expire_on"])
+
+
+@pytest.mark.parametrize("history", [1, 30])
+def test_detail_query_count_does_not_grow_with_history(api, member, history, django_assert_max_num_queries):
+    for number in range(history):
+        post(api, "/api/v1/purchases/", purchase_body(member, external_id=f"T-{number}"), key=f"h{number}")
+    with django_assert_max_num_queries(6):
+        assert api.get(f"{URL}{member.member_number}/").status_code == 200
 
 
 def test_unknown_member_is_404(api):

@@ -105,6 +105,37 @@ def test_points_changed_events_become_deliveries(endpoint, django_capture_on_com
     assert json.loads(receiver.requests[0]["body"])["data"]["to"] == "Silver"
 
 
+def test_a_purchase_that_reaches_a_tier_sends_tier_changed_end_to_end(
+    api, member, endpoint, receiver, django_capture_on_commit_callbacks
+):
+    big = [{"sku": "TV", "category": "electronics", "quantity": 1, "unit_price": "1200.00"}]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(api, "/api/v1/purchases/", purchase_body(member, lines=big))
+    assert response.status_code == 201
+    bodies = {json.loads(request["body"])["event"]: json.loads(request["body"]) for request in receiver.requests}
+    assert set(bodies) == {"purchase.recorded", "tier.changed"}
+    assert bodies["tier.changed"]["data"] == {
+        "member_number": member.member_number,
+        "from": "Bronze",
+        "to": "Silver",
+        "reason": "upgrade",
+    }
+    assert WebhookDelivery.objects.get(event="tier.changed").status == WebhookDelivery.Status.DELIVERED
+    # Staying in the tier sends nothing more.
+    with django_capture_on_commit_callbacks(execute=True):
+        post(api, "/api/v1/purchases/", purchase_body(member, external_id="T-2", lines=big), key="k-2")
+    assert WebhookDelivery.objects.filter(event="tier.changed").count() == 1
+
+
+def test_tier_changed_is_not_delivered_to_endpoints_that_did_not_subscribe(api, member):
+    webhook_endpoint_create(api_key=api.api_key, url="http://127.0.0.1:9/hooks", events=["purchase.recorded"])
+    big = [{"sku": "TV", "category": "electronics", "quantity": 1, "unit_price": "1200.00"}]
+    post(api, "/api/v1/purchases/", purchase_body(member, lines=big))
+    member.refresh_from_db()
+    assert member.tier.name == "Silver"
+    assert list(WebhookDelivery.objects.values_list("event", flat=True)) == ["purchase.recorded"]
+
+
 def test_nothing_is_recorded_or_sent_for_a_rolled_back_change(endpoint, receiver):
     class Boom(Exception):
         pass

@@ -1,11 +1,13 @@
 import os
+import re
 
 import pytest
 from allauth.account.models import EmailAddress
 from django.core.management import call_command
-from django.urls import reverse
+from django.urls import resolve, reverse
 
 from members.models import Member, PointsAccount
+from members.views import MemberSignupView
 from referrals.models import Referral, ReferralCode
 from tests.factories import MemberFactory, UserFactory, referral_code_for, referral_purchase, referred_friend
 
@@ -75,6 +77,46 @@ def test_whole_flow_share_link_signup_purchase_both_rewarded(client):
     assert "Frida" in body
     assert "Qualified (rewarded)" in body
     assert 'data-testid="referral-points">500<' in body
+
+
+def _referral_input(page) -> str:
+    """The sign-up page's referral code ``<input>`` tag."""
+    [tag] = re.findall(r'<input[^>]*name="referral_code"[^>]*>', page.content.decode())
+    return tag
+
+
+def test_share_link_prefills_the_signup_forms_referral_code(client):
+    code = referral_code_for(MemberFactory()).code
+    landing = client.get(reverse("referrals:landing", args=[code]))
+    page = client.get(landing["Location"])
+    assert page.status_code == 200
+    assert f'value="{code}"' in _referral_input(page)
+    assert resolve(reverse("account_signup")).func.view_class is MemberSignupView
+
+
+def test_signup_prefill_falls_back_to_the_session_and_the_link_wins_over_it(client):
+    code = referral_code_for(MemberFactory()).code
+    client.get(reverse("referrals:landing", args=[code]))
+    assert f'value="{code}"' in _referral_input(client.get(reverse("account_signup")))
+    other = referral_code_for(MemberFactory()).code
+    page = client.get(reverse("account_signup"), {"referral_code": other})
+    assert f'value="{other}"' in _referral_input(page)
+
+
+def test_signup_without_a_code_has_an_empty_field_and_a_hostile_one_is_escaped(client):
+    assert "value=" not in _referral_input(client.get(reverse("account_signup")))
+    page = client.get(reverse("account_signup"), {"referral_code": '"><script>x</script>'})
+    assert "<script>x" not in page.content.decode()
+    assert 'value="&quot;&gt;&lt;script&gt;x&lt;/script&gt;"' in _referral_input(page)
+
+
+def test_submitting_the_prefilled_form_attaches_the_referral(client):
+    referrer = MemberFactory()
+    code = referral_code_for(referrer).code
+    page = client.get(reverse("account_signup"), {"referral_code": code})
+    prefilled = re.search(r'value="([^"]*)"', _referral_input(page)).group(1)
+    assert _signup(client, "prefilled@example.com", referral_code=prefilled).status_code == 302
+    assert Referral.objects.get(friend__user__email="prefilled@example.com").referrer == referrer
 
 
 def test_signup_form_code_field_attaches_the_referral(client):

@@ -13,7 +13,7 @@ from rewards.models import PartnerCode, Redemption, Reward, Voucher
 from rewards.services import reward_redeem, voucher_use
 from tests.factories import MemberFactory, RewardFactory, points_give
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
 def race(calls):
