@@ -192,6 +192,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "tiers-evaluate": {"task": "members.tasks.evaluate_tiers", "schedule": crontab(minute=30, hour=3)},
 }
+CELERY_BEAT_SCHEDULE |= {
+    "campaigns-advance": {"task": "campaigns.tasks.advance_campaigns", "schedule": timedelta(minutes=1)},
+    "campaigns-birthday-gifts": {"task": "campaigns.tasks.birthday_gifts", "schedule": crontab(minute=0, hour=7)},
+    "campaigns-emails": {"task": "campaigns.tasks.send_campaign_emails", "schedule": crontab(minute=0, hour=10)},
+}
 
 # --- REST API -------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

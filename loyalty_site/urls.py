@@ -16,6 +16,7 @@ urlpatterns = [
     path("terms/", member_views.terms, name="terms"),
     path("accounts/", include("allauth.urls")),
     path("me/", include("members.urls")),
+    path("campaigns/", include("campaigns.urls")),
     path("admin/", admin.site.urls),
 ]
 
