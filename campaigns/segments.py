@@ -32,16 +32,18 @@ from members.models import MONEY, Member, Purchase, QualifyingActivity
 
 from .models import Campaign, Segment, SegmentMember
 
-# Holdout bucket: a multiplicative hash of (member id, campaign id) modulo a prime, then modulo 100. Integer
-# arithmetic only, so Python and SQL agree; products stay below 2^53 for member ids up to three million on
-# SQLite (whose MOD works on doubles) and far beyond on PostgreSQL's bigint.
-_HASH_MEMBER = 2654435761
-_HASH_CAMPAIGN = 40503
-_HASH_PRIME = 4294967291
+# Holdout bucket: h = (member id × A + campaign id × K) mod P, then h² mod P mod 100. Squaring makes the groups
+# of two campaigns independent (a linear hash would shift the same members into every holdout group). Integer
+# arithmetic with every intermediate below 2^53, so Python, PostgreSQL and SQLite (whose MOD works on doubles)
+# agree for member ids up to a billion.
+_HASH_A = 1000003
+_HASH_K = 7919
+_HASH_PRIME = 67108859
 
 
 def holdout_bucket(*, campaign_id: int, member_id: int) -> int:
-    return ((member_id * _HASH_MEMBER + campaign_id * _HASH_CAMPAIGN) % _HASH_PRIME) % 100
+    mixed = (member_id * _HASH_A + campaign_id * _HASH_K) % _HASH_PRIME
+    return (mixed * mixed) % _HASH_PRIME % 100
 
 
 def in_holdout(*, campaign: Campaign, member_id: int) -> bool:
@@ -50,11 +52,8 @@ def in_holdout(*, campaign: Campaign, member_id: int) -> bool:
 
 def holdout_bucket_sql(*, campaign_id: int, member_field: str = "pk"):
     """The same bucket as an SQL expression over ``member_field``."""
-    return Mod(
-        Mod(F(member_field) * Value(_HASH_MEMBER) + Value(campaign_id * _HASH_CAMPAIGN), Value(_HASH_PRIME)),
-        Value(100),
-        output_field=IntegerField(),
-    )
+    mixed = Mod(F(member_field) * Value(_HASH_A) + Value(campaign_id * _HASH_K), Value(_HASH_PRIME))
+    return Mod(Mod(mixed * mixed, Value(_HASH_PRIME)), Value(100), output_field=IntegerField())
 
 
 def _twelve_month_start(today: date) -> date:
@@ -88,8 +87,10 @@ def _compile(segment: Segment, *, now: datetime, tier_ids: list[int] | None = No
     annotations: dict = {}
     rules = Q()
     if tier_ids is None:
-        tier_ids = [tier.pk for tier in segment.tiers.all()]
-    if tier_ids:
+        # Inline the tier list as a subquery (no tiers chosen: every tier), so counting stays one statement.
+        chosen = Segment.tiers.through.objects.filter(segment_id=segment.pk)
+        rules &= Q(~Exists(chosen)) | Q(tier_id__in=chosen.values("tier_id"))
+    elif tier_ids:
         rules &= Q(tier_id__in=tier_ids)
     if segment.enrolled_from:
         rules &= Q(enrolled_at__date__gte=segment.enrolled_from)
@@ -130,8 +131,11 @@ def _compile(segment: Segment, *, now: datetime, tier_ids: list[int] | None = No
     listed = SegmentMember.objects.filter(segment_id=segment.pk, member_id=OuterRef("pk"))
     included = Q(Exists(listed.filter(excluded=False)))
     excluded = Q(Exists(listed.filter(excluded=True)))
-    condition = included if segment.base == Segment.Base.LIST_ONLY else rules | included
-    return _Compiled(condition=condition & ~excluded, annotations=annotations)
+    if segment.base == Segment.Base.LIST_ONLY:
+        return _Compiled(condition=included & ~excluded, annotations=annotations)
+    if not rules:  # no rule set: everyone (an empty Q would vanish from the OR below)
+        return _Compiled(condition=~excluded, annotations=annotations)
+    return _Compiled(condition=(rules | included) & ~excluded, annotations=annotations)
 
 
 def active_members() -> QuerySet[Member]:
