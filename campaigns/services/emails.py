@@ -284,30 +284,42 @@ def campaign_emails_send(
                     "member_id", "offer_expires_at"
                 )
             )
-        for row in rows:
-            if row["pk"] not in owned:
-                continue
-            message = email_render(campaign, row, offer_expires_at=offers.get(row["pk"]))
-            email = EmailMultiAlternatives(
-                subject=message.subject,
-                body=message.text,
-                to=[message.email],
-                headers=message.headers,
-                connection=connection,
-            )
-            email.attach_alternative(message.html, "text/html")
-            try:
-                email.send()
-            except OSError as error:
-                CampaignEmail.objects.filter(campaign=campaign, member_id=row["pk"]).update(
-                    status=CampaignEmail.Status.FAILED, error=str(error)[:255]
-                )
-                result.failed += 1
-                continue
-            CampaignEmail.objects.filter(campaign=campaign, member_id=row["pk"]).update(
-                status=CampaignEmail.Status.SENT, sent_at=timezone.now(), error=""
-            )
-            result.sent += 1
+        pending = [row for row in rows if row["pk"] in owned]
+        attempted: list[int] = []
+        try:
+            _send_batch(campaign, pending, offers, connection, result, attempted)
+        except BaseException:
+            # Claims not yet attempted go back at once; the one in flight waits for its lease (it may have gone).
+            unattempted = [row["pk"] for row in pending if row["pk"] not in attempted]
+            CampaignEmail.objects.filter(
+                campaign=campaign, member_id__in=unattempted, status=CampaignEmail.Status.CLAIMED
+            ).delete()
+            raise
+
+
+def _send_batch(
+    campaign: Campaign, rows: list[dict], offers: dict, connection, result: SendResult, attempted: list[int]
+) -> None:
+    for row in rows:
+        attempted.append(row["pk"])
+        message = email_render(campaign, row, offer_expires_at=offers.get(row["pk"]))
+        email = EmailMultiAlternatives(
+            subject=message.subject,
+            body=message.text,
+            to=[message.email],
+            headers=message.headers,
+            connection=connection,
+        )
+        email.attach_alternative(message.html, "text/html")
+        sent = CampaignEmail.objects.filter(campaign=campaign, member_id=row["pk"])
+        try:
+            email.send()
+        except OSError as error:
+            sent.update(status=CampaignEmail.Status.FAILED, error=str(error)[:255])
+            result.failed += 1
+            continue
+        sent.update(status=CampaignEmail.Status.SENT, sent_at=timezone.now(), error="")
+        result.sent += 1
 
 
 def campaigns_emails_send_all(*, now: datetime | None = None) -> int:
