@@ -222,10 +222,6 @@ class CampaignAdmin(admin.ModelAdmin):
         if changes:
             services.campaign_update(campaign=obj, actor=request.user, **changes)
 
-    def save_related(self, request, form, formsets, change):
-        # History rows are written by the services only.
-        return None
-
     # --- status changes ---
 
     def get_urls(self):
