@@ -66,3 +66,20 @@ def test_beat_schedule_has_the_campaign_jobs(settings):
     from campaigns import tasks as campaign_tasks
 
     assert campaign_tasks.advance_campaigns.delay().get() == {"started": 0, "ended": 0}
+
+
+def test_demo_seed_is_idempotent():
+    from campaigns import demo
+    from members import demo as members_demo
+
+    members_demo.seed()
+    assert len(demo.seed()) == 2
+    assert demo.seed() == []
+    weekend = Campaign.objects.get(name=demo.DOUBLE_WEEKEND)
+    assert weekend.status in (Campaign.Status.SCHEDULED, Campaign.Status.ACTIVE)
+    assert (weekend.ends_at - weekend.starts_at) in (
+        timedelta(days=2),
+        timedelta(days=2, hours=1),
+        timedelta(days=2, hours=-1),
+    )
+    assert Campaign.objects.get(name=demo.SPEND_BONUS).status == Campaign.Status.ACTIVE
