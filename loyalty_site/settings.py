@@ -191,6 +191,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=0, hour=9),
     },
     "tiers-evaluate": {"task": "members.tasks.evaluate_tiers", "schedule": crontab(minute=30, hour=3)},
+    "vouchers-expire": {"task": "rewards.tasks.expire_vouchers", "schedule": crontab(minute=5)},
+    "referrals-expire": {"task": "referrals.tasks.expire_referrals", "schedule": crontab(minute=45, hour=3)},
 }
 CELERY_BEAT_SCHEDULE |= {
     "campaigns-advance": {"task": "campaigns.tasks.advance_campaigns", "schedule": timedelta(minutes=1)},

@@ -16,8 +16,10 @@ urlpatterns = [
     path("terms/", member_views.terms, name="terms"),
     path("accounts/", include("allauth.urls")),
     path("me/", include("members.urls")),
+    path("rewards/", include("rewards.urls")),
     path("campaigns/", include("campaigns.urls")),
     path("admin/", admin.site.urls),
+    path("", include("referrals.urls")),
 ]
 
 if settings.DEBUG:

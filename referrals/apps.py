@@ -1,6 +1,16 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ReferralsConfig(AppConfig):
     name = "referrals"
-    verbose_name = "Referrals"
+    verbose_name = _("Referrals")
+
+    def ready(self):
+        from members import hooks
+
+        from . import services
+
+        hooks.register(hooks.member_enrolled, services.on_member_enrolled)
+        hooks.register(hooks.purchase_recorded, services.on_purchase_recorded)
+        hooks.register(hooks.purchase_refunded, services.on_purchase_refunded)

@@ -1,3 +1,281 @@
-def rewards_featured(*, limit: int = 4) -> list:
-    """Featured rewards for the home page (the catalogue arrives with the rewards issue)."""
-    return []
+"""Reads of the rewards app. Each runs a fixed number of queries whatever the catalogue or history size."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import (
+    BooleanField,
+    Count,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce, Greatest
+from django.utils import timezone
+
+from members.exceptions import LoyaltyError
+from members.models import Member, PointsAccount
+from members.selectors import tiers_list
+
+from .exceptions import VoucherNotFound
+from .models import PartnerCode, Redemption, Reward, Voucher
+from .rules import MemberSituation, period_start, redemption_error, voucher_code_normalise, voucher_refusal
+
+SHIPPING_LIST_COLUMNS = [
+    "redemption",
+    "redeemed_at",
+    "member_number",
+    "reward",
+    "quantity",
+    "name",
+    "address_line1",
+    "address_line2",
+    "postcode",
+    "city",
+    "country",
+    "status",
+    "tracking_reference",
+]
+
+
+def rewards_available(*, now: datetime | None = None) -> QuerySet[Reward]:
+    """Active rewards inside their window and in stock, for anyone."""
+    now = now or timezone.now()
+    return Reward.objects.filter(
+        Q(available_from__isnull=True) | Q(available_from__lte=now),
+        Q(available_until__isnull=True) | Q(available_until__gt=now),
+        Q(stock__isnull=True) | Q(stock__gt=0),
+        is_active=True,
+    )
+
+
+def rewards_featured(*, limit: int = 4) -> list[Reward]:
+    """Featured rewards for the home page: one query."""
+    return list(rewards_available().filter(featured=True).order_by("sort_order", "name")[:limit])
+
+
+def _allowed_tier_ids(tier_id: int | None) -> list[int]:
+    tiers = tiers_list()
+    rank = next((tier.rank for tier in tiers if tier.pk == tier_id), None)
+    if rank is None:
+        return []
+    return [tier.pk for tier in tiers if tier.rank <= rank]
+
+
+def member_balance(*, member: Member) -> int:
+    return PointsAccount.objects.values_list("balance", flat=True).get(pk=member.pk)
+
+
+def rewards_catalogue(
+    *,
+    member: Member,
+    balance: int,
+    category: str = "",
+    kind: str = "",
+    affordable_only: bool = False,
+    search: str = "",
+    now: datetime | None = None,
+) -> QuerySet[Reward]:
+    """The rewards ``member`` may redeem now (active, in window, tier allows, in stock), best first.
+
+    Each row carries ``affordable`` (bool), ``points_to_go`` (0 when affordable) and ``redeemed_by_member``
+    (units this member holds, for showing a reached limit). One query however many rewards there are.
+    """
+    redeemed = (
+        Redemption.objects.filter(member_id=member.pk, reward=OuterRef("pk"), status=Redemption.Status.COMPLETED)
+        .values("reward")
+        .annotate(units=Sum("quantity"))
+        .values("units")
+    )
+    rewards = (
+        rewards_available(now=now)
+        .filter(Q(min_tier__isnull=True) | Q(min_tier_id__in=_allowed_tier_ids(member.tier_id)))
+        .annotate(
+            affordable=ExpressionWrapper(Q(points_cost__lte=balance), output_field=BooleanField()),
+            points_to_go=Greatest(F("points_cost") - Value(balance), Value(0), output_field=IntegerField()),
+            redeemed_by_member=Coalesce(Subquery(redeemed, output_field=IntegerField()), Value(0)),
+        )
+        .order_by("-featured", "sort_order", "name", "pk")
+    )
+    if category:
+        rewards = rewards.filter(category=category)
+    if kind:
+        rewards = rewards.filter(kind=kind)
+    if affordable_only:
+        rewards = rewards.filter(points_cost__lte=balance)
+    if search:
+        rewards = rewards.filter(
+            Q(name__icontains=search) | Q(description__icontains=search) | Q(partner_name__icontains=search)
+        )
+    return rewards
+
+
+def reward_categories() -> list[str]:
+    """Categories of active rewards, for the catalogue filter."""
+    return list(
+        Reward.objects.filter(is_active=True)
+        .exclude(category="")
+        .order_by("category")
+        .values_list("category", flat=True)
+        .distinct()
+    )
+
+
+def reward_get_active(*, slug: str) -> Reward | None:
+    return Reward.objects.filter(slug=slug, is_active=True).select_related("min_tier").first()
+
+
+@dataclass(frozen=True)
+class Redeemability:
+    balance: int
+    cost: int
+    error: LoyaltyError | None
+
+    @property
+    def balance_after(self) -> int:
+        return self.balance - self.cost
+
+    @property
+    def points_to_go(self) -> int:
+        return max(self.cost - self.balance, 0)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def reward_redeemability(
+    *, member: Member, reward: Reward, quantity: int = 1, points: int | None = None, now: datetime | None = None
+) -> Redeemability:
+    """Whether ``member`` could redeem ``reward`` now, and why not: the service's own rules, without writing."""
+    now = now or timezone.now()
+    balance = member_balance(member=member)
+    cost = points if reward.kind == Reward.Kind.DONATION and points else reward.points_cost * quantity
+    redeemed_total = redeemed_in_period = 0
+    if reward.per_member_limit is not None or reward.per_member_period_limit is not None:
+        since = period_start(reward.period, now) if reward.period else now
+        counts = Redemption.objects.filter(
+            member_id=member.pk, reward_id=reward.pk, status=Redemption.Status.COMPLETED
+        ).aggregate(
+            total=Coalesce(Sum("quantity"), 0),
+            in_period=Coalesce(Sum("quantity", filter=Q(created_at__gte=since)), 0),
+        )
+        redeemed_total, redeemed_in_period = counts["total"], counts["in_period"]
+    tiers = {tier.pk: tier for tier in tiers_list()}
+    min_tier = tiers.get(reward.min_tier_id)
+    error = redemption_error(
+        reward=reward,
+        situation=MemberSituation(
+            tier_rank=tiers[member.tier_id].rank if member.tier_id in tiers else None,
+            balance=balance,
+            redeemed_total=redeemed_total,
+            redeemed_in_period=redeemed_in_period,
+        ),
+        quantity=quantity,
+        points=cost,
+        min_tier_rank=min_tier.rank if min_tier else None,
+        min_tier_name=min_tier.name if min_tier else "",
+        now=now,
+    )
+    return Redeemability(balance=balance, cost=cost, error=error)
+
+
+def member_vouchers(*, member: Member, history_limit: int = 20, now: datetime | None = None):
+    """``(usable, history)``: vouchers ready to use (soonest expiry first) and the latest others. Two queries."""
+    now = now or timezone.now()
+    vouchers = Voucher.objects.filter(member_id=member.pk).select_related("reward")
+    usable = list(vouchers.filter(state=Voucher.State.ISSUED, expires_at__gt=now).order_by("expires_at", "pk"))
+    history = list(
+        vouchers.filter(~Q(state=Voucher.State.ISSUED) | Q(expires_at__lte=now)).order_by("-issued_at", "-pk")[
+            :history_limit
+        ]
+    )
+    return usable, history
+
+
+def member_redemptions_without_voucher(*, member: Member, limit: int = 20) -> list[Redemption]:
+    """Donations, partner codes and shipped rewards of a member, newest first (one query)."""
+    return list(
+        Redemption.objects.filter(member_id=member.pk, voucher__isnull=True)
+        .select_related("reward", "partner_code")
+        .order_by("-created_at", "-pk")[:limit]
+    )
+
+
+def reward_redemption_counts(*, reward_ids=None) -> dict[int, dict[str, int]]:
+    """Completed redemptions and units per reward: ``{reward_id: {"redemptions": n, "units": u}}``."""
+    rows = Redemption.objects.filter(status=Redemption.Status.COMPLETED)
+    if reward_ids is not None:
+        rows = rows.filter(reward_id__in=list(reward_ids))
+    return {
+        row["reward_id"]: {"redemptions": row["redemptions"], "units": row["units"]}
+        for row in rows.values("reward_id").annotate(redemptions=Count("pk"), units=Sum("quantity"))
+    }
+
+
+def donation_totals_by_charity(*, since: datetime | None = None, until: datetime | None = None) -> list[dict]:
+    """Points donated per charity (cancelled donations excluded), largest first: charity, points, donations,
+    donors."""
+    rows = Redemption.objects.filter(status=Redemption.Status.COMPLETED, reward__kind=Reward.Kind.DONATION)
+    if since is not None:
+        rows = rows.filter(created_at__gte=since)
+    if until is not None:
+        rows = rows.filter(created_at__lt=until)
+    return list(
+        rows.values("charity")
+        .annotate(points=Sum("points_spent"), donations=Count("pk"), donors=Count("member", distinct=True))
+        .order_by("-points", "charity")
+    )
+
+
+@dataclass(frozen=True)
+class VoucherCheck:
+    code: str
+    voucher: Voucher | None
+    error: LoyaltyError | None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def voucher_check(*, code: str, now: datetime | None = None) -> VoucherCheck:
+    """What a till would be told about ``code`` now, without using it. One query."""
+    normalised = voucher_code_normalise(code)
+    voucher = Voucher.objects.select_related("reward").filter(code=normalised).first()
+    if voucher is None:
+        return VoucherCheck(code=normalised, voucher=None, error=VoucherNotFound())
+    return VoucherCheck(code=normalised, voucher=voucher, error=voucher_refusal(voucher, now or timezone.now()))
+
+
+def shipping_list_rows(*, redemptions: QuerySet[Redemption]):
+    """Rows of the shipping list CSV for the given redemptions (one query, streamed)."""
+    yield SHIPPING_LIST_COLUMNS
+    for r in redemptions.select_related("reward", "member").order_by("created_at", "pk").iterator(chunk_size=2000):
+        yield [
+            r.pk,
+            timezone.localtime(r.created_at).isoformat(timespec="seconds"),
+            r.member.member_number,
+            r.reward.name,
+            r.quantity,
+            r.shipping_name,
+            r.shipping_line1,
+            r.shipping_line2,
+            r.shipping_postcode,
+            r.shipping_city,
+            r.shipping_country,
+            r.get_fulfilment_status_display(),
+            r.tracking_reference,
+        ]
+
+
+def partner_codes_left(*, reward: Reward) -> int:
+    return PartnerCode.objects.filter(reward=reward, redemption__isnull=True).count()

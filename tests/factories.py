@@ -79,6 +79,93 @@ def now():
     return timezone.now()
 
 
+# --- rewards ------------------------------------------------------------------------------------------------------
+
+
+class RewardFactory(factory.django.DjangoModelFactory):
+    """A €5 discount voucher for 500 points by default; pass ``kind=`` and the fields that kind needs."""
+
+    class Meta:
+        model = "rewards.Reward"
+
+    kind = "fixed_discount"
+    name = factory.Sequence(lambda n: f"Reward {n}")
+    slug = factory.Sequence(lambda n: f"reward-{n}")
+    description = "A reward for loyal customers."
+    category = "vouchers"
+    points_cost = 500
+    value = Decimal("5.00")
+
+
+def points_give(member, points, *, key=None):
+    """Credit ``points`` to a member through the ledger (a staff adjustment)."""
+    from members.services import points_adjust
+
+    return points_adjust(
+        member=member,
+        points=points,
+        reason="test credit",
+        actor=None,
+        idempotency_key=key or f"test-credit:{member.pk}:{timezone.now().timestamp()}:{points}",
+    )
+
+
+# --- referrals ------------------------------------------------------------------------------------------------
+
+
+def referral_program_set(**fields):
+    """Change the referral program's rules for a test (saving clears the cached copy)."""
+    from referrals.selectors import referral_program_get
+
+    program = referral_program_get()
+    for name, value in fields.items():
+        setattr(program, name, value)
+    program.save()
+    return program
+
+
+def referral_code_for(member):
+    from referrals.services import referral_code_get_or_create
+
+    return referral_code_get_or_create(member=member)
+
+
+def referred_friend(referrer, *, code=None, request_meta=None, now=None, **member_kwargs):
+    """A new member attached to ``referrer`` through the service, as sign-up does; returns (friend, referral)."""
+    from referrals.services import referral_attach
+
+    friend = member_factory(**member_kwargs)
+    referral = referral_attach(
+        friend=friend, code=code or referral_code_for(referrer).code, request_meta=request_meta, now=now
+    )
+    return friend, referral
+
+
+_referral_purchase_ids = iter(range(1, 10**9))
+
+
+def referral_purchase(member, amount="20.00", *, external_id=None, occurred_at=None):
+    """Record a one-line purchase of ``amount`` (EUR) for ``member`` through the purchase service."""
+    from members.services.purchases import PurchaseLineInput, purchase_record
+
+    return purchase_record(
+        member=member,
+        external_id=external_id or f"REF-{next(_referral_purchase_ids)}",
+        lines=[PurchaseLineInput(sku="SKU-1", quantity=1, unit_price=Decimal(amount))],
+        channel="in_store",
+        occurred_at=occurred_at or timezone.now(),
+        currency="EUR",
+    )
+
+
+class DisposableEmailDomainFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "referrals.DisposableEmailDomain"
+        django_get_or_create = ("domain",)
+
+    domain = factory.Sequence(lambda n: f"throwaway{n}.example")
+
+
 # --- campaigns ------------------------------------------------------------------------------------------------
 
 

@@ -1,0 +1,91 @@
+"""Reads of the referrals app: the program's rules, a member's referrals and the staff statistics."""
+
+from __future__ import annotations
+
+from django.contrib.contenttypes.models import ContentType
+from django.core.cache import cache
+from django.db.models import Count, F, Q, Sum
+from django.db.models.functions import Coalesce
+
+from members.models import LedgerEntry, Member
+
+from .models import DisposableEmailDomain, Referral, ReferralProgram
+
+PROGRAM_CACHE_KEY = "referrals:program:v1"
+State = Referral.State
+
+
+def referral_program_get() -> ReferralProgram:
+    """The referral rules; cached because they are read at every sign-up and purchase."""
+    program = cache.get(PROGRAM_CACHE_KEY)
+    if program is None:
+        program, _ = ReferralProgram.objects.get_or_create(pk=1)
+        cache.set(PROGRAM_CACHE_KEY, program, 300)
+    return program
+
+
+def referral_program_cache_clear() -> None:
+    cache.delete(PROGRAM_CACHE_KEY)
+
+
+def email_domain_is_disposable(email: str) -> bool:
+    """Whether the address's domain, or a domain it is under (``x.mailinator.com``), is on the staff's list."""
+    domain = email.rsplit("@", 1)[-1].strip().lower().rstrip(".")
+    labels = domain.split(".")
+    candidates = [".".join(labels[index:]) for index in range(len(labels) - 1)]
+    return bool(candidates) and DisposableEmailDomain.objects.filter(domain__in=candidates).exists()
+
+
+def referrals_for_member(*, member: Member, limit: int = 50) -> list[Referral]:
+    """The member's latest referrals (as referrer) with each friend, in one query."""
+    return list(
+        Referral.objects.filter(referrer=member).select_related("friend__user").order_by("-created_at", "-id")[:limit]
+    )
+
+
+def referral_summary_for_member(*, member: Member) -> dict:
+    """Counts by state and points earned from referrals (as referrer), in one aggregate query."""
+    totals = Referral.objects.filter(referrer=member).aggregate(
+        total=Count("id"),
+        pending=Count("id", filter=Q(state__in=[State.PENDING, State.HELD])),
+        qualified=Count("id", filter=Q(state=State.QUALIFIED)),
+        points=Coalesce(Sum("referrer_points", filter=Q(state=State.QUALIFIED)), 0),
+    )
+    return totals
+
+
+def referral_statistics(*, top: int = 10) -> dict:
+    """Staff figures, each one aggregate query: referrals by state, conversion, points paid, top referrers.
+
+    Conversion is the share of attached referrals (all but rejected) whose friend made a qualifying purchase,
+    counting those clawed back afterwards.
+    """
+    by_state = {row["state"]: row["n"] for row in Referral.objects.values("state").annotate(n=Count("id"))}
+    states = [{"state": value, "label": label, "count": by_state.get(value, 0)} for value, label in State.choices]
+    attached = sum(by_state.values()) - by_state.get(State.REJECTED, 0)
+    converted = by_state.get(State.QUALIFIED, 0) + by_state.get(State.CLAWED_BACK, 0)
+    referral_type = ContentType.objects.get_for_model(Referral)
+    ledger = LedgerEntry.objects.filter(source_type=referral_type).aggregate(
+        paid=Coalesce(Sum("points", filter=Q(kind=LedgerEntry.Kind.REFERRAL)), 0),
+        clawed_back=Coalesce(
+            Sum(F("owed_delta") - F("points"), filter=Q(kind=LedgerEntry.Kind.CLAWBACK)),
+            0,
+        ),
+    )
+    top_referrers = list(
+        Referral.objects.filter(state=State.QUALIFIED)
+        .values("referrer_id", "referrer__member_number", "referrer__user__email")
+        .annotate(qualified=Count("id"), points=Sum("referrer_points"))
+        .order_by("-qualified", "-points", "referrer_id")[:top]
+    )
+    return {
+        "by_state": states,
+        "total": sum(by_state.values()),
+        "attached": attached,
+        "converted": converted,
+        "conversion_rate": (converted / attached * 100) if attached else None,
+        "points_paid": ledger["paid"],
+        "points_clawed_back": ledger["clawed_back"],
+        "points_net": ledger["paid"] - ledger["clawed_back"],
+        "top_referrers": top_referrers,
+    }

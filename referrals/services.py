@@ -1,0 +1,580 @@
+"""Every write of the referrals app: codes, attaching a referral at sign-up, paying it, clawing it back, review.
+
+Locking. A referral that moves points locks, in this order: the friend's points account, the referrer's points
+account, then the referral row (``SELECT … FOR UPDATE``). The order is fixed by the purchase path: the
+``purchase_recorded`` / ``purchase_refunded`` hooks run inside ``purchase_record`` / ``purchase_refund``, which
+already hold the friend's account lock, so every other path (staff approval) takes the same locks in the same
+order and cannot deadlock with them. Two purchases by the same friend arriving at once therefore serialise on
+the friend's account; the second finds the referral already qualified and pays nothing. On top of that every
+ledger entry has an idempotency key derived from the referral (``referral:<id>:referrer``,
+``referral:<id>:friend``, ``…:clawback``), so a retried or duplicated event can never pay twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from members.models import LedgerEntry, Member, PointsAccount, Purchase
+from members.selectors import program_settings_get
+from members.services.ledger import account_lock, ledger_post
+
+from .exceptions import (
+    AlreadyReferred,
+    ReasonRequired,
+    ReferralCodeInvalid,
+    ReferralError,
+    ReferralNotReviewable,
+    SelfReferral,
+)
+from .models import Referral, ReferralCode, ReferralEvent, ReferralProgram
+from .rules import (
+    Check,
+    check_caps,
+    check_disposable_email,
+    check_self_referral,
+    check_velocity,
+    code_normalise,
+    strictest,
+)
+from .selectors import email_domain_is_disposable, referral_program_get
+
+logger = logging.getLogger(__name__)
+
+State = Referral.State
+Rule = ReferralEvent.Rule
+Outcome = ReferralEvent.Outcome
+Kind = LedgerEntry.Kind
+
+#: Upper-case letters and digits without look-alikes (0/O, 1/I/L), so a code read aloud or from paper works.
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+CODE_LENGTH = 8
+OPEN_STATES = (State.PENDING, State.HELD)
+
+
+# --- codes ------------------------------------------------------------------------------------------------------
+
+
+def _new_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def referral_code_get_or_create(*, member: Member) -> ReferralCode:
+    """The member's referral code, created on first use. Safe to call concurrently for the same member."""
+    existing = ReferralCode.objects.filter(member=member).first()
+    if existing is not None:
+        return existing
+    for _attempt in range(5):
+        try:
+            with transaction.atomic():
+                return ReferralCode.objects.create(member=member, code=_new_code())
+        except IntegrityError:
+            # Either a concurrent request created this member's code, or the random code collided.
+            existing = ReferralCode.objects.filter(member=member).first()
+            if existing is not None:
+                return existing
+    raise RuntimeError("Could not allocate a referral code.")  # pragma: no cover - 31^8 codes
+
+
+# --- attaching at sign-up -----------------------------------------------------------------------------------------
+
+
+def _month_start(now: datetime) -> datetime:
+    return timezone.localtime(now).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def _cap_checks(*, program: ReferralProgram, referrer_id: int, now: datetime) -> list[Check]:
+    counts = Referral.objects.filter(referrer_id=referrer_id, state=State.QUALIFIED).aggregate(
+        total=Count("id"), month=Count("id", filter=Q(qualified_at__gte=_month_start(now)))
+    )
+    return check_caps(program=program, qualified_this_month=counts["month"], qualified_total=counts["total"])
+
+
+def _record(referral: Referral, checks: list[Check], *, now: datetime, actor=None) -> None:
+    ReferralEvent.objects.bulk_create(
+        [
+            ReferralEvent(
+                referral=referral,
+                rule=check.rule,
+                outcome=check.outcome,
+                reason=check.reason,
+                actor=actor,
+                created_at=now,
+            )
+            for check in checks
+        ]
+    )
+
+
+@transaction.atomic
+def referral_attach(
+    *, friend: Member, code: str, request_meta: dict | None = None, now: datetime | None = None
+) -> Referral:
+    """Attach a new member (``friend``) to the member whose ``code`` they signed up with.
+
+    Runs the enabled fraud rules and records each outcome as a :class:`ReferralEvent`: self-referral (same
+    normalised email, card number or phone) and disposable email domains reject; a burst of sign-ups on one
+    code within an hour holds for review; a referrer at a cap is held or rejected (``cap_action``). The
+    referral row is created whatever the outcome, so the reason stays on record.
+
+    ``request_meta`` may carry ``ip``, and from a till ``card_number`` / ``phone`` the friend presented.
+    Idempotent: attaching the same friend with the same code again returns the first referral. Raises
+    :class:`ReferralCodeInvalid`, :class:`SelfReferral` (the code is the friend's own) or
+    :class:`AlreadyReferred`.
+    """
+    now = now or timezone.now()
+    meta = request_meta or {}
+    program = referral_program_get()
+    normalised = code_normalise(code)
+    if not normalised:
+        raise ReferralCodeInvalid()
+    # Locking the code serialises sign-ups on it, so the velocity count and caps cannot be raced past.
+    code_row = (
+        ReferralCode.objects.select_for_update(of=("self",))
+        .select_related("member__user")
+        .filter(code=normalised)
+        .first()
+    )
+    if code_row is None or code_row.member.status != Member.Status.ACTIVE:
+        raise ReferralCodeInvalid()
+    referrer = code_row.member
+    if referrer.pk == friend.pk:
+        raise SelfReferral()
+    existing = Referral.objects.filter(friend=friend).first()
+    if existing is not None:
+        if existing.code_id == code_row.pk:
+            return existing
+        raise AlreadyReferred()
+    if not program.is_enabled:
+        raise ReferralError(_("The referral program is not accepting new referrals."), field="referral_code")
+
+    checks: list[Check] = []
+    friend_email = friend.user.email
+    if program.check_self_referral:
+        checks.append(
+            check_self_referral(
+                referrer_email=referrer.user.email,
+                friend_email=friend_email,
+                referrer_card=referrer.card_number,
+                friend_cards={friend.card_number, meta.get("card_number") or ""},
+                referrer_phone=referrer.phone,
+                friend_phones={friend.phone, meta.get("phone") or ""},
+            )
+        )
+    if program.check_disposable_email:
+        checks.append(
+            check_disposable_email(friend_email=friend_email, is_disposable=email_domain_is_disposable(friend_email))
+        )
+    if program.check_velocity:
+        recent = Referral.objects.filter(code=code_row, created_at__gt=now - timedelta(hours=1)).count()
+        checks.append(check_velocity(signups_last_hour=recent, limit=program.velocity_max_per_hour))
+    if program.check_caps:
+        checks.extend(_cap_checks(program=program, referrer_id=referrer.pk, now=now))
+
+    decisive = strictest(checks)
+    state = State.PENDING
+    if decisive is not None:
+        state = State.REJECTED if decisive.outcome == Outcome.REJECTED else State.HELD
+    try:
+        with transaction.atomic():
+            referral = Referral.objects.create(
+                referrer=referrer,
+                friend=friend,
+                code=code_row,
+                state=state,
+                reason=decisive.reason if decisive else "",
+                signup_ip=meta.get("ip") or None,
+                created_at=now,
+            )
+    except IntegrityError:
+        # A concurrent attach for the same friend won.
+        raise AlreadyReferred() from None
+    _record(referral, checks, now=now)
+    return referral
+
+
+# --- qualifying and paying ----------------------------------------------------------------------------------------
+
+
+def _lock(referral: Referral) -> tuple[Referral, PointsAccount, PointsAccount]:
+    """Take the referral's locks in the module's fixed order and return the fresh row and both accounts."""
+    friend_account = account_lock(member_id=referral.friend_id)
+    referrer_account = account_lock(member_id=referral.referrer_id)
+    locked = Referral.objects.select_for_update(of=("self",)).select_related("friend", "referrer").get(pk=referral.pk)
+    return locked, friend_account, referrer_account
+
+
+def _purchase_problem(*, referral: Referral, purchase: Purchase, program: ReferralProgram) -> str:
+    """Why ``purchase`` does not qualify the referral ('' if it does): too late, or too small after refunds."""
+    deadline = referral.friend.enrolled_at + timedelta(days=program.qualify_within_days)
+    if purchase.occurred_at > deadline:
+        return "late"
+    if purchase.total - purchase.refunded_total < program.min_purchase_amount:
+        return "small"
+    return ""
+
+
+def _event(referral: Referral, rule: str, outcome: str, reason: str, *, now: datetime, actor=None) -> None:
+    ReferralEvent.objects.create(
+        referral=referral, rule=rule, outcome=outcome, reason=reason[:255], actor=actor, created_at=now
+    )
+
+
+def _pay(
+    *,
+    referral: Referral,
+    purchase: Purchase,
+    friend_account: PointsAccount,
+    referrer_account: PointsAccount,
+    program: ReferralProgram,
+    now: datetime,
+    actor=None,
+) -> None:
+    """Credit both sides and mark the referral qualified. Precondition: the locks of :func:`_lock` are held."""
+    referrer_points = program.referrer_points
+    if referral.referrer.status != Member.Status.ACTIVE:
+        referrer_points = 0  # a closed membership earns nothing; the friend is still rewarded
+    if referrer_points:
+        ledger_post(
+            account=referrer_account,
+            kind=Kind.REFERRAL,
+            points=referrer_points,
+            idempotency_key=f"referral:{referral.pk}:referrer",
+            description=_("Referral bonus: your friend %(member)s made a first purchase")
+            % {"member": referral.friend.member_number},
+            source=referral,
+            actor=actor,
+            now=now,
+        )
+    if program.friend_points:
+        ledger_post(
+            account=friend_account,
+            kind=Kind.REFERRAL,
+            points=program.friend_points,
+            idempotency_key=f"referral:{referral.pk}:friend",
+            description=_("Welcome bonus for joining through a friend"),
+            source=referral,
+            actor=actor,
+            now=now,
+        )
+    referral.state = State.QUALIFIED
+    referral.qualifying_purchase = purchase
+    referral.qualified_at = now
+    referral.referrer_points = referrer_points
+    referral.friend_points = program.friend_points
+    referral.reason = ""
+    referral.save(
+        update_fields=[
+            "state",
+            "qualifying_purchase",
+            "qualified_at",
+            "referrer_points",
+            "friend_points",
+            "reason",
+            "updated_at",
+        ]
+    )
+    _event(
+        referral,
+        Rule.QUALIFICATION,
+        Outcome.QUALIFIED,
+        _("Purchase %(id)s of %(total)s %(currency)s: %(referrer)s points to the referrer, %(friend)s to the friend.")
+        % {
+            "id": purchase.external_id,
+            "total": purchase.total,
+            "currency": purchase.currency,
+            "referrer": referrer_points,
+            "friend": program.friend_points,
+        },
+        now=now,
+        actor=actor,
+    )
+
+
+def _set_state(referral: Referral, state: str, reason: str, **fields) -> None:
+    referral.state = state
+    referral.reason = reason[:255]
+    for name, value in fields.items():
+        setattr(referral, name, value)
+    referral.save(update_fields=["state", "reason", "updated_at", *fields])
+
+
+def referral_qualify(*, referral: Referral, purchase: Purchase, now: datetime | None = None) -> Referral:
+    """Reward both sides when ``purchase`` is the friend's first qualifying purchase.
+
+    Qualifying: at least ``min_purchase_amount`` (after refunds) and within ``qualify_within_days`` of joining.
+    A purchase after the window expires the referral; a smaller one changes nothing. A held referral only
+    remembers the purchase, for staff approval to pay. Over a cap (counted under the referrer's account
+    lock, so concurrent qualifications cannot overshoot it) the referral is held or rejected instead.
+
+    Pays once: the referral row is locked and re-read, so a second (concurrent, retried or duplicated) call
+    finds it qualified and returns it unchanged; the ledger keys derived from the referral make doubly sure.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        referral, friend_account, referrer_account = _lock(referral)
+        if referral.state not in OPEN_STATES:
+            return referral
+        if purchase.member_id != referral.friend_id:
+            raise ReferralError(_("Only the friend's own purchases can qualify a referral."))
+        program = referral_program_get()
+        problem = _purchase_problem(referral=referral, purchase=purchase, program=program)
+        if problem == "late":
+            if referral.qualifying_purchase_id is None:
+                reason = _("No qualifying purchase within %(days)s days of joining.") % {
+                    "days": program.qualify_within_days
+                }
+                _set_state(referral, State.EXPIRED, reason)
+                _event(referral, Rule.EXPIRY, Outcome.EXPIRED, reason, now=now)
+            return referral
+        if problem:
+            return referral
+        if referral.state == State.HELD:
+            if referral.qualifying_purchase_id is None:
+                referral.qualifying_purchase = purchase
+                referral.save(update_fields=["qualifying_purchase", "updated_at"])
+                _event(
+                    referral,
+                    Rule.QUALIFICATION,
+                    Outcome.NOTED,
+                    _("Qualifying purchase %(id)s while held; approving the referral pays it.")
+                    % {"id": purchase.external_id},
+                    now=now,
+                )
+            return referral
+        if program.check_caps:
+            checks = _cap_checks(program=program, referrer_id=referral.referrer_id, now=now)
+            decisive = strictest(checks)
+            if decisive is not None:
+                state = State.REJECTED if decisive.outcome == Outcome.REJECTED else State.HELD
+                _set_state(referral, state, decisive.reason, qualifying_purchase=purchase)
+                _record(referral, [check for check in checks if check.outcome != Outcome.PASSED], now=now)
+                return referral
+        _pay(
+            referral=referral,
+            purchase=purchase,
+            friend_account=friend_account,
+            referrer_account=referrer_account,
+            program=program,
+            now=now,
+        )
+        return referral
+
+
+# --- refunds ------------------------------------------------------------------------------------------------------
+
+
+def referral_claw_back(*, referral: Referral, reason: str, actor=None, now: datetime | None = None) -> Referral:
+    """Take back both sides' referral bonuses (a qualified referral only; again: returns it unchanged).
+
+    Each bonus is reversed by a CLAWBACK entry pointing at it; points already spent are recorded as owed and
+    netted against future earnings, so no balance goes below zero.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        referral, friend_account, referrer_account = _lock(referral)
+        if referral.state != State.QUALIFIED:
+            return referral
+        accounts = {"referrer": referrer_account, "friend": friend_account}
+        originals = LedgerEntry.objects.filter(
+            idempotency_key__in=[f"referral:{referral.pk}:{side}" for side in accounts]
+        ).select_related("reversed_by")
+        for original in originals:
+            if getattr(original, "reversed_by", None) is not None:
+                continue  # staff already reversed this bonus by hand
+            side = original.idempotency_key.rsplit(":", 1)[1]
+            ledger_post(
+                account=accounts[side],
+                kind=Kind.CLAWBACK,
+                points=-original.points,
+                idempotency_key=f"{original.idempotency_key}:clawback",
+                description=reason,
+                source=referral,
+                actor=actor,
+                reversal_of=original,
+                allow_shortfall=True,
+                now=now,
+            )
+        _set_state(referral, State.CLAWED_BACK, reason)
+        _event(referral, Rule.REFUND, Outcome.CLAWED_BACK, reason, now=now, actor=actor)
+        return referral
+
+
+def referral_refund_handle(*, referral: Referral, purchase: Purchase, now: datetime | None = None) -> Referral:
+    """React to a refund on a referral's qualifying purchase.
+
+    Within the program's return window (``ProgramSettings.pending_days`` after the purchase), if what is left of
+    the purchase is below the qualifying minimum, both bonuses are clawed back. After the window, or when the
+    purchase still qualifies, the bonuses are kept and the decision is recorded.
+    """
+    now = now or timezone.now()
+    if referral.state != State.QUALIFIED:
+        return referral
+    window_end = purchase.occurred_at + timedelta(days=program_settings_get().pending_days)
+    program = referral_program_get()
+    if purchase.total - purchase.refunded_total >= program.min_purchase_amount:
+        _event(referral, Rule.REFUND, Outcome.KEPT, _("Partial refund; the purchase still qualifies."), now=now)
+        return referral
+    if now > window_end:
+        _event(
+            referral,
+            Rule.REFUND,
+            Outcome.KEPT,
+            _("Refunded after the return window closed on %(date)s; bonuses kept.")
+            % {"date": timezone.localtime(window_end).date().isoformat()},
+            now=now,
+        )
+        return referral
+    return referral_claw_back(
+        referral=referral,
+        reason=_("Qualifying purchase %(id)s refunded within the return window.") % {"id": purchase.external_id},
+        now=now,
+    )
+
+
+# --- staff review -------------------------------------------------------------------------------------------------
+
+
+def referral_approve(*, referral: Referral, actor, reason: str = "", now: datetime | None = None) -> Referral:
+    """Staff release a held referral. Overrides the rule that held it (including a cap).
+
+    If the friend already made a qualifying purchase while it was held, it is re-evaluated now (it may have
+    been refunded since) and, if it still qualifies, both sides are paid; otherwise the referral goes back to
+    waiting for a purchase (or expires if the friend's window has passed).
+    """
+    now = now or timezone.now()
+    reason = (reason or "").strip() or _("Approved by staff.")
+    with transaction.atomic():
+        referral, friend_account, referrer_account = _lock(referral)
+        if referral.state != State.HELD:
+            raise ReferralNotReviewable(state=referral.get_state_display())
+        referral.reviewed_by = actor
+        referral.reviewed_at = now
+        referral.save(update_fields=["reviewed_by", "reviewed_at", "updated_at"])
+        _event(referral, Rule.REVIEW, Outcome.APPROVED, reason, now=now, actor=actor)
+        program = referral_program_get()
+        purchase = referral.qualifying_purchase
+        if purchase is not None:
+            purchase.refresh_from_db()
+            if not _purchase_problem(referral=referral, purchase=purchase, program=program):
+                _pay(
+                    referral=referral,
+                    purchase=purchase,
+                    friend_account=friend_account,
+                    referrer_account=referrer_account,
+                    program=program,
+                    now=now,
+                    actor=actor,
+                )
+                return referral
+        deadline = referral.friend.enrolled_at + timedelta(days=program.qualify_within_days)
+        if now > deadline:
+            expired = _("No qualifying purchase within %(days)s days of joining.") % {
+                "days": program.qualify_within_days
+            }
+            _set_state(referral, State.EXPIRED, expired, qualifying_purchase=None)
+            _event(referral, Rule.EXPIRY, Outcome.EXPIRED, expired, now=now)
+        else:
+            _set_state(referral, State.PENDING, "", qualifying_purchase=None)
+        return referral
+
+
+@transaction.atomic
+def referral_reject(*, referral: Referral, actor, reason: str, now: datetime | None = None) -> Referral:
+    """Staff refuse a held or pending referral, with a reason. No points have moved, so none move now."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ReasonRequired()
+    now = now or timezone.now()
+    referral = Referral.objects.select_for_update().get(pk=referral.pk)
+    if referral.state not in OPEN_STATES:
+        raise ReferralNotReviewable(state=referral.get_state_display())
+    _set_state(referral, State.REJECTED, reason, reviewed_by=actor, reviewed_at=now)
+    _event(referral, Rule.REVIEW, Outcome.REJECTED, reason, now=now, actor=actor)
+    return referral
+
+
+# --- batch --------------------------------------------------------------------------------------------------------
+
+
+def referrals_expire_overdue(*, now: datetime | None = None, chunk_size: int = 1000) -> int:
+    """Expire pending referrals whose friend's qualifying window has passed. Set-based, in chunks, each its own
+    transaction; rows being paid at that moment are skipped (they are locked) and looked at next run."""
+    now = now or timezone.now()
+    program = referral_program_get()
+    cutoff = now - timedelta(days=program.qualify_within_days)
+    reason = _("No qualifying purchase within %(days)s days of joining.") % {"days": program.qualify_within_days}
+    expired = 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                Referral.objects.select_for_update(skip_locked=True, of=("self",))
+                .filter(state=State.PENDING, friend__enrolled_at__lt=cutoff)
+                .order_by("id")
+                .values_list("id", flat=True)[:chunk_size]
+            )
+            if not ids:
+                return expired
+            Referral.objects.filter(pk__in=ids).update(state=State.EXPIRED, reason=reason, updated_at=now)
+            ReferralEvent.objects.bulk_create(
+                [
+                    ReferralEvent(
+                        referral_id=pk, rule=Rule.EXPIRY, outcome=Outcome.EXPIRED, reason=reason, created_at=now
+                    )
+                    for pk in ids
+                ]
+            )
+            expired += len(ids)
+
+
+# --- hooks into the members core (registered in ReferralsConfig.ready) -------------------------------------------
+
+
+def on_member_enrolled(member: Member, context: dict) -> None:
+    """Attach the referral a new member signed up with. A bad or refused code never blocks the sign-up."""
+    context = context or {}
+    request = context.get("request")
+    code = context.get("referral_code") or ""
+    session = getattr(request, "session", None)
+    if session is not None:
+        session.pop("referral_code", None)
+    if not code.strip():
+        return
+    meta = {}
+    if request is not None:
+        meta["ip"] = request.META.get("REMOTE_ADDR") or None
+    try:
+        with transaction.atomic():
+            referral_attach(friend=member, code=code, request_meta=meta)
+    except ReferralError as error:
+        logger.info("Referral code %r not attached to member %s: %s", code, member.pk, error.message)
+
+
+def on_purchase_recorded(result) -> None:
+    """Qualify the buyer's open referral, if any (one indexed query when there is none)."""
+    if result.replayed:
+        return
+    purchase = result.purchase
+    referral = Referral.objects.filter(friend_id=purchase.member_id, state__in=OPEN_STATES).first()
+    if referral is None:
+        return
+    try:
+        with transaction.atomic():
+            referral_qualify(referral=referral, purchase=purchase)
+    except ReferralError as error:
+        logger.warning("Referral %s not qualified by purchase %s: %s", referral.pk, purchase.pk, error.message)
+
+
+def on_purchase_refunded(refund) -> None:
+    """Claw back the referral bonuses when a qualifying purchase is refunded within the return window."""
+    if refund.replayed:
+        return
+    referral = Referral.objects.filter(qualifying_purchase=refund.purchase, state=State.QUALIFIED).first()
+    if referral is not None:
+        referral_refund_handle(referral=referral, purchase=refund.purchase)

@@ -1,0 +1,127 @@
+"""Demo rewards of every kind for `make run`. Idempotent: rewards are looked up by slug first."""
+
+import io
+from datetime import timedelta
+from decimal import Decimal
+
+from django.utils import timezone
+
+from members.models import Tier
+
+from .models import Reward
+from .services import partner_codes_upload, reward_save
+
+DEMO_REWARDS = [
+    {
+        "slug": "five-euro-off",
+        "kind": Reward.Kind.FIXED_DISCOUNT,
+        "name": "€5 off your next order",
+        "category": "vouchers",
+        "points_cost": 500,
+        "value": Decimal("5.00"),
+        "featured": True,
+        "sort_order": 10,
+        "description": "Take €5 off any order of €15 or more, in store or online.",
+    },
+    {
+        "slug": "ten-percent-off",
+        "kind": Reward.Kind.PERCENT_DISCOUNT,
+        "name": "10% off a whole basket",
+        "category": "vouchers",
+        "points_cost": 800,
+        "percent_off": Decimal("10"),
+        "per_member_period_limit": 1,
+        "period": Reward.Period.MONTH,
+        "sort_order": 20,
+        "description": "One basket, any size, 10% off. Once a month.",
+    },
+    {
+        "slug": "free-flat-white",
+        "kind": Reward.Kind.FREE_PRODUCT,
+        "name": "A free flat white",
+        "category": "coffee",
+        "points_cost": 250,
+        "value": Decimal("3.40"),
+        "featured": True,
+        "sort_order": 5,
+        "description": "Any size, any milk. On us.",
+    },
+    {
+        "slug": "enamel-mug",
+        "kind": Reward.Kind.FREE_PRODUCT,
+        "name": "Enamel camping mug (shipped)",
+        "category": "homeware",
+        "points_cost": 1200,
+        "value": Decimal("14.00"),
+        "stock": 40,
+        "per_member_limit": 2,
+        "requires_shipping": True,
+        "sort_order": 30,
+        "description": "Our signature mug, sent to your door.",
+    },
+    {
+        "slug": "store-credit-10",
+        "kind": Reward.Kind.STORE_CREDIT,
+        "name": "€10 store credit",
+        "category": "vouchers",
+        "points_cost": 1000,
+        "value": Decimal("10.00"),
+        "sort_order": 40,
+        "description": "Turn points into credit you can spend on anything.",
+    },
+    {
+        "slug": "donate-food-bank",
+        "kind": Reward.Kind.DONATION,
+        "name": "Donate to the city food bank",
+        "category": "giving",
+        "points_cost": 100,
+        "charity": "Amsterdam Food Bank",
+        "featured": True,
+        "sort_order": 50,
+        "description": "Every 100 points becomes €1 for the food bank. Give as much as you like.",
+    },
+    {
+        "slug": "cupping-masterclass",
+        "kind": Reward.Kind.EXPERIENCE,
+        "name": "Coffee cupping masterclass",
+        "category": "experiences",
+        "points_cost": 3000,
+        "stock": 12,
+        "per_member_limit": 2,
+        "min_tier_rank": 1,
+        "voucher_validity_days": 60,
+        "sort_order": 60,
+        "description": "Two hours with our roasters, tasting this season's beans. Silver members and above.",
+    },
+    {
+        "slug": "citybikes-day-pass",
+        "kind": Reward.Kind.PARTNER,
+        "name": "CityBikes day pass",
+        "category": "partners",
+        "points_cost": 900,
+        "partner_name": "CityBikes",
+        "sort_order": 70,
+        "description": "A day of cycling around town with our partner CityBikes.",
+    },
+]
+
+
+def seed(*, stdout=None):
+    tiers = {tier.rank: tier for tier in Tier.objects.all()}
+    now = timezone.now()
+    created = 0
+    for spec in DEMO_REWARDS:
+        spec = dict(spec)
+        if Reward.objects.filter(slug=spec["slug"]).exists():
+            continue
+        rank = spec.pop("min_tier_rank", None)
+        reward = Reward(**spec, min_tier=tiers.get(rank), available_from=now - timedelta(days=1))
+        if reward.kind == Reward.Kind.PARTNER:
+            reward.stock = 0
+        reward_save(reward=reward)
+        if reward.kind == Reward.Kind.PARTNER:
+            codes = "code\n" + "\n".join(f"CB-DEMO-{n:04d}" for n in range(1, 26))
+            partner_codes_upload(reward=reward, file=io.BytesIO(codes.encode()))
+        created += 1
+    if stdout is not None:
+        stdout.write(f"Rewards: {created} demo rewards created.")

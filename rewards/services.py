@@ -1,0 +1,597 @@
+"""Every write of the rewards app: redeeming, vouchers, fulfilment and the staff's catalogue tools.
+
+Lock order, everywhere: the member's points account (``account_lock``) first, then the reward row (a
+conditional ``UPDATE`` of its stock), then vouchers and partner codes. Keeping one order means two redemptions,
+a cancellation and the expiry job can never deadlock each other.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from django.contrib.contenttypes.models import ContentType
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import F, Q, Sum, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from members.exceptions import AccountClosed, DuplicateRequest
+from members.models import LedgerEntry, Member, Purchase
+from members.selectors import program_settings_get, tiers_list
+from members.services.ledger import account_lock, ledger_post
+
+from .exceptions import (
+    CancellationNotAllowed,
+    FulfilmentNotAllowed,
+    InvalidRedemption,
+    PartnerCodeUploadError,
+    RewardImageInvalid,
+    RewardOutOfStock,
+    VoucherNotFound,
+)
+from .models import PartnerCode, Redemption, Reward, Voucher
+from .rules import (
+    MemberSituation,
+    period_start,
+    redemption_error,
+    redemption_points,
+    voucher_code_new,
+    voucher_code_normalise,
+    voucher_refusal,
+)
+
+THUMBNAIL_SIZE = (480, 360)
+PARTNER_CODE_MAX_LENGTH = PartnerCode._meta.get_field("code").max_length
+
+
+@dataclass(frozen=True)
+class ShippingAddress:
+    name: str
+    line1: str
+    postcode: str
+    city: str
+    country: str
+    line2: str = ""
+
+    REQUIRED = ("name", "line1", "postcode", "city", "country")
+
+    def missing(self) -> list[str]:
+        return [name for name in self.REQUIRED if not (getattr(self, name) or "").strip()]
+
+
+# --- Redeeming --------------------------------------------------------------------------------------------------
+
+
+def reward_redeem(
+    *,
+    member: Member,
+    reward: Reward,
+    idempotency_key: str,
+    quantity: int = 1,
+    points: int | None = None,
+    shipping_address: ShippingAddress | None = None,
+    actor=None,
+    now: datetime | None = None,
+) -> Redemption:
+    """Spend a member's points on a reward, in one transaction.
+
+    Guarantees:
+    - Checks availability (active, window), tier, per-member limits (total and per period), stock and points,
+      in that order, against the current rows; the first failure raises its named error and nothing changes.
+    - Holds the member's account lock throughout, so one member's concurrent redemptions serialise (limits
+      and balance cannot be raced), and decrements limited stock with ``UPDATE … WHERE stock >= quantity``, so
+      concurrent members never oversell.
+    - Debits through ``ledger_post`` (``REDEEM``, or ``DONATION`` for donations) with the redemption as source;
+      lots are consumed soonest-expiring first.
+    - Issues a voucher (80-bit random code, expiry from the reward or the program), or for partner rewards
+      assigns the next unused partner code; physical rewards wait for shipping instead.
+    - Idempotent on ``idempotency_key``: a retry returns the first redemption with ``replayed`` True.
+
+    ``points`` is only for donations (the member chooses, at least ``reward.points_cost``).
+    """
+    if not idempotency_key:
+        raise ValueError("reward_redeem() needs an idempotency key.")
+    now = now or timezone.now()
+    with transaction.atomic():
+        account = account_lock(member_id=member.pk)
+        existing = Redemption.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            if existing.member_id != member.pk or existing.reward_id != reward.pk:
+                raise DuplicateRequest()
+            existing.replayed = True
+            return existing
+
+        status, tier_id = Member.objects.filter(pk=member.pk).values_list("status", "tier_id").get()
+        if status != Member.Status.ACTIVE:
+            raise AccountClosed()
+        reward = Reward.objects.get(pk=reward.pk)
+        cost = redemption_points(reward=reward, quantity=quantity, points=points)
+        address = _validated_address(reward, shipping_address)
+
+        redeemed_total = redeemed_in_period = 0
+        if reward.per_member_limit is not None or reward.per_member_period_limit is not None:
+            since = period_start(reward.period, now) if reward.period else now
+            counts = Redemption.objects.filter(
+                member_id=member.pk, reward_id=reward.pk, status=Redemption.Status.COMPLETED
+            ).aggregate(
+                total=Coalesce(Sum("quantity"), 0),
+                in_period=Coalesce(Sum("quantity", filter=Q(created_at__gte=since)), 0),
+            )
+            redeemed_total, redeemed_in_period = counts["total"], counts["in_period"]
+        tiers = {tier.pk: tier for tier in tiers_list()}
+        min_tier = tiers.get(reward.min_tier_id)
+        error = redemption_error(
+            reward=reward,
+            situation=MemberSituation(
+                tier_rank=tiers[tier_id].rank if tier_id in tiers else None,
+                balance=account.balance,
+                redeemed_total=redeemed_total,
+                redeemed_in_period=redeemed_in_period,
+            ),
+            quantity=quantity,
+            points=cost,
+            min_tier_rank=min_tier.rank if min_tier else None,
+            min_tier_name=min_tier.name if min_tier else "",
+            now=now,
+        )
+        if error is not None:
+            raise error
+
+        if reward.stock is not None:
+            taken = Reward.objects.filter(pk=reward.pk, stock__gte=quantity).update(stock=F("stock") - quantity)
+            if not taken:
+                raise RewardOutOfStock()
+
+        is_donation = reward.kind == Reward.Kind.DONATION
+        redemption = Redemption.objects.create(
+            member_id=member.pk,
+            reward=reward,
+            quantity=quantity,
+            points_spent=cost,
+            charity=reward.charity if is_donation else "",
+            idempotency_key=idempotency_key,
+            actor=actor,
+            fulfilment_status=(
+                Redemption.Fulfilment.PENDING if reward.requires_shipping else Redemption.Fulfilment.NOT_REQUIRED
+            ),
+            created_at=now,
+            **address,
+        )
+        ledger_post(
+            account=account,
+            kind=LedgerEntry.Kind.DONATION if is_donation else LedgerEntry.Kind.REDEEM,
+            points=-cost,
+            idempotency_key=f"redemption:{redemption.pk}",
+            description=(_("Donation to %(charity)s") % {"charity": reward.charity} if is_donation else reward.name),
+            source=redemption,
+            actor=actor,
+            now=now,
+        )
+        if reward.kind == Reward.Kind.PARTNER:
+            _partner_code_assign(reward=reward, redemption=redemption, now=now)
+        elif reward.issues_voucher:
+            _voucher_issue(reward=reward, redemption=redemption, now=now)
+    redemption.replayed = False
+    return redemption
+
+
+def _validated_address(reward: Reward, address: ShippingAddress | None) -> dict:
+    if not reward.requires_shipping:
+        return {}
+    missing = address.missing() if address is not None else list(ShippingAddress.REQUIRED)
+    if missing:
+        raise InvalidRedemption(
+            _("We need a full shipping address to send this reward."), field=f"shipping_{missing[0]}"
+        )
+    return {
+        "shipping_name": address.name.strip(),
+        "shipping_line1": address.line1.strip(),
+        "shipping_line2": address.line2.strip(),
+        "shipping_postcode": address.postcode.strip(),
+        "shipping_city": address.city.strip(),
+        "shipping_country": address.country.strip().upper(),
+    }
+
+
+def _voucher_issue(*, reward: Reward, redemption: Redemption, now: datetime) -> Voucher:
+    days = reward.voucher_validity_days or program_settings_get().voucher_validity_days
+    value = reward.value
+    if value is not None and reward.kind != Reward.Kind.PERCENT_DISCOUNT:
+        value = value * redemption.quantity
+    # 80 random bits: a collision would fail the unique index and roll the redemption back, charging nothing.
+    return Voucher.objects.create(
+        code=voucher_code_new(),
+        redemption=redemption,
+        member_id=redemption.member_id,
+        reward=reward,
+        value=value,
+        percent_off=reward.percent_off,
+        issued_at=now,
+        expires_at=now + timedelta(days=max(days, 1)),
+    )
+
+
+def _partner_code_assign(*, reward: Reward, redemption: Redemption, now: datetime) -> PartnerCode:
+    # SKIP LOCKED: concurrent redeemers each take a different free code instead of queueing on the first one.
+    code = (
+        PartnerCode.objects.select_for_update(skip_locked=True)
+        .filter(reward=reward, redemption__isnull=True)
+        .order_by("id")
+        .first()
+    )
+    if code is None:
+        raise RewardOutOfStock(_("The partner has no codes left for this reward."))
+    code.redemption = redemption
+    code.assigned_at = now
+    code.save(update_fields=["redemption", "assigned_at"])
+    return code
+
+
+def _redeem_entry(redemption: Redemption) -> LedgerEntry:
+    return LedgerEntry.objects.get(
+        source_type=ContentType.objects.get_for_model(Redemption),
+        source_id=redemption.pk,
+        kind__in=[LedgerEntry.Kind.REDEEM, LedgerEntry.Kind.DONATION],
+    )
+
+
+def _redemption_refund(
+    *,
+    account,
+    redemption: Redemption,
+    status: str,
+    reason: str,
+    restore_stock: bool,
+    actor=None,
+    now: datetime,
+) -> LedgerEntry:
+    """Return a redemption's points with a reversing entry. Precondition: ``account`` is locked."""
+    debit = _redeem_entry(redemption)
+    entry = ledger_post(
+        account=account,
+        kind=LedgerEntry.Kind.REVERSAL,
+        points=-debit.points,
+        idempotency_key=f"redemption:{redemption.pk}:reversal",
+        description=reason,
+        source=redemption,
+        actor=actor,
+        reversal_of=debit,
+        now=now,
+    )
+    Redemption.objects.filter(pk=redemption.pk).update(status=status, cancelled_at=now)
+    redemption.status, redemption.cancelled_at = status, now
+    if restore_stock:
+        Reward.objects.filter(pk=redemption.reward_id, stock__isnull=False).update(
+            stock=F("stock") + redemption.quantity
+        )
+    return entry
+
+
+# --- Vouchers ---------------------------------------------------------------------------------------------------
+
+
+def voucher_cancel(*, voucher: Voucher, actor=None, by_member: bool = False, now: datetime | None = None) -> Voucher:
+    """Cancel an unused voucher and give back its points (a reversing entry) and its stock.
+
+    Members may cancel within ``ProgramSettings.voucher_cancel_grace_hours`` of redeeming; staff any time while
+    the voucher is unused and unexpired. Cancelling a cancelled voucher returns it unchanged.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        account = account_lock(member_id=voucher.member_id)
+        voucher = Voucher.objects.select_for_update().select_related("redemption").get(pk=voucher.pk)
+        if voucher.state == Voucher.State.CANCELLED:
+            voucher.replayed = True
+            return voucher
+        refusal = voucher_refusal(voucher, now)
+        if refusal is not None:
+            raise refusal
+        if by_member:
+            grace = program_settings_get().voucher_cancel_grace_hours
+            if now > voucher.issued_at + timedelta(hours=grace):
+                raise CancellationNotAllowed(
+                    _("Vouchers can only be cancelled within %(hours)s hours of redeeming.") % {"hours": grace}
+                )
+        _redemption_refund(
+            account=account,
+            redemption=voucher.redemption,
+            status=Redemption.Status.CANCELLED,
+            reason=_("Voucher %(code)s cancelled") % {"code": voucher.code},
+            restore_stock=True,
+            actor=actor,
+            now=now,
+        )
+        voucher.state, voucher.cancelled_at, voucher.cancelled_by = Voucher.State.CANCELLED, now, actor
+        voucher.save(update_fields=["state", "cancelled_at", "cancelled_by"])
+    voucher.replayed = False
+    return voucher
+
+
+def voucher_use(
+    *,
+    code: str,
+    purchase: Purchase | None = None,
+    purchase_reference: str = "",
+    idempotency_key: str = "",
+    now: datetime | None = None,
+) -> Voucher:
+    """Consume a voucher at a till, once. The state change is one conditional ``UPDATE``, so two tills racing
+    for the same code cannot both succeed.
+
+    Refusals: :class:`VoucherNotFound`, :class:`VoucherAlreadyUsed` (with when), :class:`VoucherExpired`,
+    :class:`VoucherCancelled`. With ``idempotency_key``, retrying the same use returns the voucher unchanged.
+    """
+    now = now or timezone.now()
+    normalised = voucher_code_normalise(code)
+    voucher = Voucher.objects.select_related("reward").filter(code=normalised).first()
+    if voucher is None:
+        raise VoucherNotFound()
+    if idempotency_key and voucher.state == Voucher.State.USED and voucher.use_idempotency_key == idempotency_key:
+        voucher.replayed = True
+        return voucher
+    refusal = voucher_refusal(voucher, now)
+    if refusal is not None:
+        raise refusal
+    changes = {
+        "state": Voucher.State.USED,
+        "used_at": now,
+        "used_on_purchase": purchase,
+        "purchase_reference": purchase_reference[:100],
+        "use_idempotency_key": idempotency_key,
+    }
+    used = Voucher.objects.filter(pk=voucher.pk, state=Voucher.State.ISSUED, expires_at__gt=now).update(**changes)
+    if not used:
+        # Someone else changed it between our read and our update: report what it is now.
+        voucher.refresh_from_db()
+        if idempotency_key and voucher.use_idempotency_key == idempotency_key:
+            voucher.replayed = True
+            return voucher
+        raise voucher_refusal(voucher, now) or VoucherNotFound()
+    for name, value in changes.items():
+        setattr(voucher, name, value)
+    voucher.replayed = False
+    return voucher
+
+
+def vouchers_expire_due(*, now: datetime | None = None, chunk_size: int = 1000) -> int:
+    """Expire issued vouchers whose time is up; returns how many expired.
+
+    Without ``ProgramSettings.refund_points_on_voucher_expiry`` this is a set-based ``UPDATE`` in chunks of
+    ``chunk_size`` rows, one short transaction each. With it, each voucher's points go back through
+    ``ledger_post`` under that member's account lock (an entry and a lot per voucher is what the ledger's
+    invariants require), so refunds run one voucher per transaction. Stock is not returned on expiry: an
+    expired place or product is usually gone. Safe to run concurrently with tills: a voucher is used or
+    expired by conditional updates on its state, never both.
+    """
+    now = now or timezone.now()
+    due = Voucher.objects.filter(state=Voucher.State.ISSUED, expires_at__lte=now)
+    if not program_settings_get().refund_points_on_voucher_expiry:
+        total = 0
+        while True:
+            chunk = due.order_by("pk").values("pk")[:chunk_size]
+            with transaction.atomic():
+                count = Voucher.objects.filter(pk__in=chunk, state=Voucher.State.ISSUED, expires_at__lte=now).update(
+                    state=Voucher.State.EXPIRED, expired_at=now
+                )
+            total += count
+            if count < chunk_size:
+                return total
+
+    total, last_pk = 0, 0
+    while True:
+        rows = list(due.filter(pk__gt=last_pk).order_by("pk").values_list("pk", "member_id")[:chunk_size])
+        for voucher_pk, member_id in rows:
+            with transaction.atomic():
+                account = account_lock(member_id=member_id)
+                if not Voucher.objects.filter(pk=voucher_pk, state=Voucher.State.ISSUED, expires_at__lte=now).update(
+                    state=Voucher.State.EXPIRED, expired_at=now
+                ):
+                    continue
+                voucher = Voucher.objects.select_related("redemption").get(pk=voucher_pk)
+                _redemption_refund(
+                    account=account,
+                    redemption=voucher.redemption,
+                    status=Redemption.Status.REFUNDED,
+                    reason=_("Voucher %(code)s expired unused") % {"code": voucher.code},
+                    restore_stock=False,
+                    now=now,
+                )
+                total += 1
+        if len(rows) < chunk_size:
+            return total
+        last_pk = rows[-1][0]
+
+
+def redemption_cancel(*, redemption: Redemption, actor=None, now: datetime | None = None) -> Redemption:
+    """Staff cancel a redemption and return its points and stock.
+
+    Vouchers go through :func:`voucher_cancel`; a physical reward only while it has not shipped. Donations and
+    partner rewards (whose code the member has already seen) cannot be cancelled.
+    """
+    now = now or timezone.now()
+    voucher = Voucher.objects.filter(redemption_id=redemption.pk).first()
+    if voucher is not None:
+        voucher_cancel(voucher=voucher, actor=actor, now=now)
+        redemption.refresh_from_db()
+        return redemption
+    with transaction.atomic():
+        account = account_lock(member_id=redemption.member_id)
+        redemption = Redemption.objects.select_for_update().select_related("reward").get(pk=redemption.pk)
+        if redemption.status != Redemption.Status.COMPLETED:
+            return redemption
+        if redemption.reward.kind in {Reward.Kind.DONATION, Reward.Kind.PARTNER}:
+            raise CancellationNotAllowed(_("Donations and partner rewards cannot be cancelled."))
+        if redemption.fulfilment_status != Redemption.Fulfilment.PENDING:
+            raise CancellationNotAllowed(_("This reward has already shipped."))
+        _redemption_refund(
+            account=account,
+            redemption=redemption,
+            status=Redemption.Status.CANCELLED,
+            reason=_("%(reward)s cancelled") % {"reward": redemption.reward.name},
+            restore_stock=True,
+            actor=actor,
+            now=now,
+        )
+    return redemption
+
+
+# --- Fulfilment -------------------------------------------------------------------------------------------------
+
+
+def redemptions_mark_shipped(*, redemption_ids, tracking_reference: str = "", now: datetime | None = None) -> int:
+    """Move waiting physical rewards to shipped in one ``UPDATE``; others in the list are left alone."""
+    changes = {"fulfilment_status": Redemption.Fulfilment.SHIPPED, "shipped_at": now or timezone.now()}
+    if tracking_reference:
+        changes["tracking_reference"] = tracking_reference.strip()[:100]
+    return Redemption.objects.filter(
+        pk__in=list(redemption_ids),
+        status=Redemption.Status.COMPLETED,
+        fulfilment_status=Redemption.Fulfilment.PENDING,
+    ).update(**changes)
+
+
+def redemptions_mark_delivered(*, redemption_ids, now: datetime | None = None) -> int:
+    """Move shipped rewards to delivered in one ``UPDATE``; others in the list are left alone."""
+    return Redemption.objects.filter(
+        pk__in=list(redemption_ids),
+        status=Redemption.Status.COMPLETED,
+        fulfilment_status=Redemption.Fulfilment.SHIPPED,
+    ).update(fulfilment_status=Redemption.Fulfilment.DELIVERED, delivered_at=now or timezone.now())
+
+
+def redemption_mark_shipped(
+    *, redemption: Redemption, tracking_reference: str = "", now: datetime | None = None
+) -> Redemption:
+    if not redemptions_mark_shipped(redemption_ids=[redemption.pk], tracking_reference=tracking_reference, now=now):
+        raise FulfilmentNotAllowed(_("Only a reward waiting to ship can be marked as shipped."))
+    redemption.refresh_from_db()
+    return redemption
+
+
+def redemption_mark_delivered(*, redemption: Redemption, now: datetime | None = None) -> Redemption:
+    if not redemptions_mark_delivered(redemption_ids=[redemption.pk], now=now):
+        raise FulfilmentNotAllowed(_("Only a shipped reward can be marked as delivered."))
+    redemption.refresh_from_db()
+    return redemption
+
+
+# --- Catalogue management (staff) -------------------------------------------------------------------------------
+
+
+def reward_save(*, reward: Reward, image_changed: bool = False) -> Reward:
+    """Save a reward edited by staff; a new or removed image regenerates the thumbnail."""
+    with transaction.atomic():
+        reward.save()
+    if image_changed:
+        reward_thumbnail_generate(reward=reward)
+    return reward
+
+
+def reward_thumbnail_generate(*, reward: Reward) -> None:
+    """Write a JPEG thumbnail (at most 480×360, aspect kept, EXIF rotation applied) of the reward's image."""
+    if reward.thumbnail:
+        reward.thumbnail.delete(save=False)
+    if not reward.image:
+        Reward.objects.filter(pk=reward.pk).update(thumbnail="")
+        return
+    try:
+        with reward.image.open("rb") as source, Image.open(source) as image:
+            thumb = ImageOps.exif_transpose(image)
+            thumb.thumbnail(THUMBNAIL_SIZE)
+            if thumb.mode != "RGB":
+                thumb = thumb.convert("RGB")
+            buffer = io.BytesIO()
+            thumb.save(buffer, format="JPEG", quality=85, optimize=True)
+    except (UnidentifiedImageError, OSError) as exc:
+        raise RewardImageInvalid() from exc
+    reward.thumbnail.save(f"{Path(reward.image.name).stem}-thumb.jpg", ContentFile(buffer.getvalue()), save=False)
+    Reward.objects.filter(pk=reward.pk).update(thumbnail=reward.thumbnail.name)
+
+
+def rewards_set_active(*, reward_ids, is_active: bool) -> int:
+    return Reward.objects.filter(pk__in=list(reward_ids)).exclude(is_active=is_active).update(is_active=is_active)
+
+
+def reward_duplicate(*, reward: Reward) -> Reward:
+    """A copy of ``reward`` to edit, inactive and not featured, with its own slug; partner codes stay behind."""
+    base = slugify(f"{reward.slug}-copy")[:130]
+    taken = set(Reward.objects.filter(slug__startswith=base).values_list("slug", flat=True))
+    slug, number = base, 1
+    while slug in taken:
+        number += 1
+        slug = f"{base}-{number}"
+    copy = Reward.objects.get(pk=reward.pk)
+    copy.pk = None
+    copy.slug = slug
+    copy.name = _("%(name)s (copy)") % {"name": reward.name}
+    copy.is_active = False
+    copy.featured = False
+    copy.created_at = timezone.now()
+    if copy.kind == Reward.Kind.PARTNER:
+        copy.stock = 0
+    copy.save(force_insert=True)
+    return copy
+
+
+@dataclass
+class PartnerCodeUpload:
+    added: int = 0
+    duplicates: int = 0
+    invalid: list[int] = field(default_factory=list)
+
+
+def partner_codes_upload(*, reward: Reward, file) -> PartnerCodeUpload:
+    """Add codes from a CSV file (first column; an optional ``code`` header) to a partner reward's pool.
+
+    Codes already in the pool or repeated in the file are skipped; the reward's stock grows by the number added,
+    so stock always counts the unused codes. Rows that are too long are reported by line number and skipped.
+    """
+    if reward.kind != Reward.Kind.PARTNER:
+        raise PartnerCodeUploadError(_("Only partner rewards have code pools."))
+    try:
+        text = file.read().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise PartnerCodeUploadError(_("The file must be UTF-8 text (CSV).")) from exc
+    result = PartnerCodeUpload()
+    codes: list[str] = []
+    seen: set[str] = set()
+    for line_number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+        code = (row[0] if row else "").strip()
+        if not code or (line_number == 1 and code.lower() == "code"):
+            continue
+        if len(code) > PARTNER_CODE_MAX_LENGTH:
+            result.invalid.append(line_number)
+            continue
+        if code in seen:
+            result.duplicates += 1
+            continue
+        seen.add(code)
+        codes.append(code)
+    if not codes and not result.duplicates:
+        raise PartnerCodeUploadError(_("The file contains no codes."))
+    with transaction.atomic():
+        # The reward's row lock serialises uploads, so the existence check below stays true until commit.
+        Reward.objects.select_for_update().filter(pk=reward.pk).first()
+        existing: set[str] = set()
+        for start in range(0, len(codes), 500):
+            existing.update(
+                PartnerCode.objects.filter(reward=reward, code__in=codes[start : start + 500]).values_list(
+                    "code", flat=True
+                )
+            )
+        new = [PartnerCode(reward=reward, code=code) for code in codes if code not in existing]
+        PartnerCode.objects.bulk_create(new, batch_size=1000)
+        result.added = len(new)
+        result.duplicates += len(existing)
+        if new:
+            Reward.objects.filter(pk=reward.pk).update(stock=Coalesce(F("stock"), Value(0)) + len(new))
+    reward.refresh_from_db(fields=["stock"])
+    return result

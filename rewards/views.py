@@ -1,0 +1,160 @@
+"""Member pages of the rewards app: thin views over the selectors and services, scoped to request.user."""
+
+import secrets
+from datetime import timedelta
+
+import segno
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from members.exceptions import LoyaltyError
+from members.forms import apply_domain_error
+from members.models import Member
+from members.selectors import program_settings_get
+
+from .forms import CatalogueFilterForm, RedeemForm
+from .models import Reward, Voucher
+from .selectors import (
+    member_balance,
+    member_redemptions_without_voucher,
+    member_vouchers,
+    reward_categories,
+    reward_get_active,
+    reward_redeemability,
+    rewards_catalogue,
+)
+from .services import reward_redeem, voucher_cancel
+
+PAGE_SIZE = 24
+
+
+def _member(request) -> Member:
+    member = Member.objects.filter(user=request.user, status=Member.Status.ACTIVE).first()
+    if member is None:
+        raise Http404(_("Only members can use rewards."))
+    return member
+
+
+def _reward(slug: str) -> Reward:
+    reward = reward_get_active(slug=slug)
+    if reward is None:
+        raise Http404(_("No such reward."))
+    return reward
+
+
+@login_required
+def catalogue(request):
+    member = _member(request)
+    form = CatalogueFilterForm(request.GET or None, categories=reward_categories())
+    filters = form.cleaned_data if form.is_valid() else {}
+    balance = member_balance(member=member)
+    rewards = rewards_catalogue(
+        member=member,
+        balance=balance,
+        category=filters.get("category", ""),
+        kind=filters.get("kind", ""),
+        affordable_only=filters.get("affordable", False),
+        search=filters.get("q", ""),
+    )
+    page = Paginator(rewards, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "rewards/catalogue.html",
+        {"form": form, "page": page, "balance": balance, "query": query.urlencode()},
+    )
+
+
+@login_required
+def detail(request, slug):
+    member = _member(request)
+    reward = _reward(slug)
+    return render(
+        request,
+        "rewards/detail.html",
+        {"reward": reward, "check": reward_redeemability(member=member, reward=reward)},
+    )
+
+
+@login_required
+def redeem(request, slug):
+    """GET: the confirmation page (cost, balance after). POST: redeem, then go to the member's vouchers."""
+    member = _member(request)
+    reward = _reward(slug)
+    if request.method == "POST":
+        form = RedeemForm(request.POST, reward=reward)
+        if form.is_valid():
+            try:
+                redemption = reward_redeem(
+                    member=member,
+                    reward=reward,
+                    idempotency_key=f"web:{member.pk}:{form.cleaned_data['idempotency_key']}",
+                    quantity=form.chosen_quantity,
+                    points=form.chosen_points,
+                    shipping_address=form.shipping_address(),
+                    actor=request.user,
+                )
+            except LoyaltyError as error:
+                apply_domain_error(form, error)
+            else:
+                if not redemption.replayed:
+                    messages.success(request, _("Done! You redeemed %(reward)s.") % {"reward": reward.name})
+                return redirect("rewards:vouchers")
+        check = reward_redeemability(
+            member=member,
+            reward=reward,
+            quantity=form.cleaned_data.get("quantity") or 1,
+            points=form.cleaned_data.get("points"),
+        )
+    else:
+        form = RedeemForm(reward=reward, initial={"idempotency_key": secrets.token_urlsafe(24)})
+        check = reward_redeemability(member=member, reward=reward)
+    return render(request, "rewards/confirm.html", {"reward": reward, "form": form, "check": check})
+
+
+def _qr_svg(code: str) -> str:
+    # segno builds the SVG from the code alone (a restricted alphabet), so marking it safe is sound.
+    return mark_safe(segno.make(code, error="m", micro=False).svg_inline(scale=4, border=2, omitsize=True))
+
+
+@login_required
+def vouchers(request):
+    member = _member(request)
+    now = timezone.now()
+    usable, history = member_vouchers(member=member, now=now)
+    grace = timedelta(hours=program_settings_get().voucher_cancel_grace_hours)
+    for voucher in usable:
+        voucher.qr_svg = _qr_svg(voucher.code)
+        voucher.cancellable_until = voucher.issued_at + grace
+        voucher.cancellable = now <= voucher.cancellable_until
+    return render(
+        request,
+        "rewards/vouchers.html",
+        {
+            "usable": usable,
+            "history": history,
+            "others": member_redemptions_without_voucher(member=member),
+        },
+    )
+
+
+@login_required
+@require_POST
+def voucher_cancel_view(request, pk):
+    member = _member(request)
+    voucher = get_object_or_404(Voucher, pk=pk, member=member)
+    try:
+        voucher_cancel(voucher=voucher, actor=request.user, by_member=True)
+    except LoyaltyError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, _("Voucher %(code)s cancelled; your points are back.") % {"code": voucher.code})
+    return redirect("rewards:vouchers")
