@@ -123,6 +123,7 @@ class CampaignChangeInline(admin.TabularInline):
 class CampaignAdmin(admin.ModelAdmin):
     form = CampaignForm
     change_form_template = "admin/campaigns/campaign/change_form.html"
+    view_on_site = False
     list_display = ["name", "kind", "status_badge", "starts_at", "ends_at", "budget_display", "points_awarded"]
     list_filter = ["status", "kind"]
     search_fields = ["name"]
