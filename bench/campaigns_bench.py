@@ -233,8 +233,9 @@ def bench_earning(purchases: int, heavy: int) -> None:
 
 
 def generate_members(count: int) -> None:
-    existing = Member.objects.filter(member_number__startswith="B").count()
-    if existing >= count:
+    generated = Member.objects.filter(member_number__startswith="B")
+    existing = generated.count()
+    if existing >= count and generated.filter(account__isnull=False).count() >= count:
         print(f"  reusing {existing:,} generated members")
         return
     started = time.perf_counter()
@@ -275,7 +276,8 @@ def generate_members(count: int) -> None:
             FROM {member_table} m
             WHERE m.member_number LIKE 'B%%'
               AND NOT EXISTS (SELECT 1 FROM members_pointsaccount a WHERE a.member_id = m.id)
-            """
+            """,
+            [],
         )
         cursor.execute(
             f"""
@@ -285,11 +287,12 @@ def generate_members(count: int) -> None:
             FROM {member_table} m, generate_series(0, 2) AS k
             WHERE m.member_number LIKE 'B%%' AND m.id %% 2 = 0
             ON CONFLICT DO NOTHING
-            """
+            """,
+            [],
         )
         cursor.execute("ANALYZE")
     print(
-        f"  generated {count - existing:,} members (users, accounts, 3 months of activity for half) "
+        f"  generated up to {count:,} members (users, accounts, 3 months of activity for half) "
         f"in {time.perf_counter() - started:.1f} s"
     )
 

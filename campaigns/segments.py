@@ -81,8 +81,69 @@ class _Compiled:
     annotations: dict
 
 
-def _compile(segment: Segment, *, now: datetime, tier_ids: list[int] | None = None) -> _Compiled:
-    """The segment as one condition, plus the annotations it refers to (named so segments can share them)."""
+def _activity_rules_per_member(segment: Segment, since: date | None, annotations: dict) -> Q:
+    """Spend and purchase-count rules as correlated sums: cheap when evaluating one member."""
+    rules = Q()
+    suffix = "12m" if since else "all"
+    for field, low, high in (
+        ("spend", segment.spend_min, segment.spend_max),
+        ("purchases", segment.purchases_min, segment.purchases_max),
+    ):
+        if low is None and high is None:
+            continue
+        name = f"seg_{field}_{suffix}"
+        annotations[name] = _activity_sum(field, since)
+        if low is not None:
+            rules &= Q(**{f"{name}__gte": low})
+        if high is not None:
+            rules &= Q(**{f"{name}__lte": high})
+    return rules
+
+
+def _activity_rules_grouped(segment: Segment, since: date | None) -> Q:
+    """The same rules as one semi-join on a grouped scan of the monthly buckets: fast over a whole audience.
+
+    A member without buckets has spent 0 in 0 purchases: with a positive lower bound they cannot match, so the
+    members to keep are listed; otherwise the ones to drop (above an upper bound) are.
+    """
+    bounds = [
+        (field, low, high)
+        for field, low, high in (
+            ("spend", segment.spend_min, segment.spend_max),
+            ("purchases", segment.purchases_min, segment.purchases_max),
+        )
+        if low is not None or high is not None
+    ]
+    if not bounds:
+        return Q()
+    activity = QualifyingActivity.objects.all()
+    if since is not None:
+        activity = activity.filter(month__gte=since)
+    grouped = activity.values("member_id").annotate(total_spend=Sum("spend"), total_purchases=Sum("purchases"))
+    if any(low is not None and low > 0 for _field, low, _high in bounds):
+        keep = Q()
+        for field, low, high in bounds:
+            if low is not None:
+                keep &= Q(**{f"total_{field}__gte": low})
+            if high is not None:
+                keep &= Q(**{f"total_{field}__lte": high})
+        return Q(pk__in=grouped.filter(keep).values("member_id"))
+    drop = Q()
+    for field, low, high in bounds:
+        if high is not None:
+            drop |= Q(**{f"total_{field}__gt": high})
+        if low is not None:
+            drop |= Q(**{f"total_{field}__lt": low})
+    return ~Q(pk__in=grouped.filter(drop).values("member_id"))
+
+
+def _compile(
+    segment: Segment, *, now: datetime, tier_ids: list[int] | None = None, per_member: bool = False
+) -> _Compiled:
+    """The segment as one condition, plus the annotations it refers to (named so segments can share them).
+
+    ``per_member`` chooses correlated subqueries (one member's row) over grouped semi-joins (a whole audience).
+    """
     today = timezone.localdate(now)
     annotations: dict = {}
     rules = Q()
@@ -102,21 +163,10 @@ def _compile(segment: Segment, *, now: datetime, tier_ids: list[int] | None = No
         cutoff = now - timedelta(days=segment.no_purchase_for_days)
         rules &= Q(last_purchase_at__isnull=True) | Q(last_purchase_at__lt=cutoff)
     since = _twelve_month_start(today) if segment.spend_period == Segment.SpendPeriod.TWELVE_MONTHS else None
-    suffix = "12m" if since else "all"
-    if segment.spend_min is not None or segment.spend_max is not None:
-        name = f"seg_spend_{suffix}"
-        annotations[name] = _activity_sum("spend", since)
-        if segment.spend_min is not None:
-            rules &= Q(**{f"{name}__gte": segment.spend_min})
-        if segment.spend_max is not None:
-            rules &= Q(**{f"{name}__lte": segment.spend_max})
-    if segment.purchases_min is not None or segment.purchases_max is not None:
-        name = f"seg_purchases_{suffix}"
-        annotations[name] = _activity_sum("purchases", since)
-        if segment.purchases_min is not None:
-            rules &= Q(**{f"{name}__gte": segment.purchases_min})
-        if segment.purchases_max is not None:
-            rules &= Q(**{f"{name}__lte": segment.purchases_max})
+    if per_member:
+        rules &= _activity_rules_per_member(segment, since, annotations)
+    else:
+        rules &= _activity_rules_grouped(segment, since)
     if segment.channel:
         rules &= Q(Exists(Purchase.objects.filter(member_id=OuterRef("pk"), channel=segment.channel)))
     if segment.birthday_month:
@@ -192,7 +242,7 @@ def member_segment_ids(*, member_id: int, segments: list[Segment], now: datetime
     annotations: dict = {}
     flags = {}
     for segment in segments:
-        compiled = _compile(segment, now=now, tier_ids=tier_ids.get(segment.pk, []))
+        compiled = _compile(segment, now=now, tier_ids=tier_ids.get(segment.pk, []), per_member=True)
         annotations.update(compiled.annotations)
         flags[f"in_segment_{segment.pk}"] = ExpressionWrapper(compiled.condition, output_field=BooleanField())
     row = active_members().filter(pk=member_id).annotate(**annotations).annotate(**flags).values(*flags).first()

@@ -139,3 +139,23 @@ def test_holdout_assignment_is_spread_and_varies_by_campaign():
     other = [holdout_bucket(campaign_id=2, member_id=member_id) for member_id in range(1, 10001)]
     # Independent groups: about 1% of members are held out of both 10% holdouts, not 10%.
     assert sum(a < 10 and b < 10 for a, b in zip(buckets, other, strict=True)) < 200
+
+
+def test_one_member_and_whole_audience_evaluation_agree():
+    members = [MemberFactory() for _ in range(4)]
+    buy(members[0], "120")
+    buy(members[0], "30")
+    buy(members[1], "60")
+    buy(members[2], "10", occurred_at=timezone.now() - timedelta(days=400))
+    segments = [
+        segment_factory(spend_min=Decimal("50")),
+        segment_factory(spend_min=Decimal("0"), spend_max=Decimal("59.99")),
+        segment_factory(spend_max=Decimal("100"), purchases_min=1),
+        segment_factory(purchases_max=1, spend_period=Segment.SpendPeriod.TWELVE_MONTHS),
+        segment_factory(purchases_min=0, purchases_max=0),
+    ]
+    now = timezone.now()
+    for member in members:
+        inside = member_segment_ids(member_id=member.pk, segments=segments, now=now, tier_ids={})
+        expected = {segment.pk for segment in segments if member.pk in ids(segment)}
+        assert inside == expected, member
