@@ -1,6 +1,7 @@
 import os
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
 from django.db import connection
 
@@ -22,8 +23,13 @@ def pytest_runtest_setup(item):
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Program settings and tiers are cached; each test starts from what its database says."""
+    """Program settings and tiers are cached; each test starts from what its database says.
+
+    So are content type ids: a transactional test's flush can empty or renumber django_content_type, and a stale
+    id would then break the next test's generic foreign keys (ledger entry sources).
+    """
     cache.clear()
+    ContentType.objects.clear_cache()
     yield
     cache.clear()
 

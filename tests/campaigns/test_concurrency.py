@@ -7,6 +7,9 @@ from django.db import connection
 from campaigns.models import Campaign, CampaignParticipation
 from tests.factories import MemberFactory, buy, campaign_factory
 
+# serialized_rollback: the flush after a transactional test must not re-create content types and tiers under new
+# ids, or a later test that restores the serialized database (the referrals' concurrency tests do) collides.
+
 
 def _race(*jobs):
     barrier = threading.Barrier(len(jobs))
@@ -31,7 +34,7 @@ def _race(*jobs):
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_purchases_racing_for_the_last_of_the_budget():
     first, second = MemberFactory(), MemberFactory()
     campaign = campaign_factory(multiplier=Decimal("2"), budget_points=15)
@@ -44,7 +47,7 @@ def test_two_purchases_racing_for_the_last_of_the_budget():
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_many_purchases_never_overspend_the_budget():
     members = MemberFactory.create_batch(6)
     campaign = campaign_factory(multiplier=Decimal("2"), budget_points=35)
@@ -54,7 +57,7 @@ def test_many_purchases_never_overspend_the_budget():
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_same_member_racing_against_the_per_member_cap():
     member = MemberFactory()
     campaign_factory(multiplier=Decimal("2"), per_member_cap=15)
