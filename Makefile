@@ -18,6 +18,7 @@ install: $(STAMP)
 
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py setup_roles
 
 seed: migrate
 	$(BIN)/python manage.py seed_demo

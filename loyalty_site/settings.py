@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "members",
     "rewards",
     "campaigns",
@@ -180,6 +181,7 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_IMPORTS = ["members.staff.tasks"]
 CELERY_BEAT_SCHEDULE = {
     "points-release-pending": {
         "task": "members.tasks.release_pending_points",
@@ -193,6 +195,7 @@ CELERY_BEAT_SCHEDULE = {
     "tiers-evaluate": {"task": "members.tasks.evaluate_tiers", "schedule": crontab(minute=30, hour=3)},
     "vouchers-expire": {"task": "rewards.tasks.expire_vouchers", "schedule": crontab(minute=5)},
     "referrals-expire": {"task": "referrals.tasks.expire_referrals", "schedule": crontab(minute=45, hour=3)},
+    "api-idempotency-purge": {"task": "members.api.tasks.purge_idempotency_records", "schedule": timedelta(hours=1)},
 }
 CELERY_BEAT_SCHEDULE |= {
     "campaigns-advance": {"task": "campaigns.tasks.advance_campaigns", "schedule": timedelta(minutes=1)},
@@ -204,9 +207,14 @@ CELERY_BEAT_SCHEDULE |= {
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "members.api.authentication.APIKeyAuthentication",
+        "members.api.authentication.MemberSessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["members.api.throttling.APIKeyRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api_key": env.str("API_KEY_THROTTLE_RATE", default="1200/min")},
+    "EXCEPTION_HANDLER": "members.api.errors.api_exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
     "DATETIME_FORMAT": "iso-8601",
 }
@@ -215,6 +223,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Purchases, refunds, members, rewards and vouchers for tills and e-shops.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and Redoc are served from the drf-spectacular-sidecar package: nothing loads from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
 

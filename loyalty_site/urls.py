@@ -18,8 +18,10 @@ urlpatterns = [
     path("me/", include("members.urls")),
     path("rewards/", include("rewards.urls")),
     path("campaigns/", include("campaigns.urls")),
+    path("admin/staff/", include("members.staff.urls")),
     path("admin/", admin.site.urls),
     path("", include("referrals.urls")),
+    path("api/", include("loyalty_site.api")),
 ]
 
 if settings.DEBUG:

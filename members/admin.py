@@ -1,8 +1,70 @@
-from django.contrib import admin
+"""Staff console for the members core.
+
+Points never change here directly: the ledger, lots, purchases and accounts are read-only, and the two write
+actions (adjust a member's points, reverse an entry) go through :mod:`members.services`. Every page runs a
+fixed number of queries whatever a member's history: the member page shows the latest rows only and links to
+the filtered, paginated lists.
+"""
+
+import uuid
+
+from django import forms
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from .models import EarningRule, Member, ProgramSettings, Tier, User
+from .exceptions import LoyaltyError
+from .forms import apply_domain_error
+from .models import (
+    EarningRule,
+    LedgerEntry,
+    Member,
+    PointsAccount,
+    PointsLot,
+    ProgramSettings,
+    Purchase,
+    PurchaseLine,
+    Refund,
+    Tier,
+    TierHistory,
+    User,
+)
+from .selectors import program_cache_clear
+from .services import member_update_profile, points_adjust, points_reverse
+
+RECENT_ROWS = 20
+
+
+class ReadOnlyAdminMixin:
+    """View-only admin: rows are written by services, never edited by hand."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class AccountFilterMixin:
+    """Lets the member page link to ``?account=<member id>`` without a filter listing every account."""
+
+    account_lookups = ("account", "account__exact", "account__member__member_number")
+
+    def lookup_allowed(self, lookup, value, request=None):
+        return lookup in self.account_lookups or super().lookup_allowed(lookup, value, request)
+
+
+def _member_link(member_id, label):
+    return format_html('<a href="{}">{}</a>', reverse("admin:members_member_change", args=[member_id]), label)
 
 
 @admin.register(User)
@@ -24,27 +86,448 @@ class UserAdmin(DjangoUserAdmin):
 
 @admin.register(ProgramSettings)
 class ProgramSettingsAdmin(admin.ModelAdmin):
+    fieldsets = (
+        (None, {"fields": ("name", "currency", "point_value")}),
+        (_("Earning"), {"fields": ("base_rate", "rounding", "max_points_per_purchase", "pending_days")}),
+        (_("Expiry"), {"fields": ("expiry_policy", "expiry_months", "expiry_reminder_days")}),
+        (_("Tiers"), {"fields": ("tier_basis", "tier_period")}),
+        (_("Transfers"), {"fields": ("transfer_max_points", "transfer_max_per_month")}),
+        (
+            _("Vouchers"),
+            {"fields": ("voucher_validity_days", "voucher_cancel_grace_hours", "refund_points_on_voucher_expiry")},
+        ),
+    )
+
     def has_add_permission(self, request):
         return not ProgramSettings.objects.exists()
 
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def changelist_view(self, request, extra_context=None):
+        # One row: the list is just a detour to it.
+        program, _created = ProgramSettings.objects.get_or_create(pk=1)
+        return HttpResponseRedirect(reverse("admin:members_programsettings_change", args=[program.pk]))
+
 
 @admin.register(Tier)
 class TierAdmin(admin.ModelAdmin):
     list_display = ["name", "rank", "threshold", "earn_multiplier"]
+    ordering = ["rank"]
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, queryset)
+        program_cache_clear()
 
 
 @admin.register(EarningRule)
 class EarningRuleAdmin(admin.ModelAdmin):
-    list_display = ["name", "kind", "rate", "category", "sku", "is_active", "priority"]
+    list_display = ["name", "kind", "rate", "category", "sku", "channel", "is_active", "priority"]
     list_filter = ["kind", "is_active"]
+    search_fields = ["name", "category", "sku"]
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, queryset)
+        program_cache_clear()
+
+
+# --- members -----------------------------------------------------------------------------------------------------
+
+
+class AdjustPointsForm(forms.Form):
+    points = forms.IntegerField(
+        label=_("Points"), help_text=_("Positive to add, negative to remove. The balance never goes below zero.")
+    )
+    reason = forms.CharField(
+        label=_("Reason"), max_length=255, help_text=_("Shown to the member in their activity and kept in the ledger.")
+    )
+    token = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    def clean_points(self):
+        points = self.cleaned_data["points"]
+        if points == 0:
+            raise forms.ValidationError(_("Add or remove at least one point."))
+        return points
 
 
 @admin.register(Member)
 class MemberAdmin(admin.ModelAdmin):
-    list_display = ["member_number", "user", "tier", "status", "enrolled_at"]
-    search_fields = ["member_number", "card_number", "user__email", "user__first_name", "user__last_name"]
-    list_select_related = ["user", "tier"]
-    readonly_fields = ["member_number", "card_number", "enrolled_at"]
+    list_display = ["member_number", "email", "name", "tier", "balance", "status", "enrolled_at"]
+    list_filter = ["status", "tier"]
+    search_fields = [
+        "=member_number",
+        "=card_number",
+        "user__email",
+        "user__first_name",
+        "user__last_name",
+    ]
+    list_select_related = ["user", "tier", "account"]
+    show_full_result_count = False
+    fieldsets = (
+        (None, {"fields": ("member_number", "card_number", "user", "status", "enrolled_at", "closed_at")}),
+        (_("Points"), {"fields": ("account_summary", "adjust_link", "open_lots", "recent_entries")}),
+        (_("Tier"), {"fields": ("tier", "tier_achieved_at", "tier_review_at", "recent_tier_history")}),
+        (
+            _("Profile"),
+            {"fields": ("birthday", "phone", "marketing_consent", "email_notifications", "last_purchase_at")},
+        ),
+    )
+    readonly_fields = [
+        "member_number",
+        "card_number",
+        "user",
+        "status",
+        "enrolled_at",
+        "closed_at",
+        "tier",
+        "tier_achieved_at",
+        "tier_review_at",
+        "last_purchase_at",
+        "account_summary",
+        "adjust_link",
+        "open_lots",
+        "recent_entries",
+        "recent_tier_history",
+    ]
+
+    def has_add_permission(self, request):
+        return False  # members enrol through sign-up, the API or a till
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # closing a membership keeps its ledger
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user", "tier", "account")
+
+    @admin.display(description=_("email"), ordering="user__email")
+    def email(self, obj):
+        return obj.user.email
+
+    @admin.display(description=_("name"))
+    def name(self, obj):
+        return obj.user.get_full_name()
+
+    @admin.display(description=_("points"), ordering="account__balance")
+    def balance(self, obj):
+        return obj.account.balance
+
+    @admin.display(description=_("account"))
+    def account_summary(self, obj):
+        account = obj.account
+        rows = [
+            (_("Spendable"), account.balance),
+            (_("Pending"), account.pending),
+            (_("Owed"), account.owed),
+            (_("Earned (lifetime)"), account.lifetime_earned),
+            (_("Spent (lifetime)"), account.lifetime_spent),
+        ]
+        return format_html(
+            "<table><tbody>{}</tbody></table>",
+            format_html_join("", "<tr><th scope='row'>{}</th><td>{}</td></tr>", rows),
+        )
+
+    @admin.display(description=_("adjust"))
+    def adjust_link(self, obj):
+        if obj.status != Member.Status.ACTIVE:
+            return "—"
+        return format_html(
+            '<a class="button" href="{}">{}</a>',
+            reverse("admin:members_member_adjust_points", args=[obj.pk]),
+            _("Adjust points…"),
+        )
+
+    @admin.display(description=_("open lots"))
+    def open_lots(self, obj):
+        lots = list(PointsLot.objects.filter(account_id=obj.pk, remaining__gt=0).order_by("expires_at", "id")[:50])
+        link = format_html(
+            '<a href="{}?account={}">{}</a>', reverse("admin:members_pointslot_changelist"), obj.pk, _("All lots")
+        )
+        if not lots:
+            return format_html("{} · {}", _("None"), link)
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    lot.remaining,
+                    lot.amount,
+                    _("pending") if lot.is_pending else _("available"),
+                    lot.available_at.date() if lot.is_pending else "",
+                    lot.expires_at.date() if lot.expires_at else _("no date"),
+                )
+                for lot in lots
+            ),
+        )
+        head = format_html(
+            "<tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+            _("Remaining"),
+            _("Amount"),
+            _("State"),
+            _("Available"),
+            _("Expires"),
+        )
+        return format_html("<table><thead>{}</thead><tbody>{}</tbody></table>{}", head, rows, link)
+
+    @admin.display(description=_("latest ledger entries"))
+    def recent_entries(self, obj):
+        entries = list(LedgerEntry.objects.filter(account_id=obj.pk).order_by("-created_at", "-id")[:RECENT_ROWS])
+        link = format_html(
+            '<a href="{}?account={}">{}</a>',
+            reverse("admin:members_ledgerentry_changelist"),
+            obj.pk,
+            _("Full ledger"),
+        )
+        if not entries:
+            return format_html("{} · {}", _("None"), link)
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    entry.created_at.strftime("%Y-%m-%d %H:%M"),
+                    entry.get_kind_display(),
+                    f"{entry.points:+d}",
+                    entry.pending_delta or "",
+                    entry.balance_after,
+                    entry.description,
+                )
+                for entry in entries
+            ),
+        )
+        head = format_html(
+            "<tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+            _("When"),
+            _("Kind"),
+            _("Points"),
+            _("Pending"),
+            _("Balance"),
+            _("Description"),
+        )
+        return format_html("<table><thead>{}</thead><tbody>{}</tbody></table>{}", head, rows, link)
+
+    @admin.display(description=_("tier history"))
+    def recent_tier_history(self, obj):
+        history = list(
+            TierHistory.objects.filter(member_id=obj.pk)
+            .select_related("from_tier", "to_tier")
+            .order_by("-created_at", "-id")[:RECENT_ROWS]
+        )
+        if not history:
+            return _("None")
+        return format_html(
+            "<table><tbody>{}</tbody></table>",
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td><td>{} → {}</td><td>{}</td></tr>",
+                (
+                    (
+                        row.created_at.strftime("%Y-%m-%d"),
+                        row.get_reason_display(),
+                        row.from_tier or "—",
+                        row.to_tier or "—",
+                        row.qualifying_value,
+                    )
+                    for row in history
+                ),
+            ),
+        )
+
+    def save_model(self, request, obj, form, change):
+        # Profile fields only; balances and tiers change through their own services.
+        member_update_profile(
+            member=obj,
+            birthday=form.cleaned_data.get("birthday"),
+            phone=form.cleaned_data.get("phone", ""),
+            marketing_consent=form.cleaned_data.get("marketing_consent"),
+            email_notifications=form.cleaned_data.get("email_notifications"),
+            by_staff=True,
+        )
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:member_id>/adjust-points/",
+                self.admin_site.admin_view(self.adjust_points_view),
+                name="members_member_adjust_points",
+            ),
+            *super().get_urls(),
+        ]
+
+    def adjust_points_view(self, request, member_id):
+        member = get_object_or_404(Member.objects.select_related("user", "account"), pk=member_id)
+        if not request.user.has_perm("members.change_member"):
+            raise PermissionDenied
+        if request.method == "POST":
+            form = AdjustPointsForm(request.POST)
+            if form.is_valid():
+                try:
+                    entry = points_adjust(
+                        member=member,
+                        points=form.cleaned_data["points"],
+                        reason=form.cleaned_data["reason"],
+                        actor=request.user,
+                        # The form's token makes a double submit post once.
+                        idempotency_key=f"admin-adjust:{member.pk}:{form.cleaned_data['token']}",
+                    )
+                except LoyaltyError as error:
+                    apply_domain_error(form, error)
+                else:
+                    if entry.replayed:
+                        messages.info(request, _("This adjustment was already posted."))
+                    else:
+                        messages.success(
+                            request,
+                            _("Adjusted %(points)+d points; the balance is now %(balance)s.")
+                            % {"points": entry.points, "balance": entry.balance_after},
+                        )
+                    return HttpResponseRedirect(reverse("admin:members_member_change", args=[member.pk]))
+        else:
+            form = AdjustPointsForm(initial={"token": uuid.uuid4().hex})
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Adjust points for %(member)s") % {"member": member.member_number},
+            "member": member,
+            "form": form,
+            "opts": self.model._meta,
+            "original": member,
+        }
+        return TemplateResponse(request, "admin/members/member/adjust_points.html", context)
+
+
+# --- ledger, lots and purchases: read-only -----------------------------------------------------------------------
+
+
+class ReverseEntryForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), max_length=255)
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(AccountFilterMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "created_at",
+        "member",
+        "kind",
+        "points",
+        "pending_delta",
+        "owed_delta",
+        "balance_after",
+        "description",
+    ]
+    list_filter = ["kind", ("created_at", admin.DateFieldListFilter)]
+    list_select_related = ["account__member"]
+    search_fields = ["=idempotency_key", "=account__member__member_number"]
+    show_full_result_count = False
+    list_per_page = 50
+    actions = ["reverse_entries"]
+    readonly_fields = ["source_link"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("account__member", "actor", "purchase")
+
+    @admin.display(description=_("member"), ordering="account_id")
+    def member(self, obj):
+        return _member_link(obj.account_id, obj.account.member.member_number)
+
+    @admin.display(description=_("source"))
+    def source_link(self, obj):
+        if obj.source_type_id is None:
+            return "—"
+        return f"{obj.source_type} #{obj.source_id}"
+
+    def has_reverse_permission(self, request):
+        return request.user.has_perm("members.change_pointsaccount")
+
+    @admin.action(description=_("Reverse selected entries…"), permissions=["reverse"])
+    def reverse_entries(self, request, queryset):
+        entries = list(queryset.select_related("account__member")[:100])
+        form = ReverseEntryForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            done = 0
+            for entry in entries:
+                try:
+                    reversal = points_reverse(entry=entry, reason=form.cleaned_data["reason"], actor=request.user)
+                except LoyaltyError as error:
+                    self.message_user(request, f"{entry.idempotency_key}: {error.message}", messages.ERROR)
+                    continue
+                if reversal.replayed:
+                    self.message_user(
+                        request, _("%(key)s was already reversed.") % {"key": entry.idempotency_key}, messages.WARNING
+                    )
+                else:
+                    done += 1
+            if done:
+                self.message_user(request, _("Reversed %(count)s entries.") % {"count": done}, messages.SUCCESS)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Reverse ledger entries"),
+            "entries": entries,
+            "form": form,
+            "opts": self.model._meta,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/members/ledgerentry/reverse_entries.html", context)
+
+
+@admin.register(PointsLot)
+class PointsLotAdmin(AccountFilterMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "member", "amount", "remaining", "expired", "is_pending", "available_at", "expires_at"]
+    list_filter = ["is_pending"]
+    list_select_related = ["account__member"]
+    show_full_result_count = False
+    list_per_page = 50
+
+    @admin.display(description=_("member"), ordering="account_id")
+    def member(self, obj):
+        return _member_link(obj.account_id, obj.account.member.member_number)
+
+
+@admin.register(PointsAccount)
+class PointsAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["member", "balance", "pending", "owed", "lifetime_earned", "lifetime_spent", "updated_at"]
+    list_select_related = ["member__user"]
+    search_fields = ["=member__member_number"]
+    show_full_result_count = False
+
+
+class PurchaseLineInline(admin.TabularInline):
+    model = PurchaseLine
+    extra = 0
+    can_delete = False
+    fields = ["line_number", "sku", "category", "quantity", "unit_price", "points", "refunded_quantity"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class RefundInline(PurchaseLineInline):
+    model = Refund
+    fields = ["refund_id", "amount", "points_clawed_back", "created_at"]
+    readonly_fields = fields
+
+
+@admin.register(Purchase)
+class PurchaseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["external_id", "member", "channel", "store", "occurred_at", "total", "points_earned"]
+    list_filter = ["channel", ("occurred_at", admin.DateFieldListFilter)]
+    list_select_related = ["member__user"]
+    search_fields = ["=external_id", "=member__member_number"]
+    show_full_result_count = False
+    inlines = [PurchaseLineInline, RefundInline]
+
+
+@admin.register(TierHistory)
+class TierHistoryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["created_at", "member", "from_tier", "to_tier", "reason", "qualifying_value"]
+    list_filter = ["reason"]
+    list_select_related = ["member__user", "from_tier", "to_tier"]
+    search_fields = ["=member__member_number"]
+    show_full_result_count = False
+
+
+from .api.admin import *  # noqa: E402,F403  (integrations: API keys, webhooks)
+from .staff import admin as staff_admin  # noqa: E402,F401

@@ -52,6 +52,10 @@ def _user(email, password, **extra):
 
 
 def seed(*, stdout=None):
+    from .staff.roles import roles_setup
+
+    # Groups get their permissions once every app's migrations have created them.
+    roles_setup()
     staff = _user(DEMO_STAFF_EMAIL, DEMO_STAFF_PASSWORD, is_staff=True, is_superuser=True, first_name="Sam")
     demo = _user(DEMO_MEMBER_EMAIL, DEMO_MEMBER_PASSWORD, first_name="Dana", last_name="Demo")
     member = member_enroll(user=demo, marketing_consent=True)
@@ -62,7 +66,24 @@ def seed(*, stdout=None):
         other = _user(f"member{index}@example.com", DEMO_MEMBER_PASSWORD, first_name=f"Member{index}")
         member_enroll(user=other, marketing_consent=index % 2 == 0)
     _seed_purchases(member)
+    _seed_ledger_extras(member, staff)
     return {"staff": staff, "member": member}
+
+
+def _seed_ledger_extras(member, staff):
+    """A staff goodwill adjustment and a family transfer, so the admin and activity pages show more than earning.
+
+    Both carry fixed idempotency keys: a second run posts nothing.
+    """
+    from .models import Member
+    from .services import points_adjust, points_transfer
+
+    points_adjust(
+        member=member, points=50, reason="Welcome to the demo", actor=staff, idempotency_key="demo:welcome-bonus"
+    )
+    family = Member.objects.filter(user__email="member1@example.com").first()
+    if family is not None:
+        points_transfer(sender=member, recipient=family, points=20, idempotency_key="demo:family-transfer")
 
 
 def _seed_purchases(member):

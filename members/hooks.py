@@ -19,6 +19,11 @@ their own transaction, in registration order. No model signals are involved.
   with e.g. ``referral_code`` and ``request`` (may be None).
 - ``points_changed``: ``hook(event, payload) -> None`` — notifications such as ``points.expired`` and
   ``tier.changed`` for outbound webhooks.
+- ``export_providers``: ``provider(member) -> dict`` — what the app holds about a member, merged into the
+  member's data export (``members.selectors.member_export``); keys name the app's data, e.g. ``"vouchers"``.
+- ``featured_rewards``: ``provider(limit) -> list`` — rewards to show on the public home page.
+- ``reward_suggestions``: ``provider(member, limit) -> list`` — rewards a member can afford or is close to, for
+  the dashboard; items have ``name``, ``points_cost``, ``points_to_go``, ``affordable``, ``get_absolute_url()``.
 """
 
 earning_providers: list = []
@@ -27,6 +32,9 @@ purchase_recorded: list = []
 purchase_refunded: list = []
 member_enrolled: list = []
 points_changed: list = []
+export_providers: list = []
+featured_rewards: list = []
+reward_suggestions: list = []
 
 
 def register(registry: list, func):
@@ -34,6 +42,14 @@ def register(registry: list, func):
     if func not in registry:
         registry.append(func)
     return func
+
+
+def collect(registry: list, *args, limit: int) -> list:
+    """Items from every provider of a list-returning registry, at most ``limit`` in all."""
+    items: list = []
+    for provider in registry:
+        items.extend(provider(*args, limit=limit))
+    return items[:limit]
 
 
 def emit(event: str, payload: dict) -> None:

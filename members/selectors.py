@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
-from django.core.cache import cache
+import calendar
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 
-from .models import ProgramSettings, Tier
+from django.core import signing
+from django.core.cache import cache
+from django.db.models import Min, Q, Sum
+from django.utils import timezone
+
+from . import hooks
+from .models import (
+    EarningRule,
+    LedgerEntry,
+    Member,
+    PointsLot,
+    ProgramSettings,
+    Purchase,
+    QualifyingActivity,
+    Tier,
+    TierHistory,
+)
 
 PROGRAM_SETTINGS_CACHE_KEY = "members:program-settings:v1"
 TIERS_CACHE_KEY = "members:tiers:v1"
+EARNING_RULES_CACHE_KEY = "members:earning-rules:v1"
 
 
 def program_settings_get() -> ProgramSettings:
@@ -28,5 +48,397 @@ def tiers_list() -> list[Tier]:
     return tiers
 
 
+def earning_rules_active() -> list[EarningRule]:
+    """Active earning rules (cached; invalidated when a rule is saved or deleted, and short-lived in any case)."""
+    rules = cache.get(EARNING_RULES_CACHE_KEY)
+    if rules is None:
+        rules = list(EarningRule.objects.filter(is_active=True))
+        cache.set(EARNING_RULES_CACHE_KEY, rules, 60)
+    return rules
+
+
 def program_cache_clear() -> None:
-    cache.delete_many([PROGRAM_SETTINGS_CACHE_KEY, TIERS_CACHE_KEY])
+    cache.delete_many([PROGRAM_SETTINGS_CACHE_KEY, TIERS_CACHE_KEY, EARNING_RULES_CACHE_KEY])
+
+
+# --- Member pages and the member API -----------------------------------------------------------------------------
+# Every function below runs a fixed number of queries whatever the member's history length.
+
+EXPIRY_SOON_DAYS = 30
+ACTIVITY_PAGE_SIZE = 25
+
+
+def member_for_user(user) -> Member | None:
+    """The member behind a login, with account, tier and user joined (one query); None for staff without one."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    return Member.objects.select_related("account", "tier", "user").filter(user_id=user.pk).first()
+
+
+def _add_months(day: date, months: int) -> date:
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    return day.replace(year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1]))
+
+
+@dataclass(frozen=True)
+class TierProgress:
+    """Where a member stands in the tier ladder, in the program's basis (points or spend)."""
+
+    basis: str
+    current_tier: Tier | None
+    next_tier: Tier | None
+    qualifying_value: Decimal
+    #: Qualifying value still missing to reach ``next_tier`` within the current window (0 at the top).
+    needed_for_next: Decimal
+    #: Qualifying value still missing, counted in the window that applies on ``review_date``, to keep the tier.
+    needed_to_keep: Decimal
+    #: Last day of the current qualification window: the value counted now must be reached by then.
+    window_end: date
+    review_date: date | None
+    #: 0–100, towards ``next_tier`` (100 at the top tier).
+    percent: int
+
+    @property
+    def is_top(self) -> bool:
+        return self.next_tier is None
+
+    @property
+    def by_spend(self) -> bool:
+        return self.basis == ProgramSettings.TierBasis.SPEND
+
+    @property
+    def points_for_next(self) -> int:
+        """``needed_for_next`` as whole points (for plural forms); only meaningful when not ``by_spend``."""
+        return int(self.needed_for_next.to_integral_value(rounding=ROUND_CEILING))
+
+
+def member_tier_progress(member: Member, *, today: date | None = None) -> TierProgress:
+    """Tier progress for ``member``: one query (its qualifying months), tiers and settings come from the cache."""
+    # Imported here: the tier services import this module.
+    from .services.tiers import qualification_window_start
+
+    program = program_settings_get()
+    tiers = tiers_list()
+    today = today or timezone.localdate()
+    field = "points" if program.tier_basis == ProgramSettings.TierBasis.POINTS else "spend"
+
+    window_start = qualification_window_start(program=program, today=today)
+    window_end = _add_months(window_start, 12) - timedelta(days=1)
+    review_date = member.tier_review_at
+    keep_start = window_start
+    if review_date is not None and review_date > today:
+        # Months before this one will have left the window by the review.
+        keep_start = max(window_start, qualification_window_start(program=program, today=review_date))
+
+    months = QualifyingActivity.objects.filter(member_id=member.pk, month__gte=window_start, month__lte=today)
+    value = Decimal(0)
+    value_at_review = Decimal(0)
+    for month, amount in months.values_list("month", field):
+        value += Decimal(amount)
+        if month >= keep_start:
+            value_at_review += Decimal(amount)
+
+    current = member.tier
+    higher = [tier for tier in tiers if tier.rank > current.rank] if current is not None else list(tiers)
+    next_tier = higher[0] if higher else None
+    needed_for_next = max(Decimal(0), next_tier.threshold - value) if next_tier else Decimal(0)
+    needed_to_keep = max(Decimal(0), current.threshold - value_at_review) if current else Decimal(0)
+    if next_tier is None or next_tier.threshold <= 0:
+        percent = 100
+    else:
+        percent = int(min(Decimal(100), value * 100 / next_tier.threshold))
+    return TierProgress(
+        basis=program.tier_basis,
+        current_tier=current,
+        next_tier=next_tier,
+        qualifying_value=value,
+        needed_for_next=needed_for_next,
+        needed_to_keep=needed_to_keep,
+        window_end=window_end,
+        review_date=review_date,
+        percent=percent,
+    )
+
+
+@dataclass(frozen=True)
+class MemberSummary:
+    balance: int
+    #: What the spendable balance is worth in the program currency.
+    value: Decimal
+    currency: str
+    pending: int
+    owed: int
+    #: Points that expire within ``EXPIRY_SOON_DAYS`` days, and the first date on which some do.
+    expiring_points: int
+    expiring_on: date | None
+    #: Under the activity policy: the day all points expire unless the member shops before then.
+    all_expire_on: date | None
+
+
+def member_summary(member: Member, *, now: datetime | None = None) -> MemberSummary:
+    """Balances and what expires soon. The account row comes with ``member_for_user``; lots cost one query."""
+    program = program_settings_get()
+    now = now or timezone.now()
+    account = member.account
+    expiring_points, expiring_on, all_expire_on = 0, None, None
+    if program.expiry_policy == ProgramSettings.ExpiryPolicy.FIXED:
+        soon = PointsLot.objects.filter(
+            account_id=account.pk,
+            remaining__gt=0,
+            is_pending=False,
+            expires_at__isnull=False,
+            expires_at__lte=now + timedelta(days=EXPIRY_SOON_DAYS),
+        ).aggregate(points=Sum("remaining"), first=Min("expires_at"))
+        expiring_points = soon["points"] or 0
+        if soon["first"] is not None:
+            expiring_on = timezone.localdate(soon["first"])
+    elif program.expiry_policy == ProgramSettings.ExpiryPolicy.ACTIVITY and account.balance:
+        last_activity = member.last_purchase_at or member.enrolled_at
+        all_expire_on = _add_months(timezone.localdate(last_activity), program.expiry_months)
+        if all_expire_on <= timezone.localdate(now) + timedelta(days=EXPIRY_SOON_DAYS):
+            expiring_points, expiring_on = account.balance, all_expire_on
+    value = (Decimal(account.balance) * program.point_value).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
+    return MemberSummary(
+        balance=account.balance,
+        value=value,
+        currency=program.currency,
+        pending=account.pending,
+        owed=account.owed,
+        expiring_points=expiring_points,
+        expiring_on=expiring_on,
+        all_expire_on=all_expire_on,
+    )
+
+
+def member_recent_entries(member: Member, *, limit: int = 5) -> list[LedgerEntry]:
+    """The latest ledger entries with their purchase (served by ``ledger_account_recent_idx``)."""
+    return list(
+        LedgerEntry.objects.filter(account_id=member.pk)
+        .select_related("purchase")
+        .order_by("-created_at", "-id")[:limit]
+    )
+
+
+@dataclass(frozen=True)
+class ActivityCursor:
+    created_at: datetime
+    id: int
+
+    SALT = "members.activity.cursor"
+
+    def encode(self) -> str:
+        return signing.Signer(salt=self.SALT).sign(f"{self.created_at.timestamp():.6f}:{self.id}")
+
+    @classmethod
+    def decode(cls, token: str) -> ActivityCursor:
+        """Raises ``ValueError`` for anything not made by :meth:`encode` (tampered or malformed)."""
+        try:
+            raw = signing.Signer(salt=cls.SALT).unsign(token)
+            stamp, entry_id = raw.split(":")
+            moment = datetime.fromtimestamp(float(stamp), tz=UTC)
+            return cls(created_at=moment, id=int(entry_id))
+        except (signing.BadSignature, ValueError, OverflowError, OSError) as error:
+            raise ValueError("invalid cursor") from error
+
+
+@dataclass
+class ActivityPage:
+    entries: list[LedgerEntry]
+    #: Cursor for the next older page, or None when this page reaches the oldest entry.
+    older: str | None = None
+    #: Cursor for the next newer page, or None on the newest page.
+    newer: str | None = None
+
+
+def member_activity_page(
+    member: Member,
+    *,
+    kinds: list[str] | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    before: ActivityCursor | None = None,
+    after: ActivityCursor | None = None,
+    limit: int = ACTIVITY_PAGE_SIZE,
+) -> ActivityPage:
+    """One page of the member's ledger, newest first, keyset-paginated on ``(created_at, id)``.
+
+    ``before`` pages towards older entries, ``after`` towards newer ones. One query per page whatever the depth:
+    the ``(account, -created_at, -id)`` index serves both directions and no OFFSET is ever used.
+    """
+    entries = LedgerEntry.objects.filter(account_id=member.pk).select_related("purchase")
+    if kinds:
+        entries = entries.filter(kind__in=kinds)
+    if date_from:
+        entries = entries.filter(created_at__gte=_start_of_day(date_from))
+    if date_to:
+        entries = entries.filter(created_at__lt=_start_of_day(date_to + timedelta(days=1)))
+    if after is not None:
+        rows = list(
+            entries.filter(
+                Q(created_at__gt=after.created_at) | Q(created_at=after.created_at, id__gt=after.id)
+            ).order_by("created_at", "id")[: limit + 1]
+        )
+        has_more_newer = len(rows) > limit
+        rows = rows[:limit][::-1]
+        page = ActivityPage(entries=rows)
+        if rows:
+            page.older = _cursor_of(rows[-1])
+            page.newer = _cursor_of(rows[0]) if has_more_newer else None
+        return page
+    if before is not None:
+        entries = entries.filter(
+            Q(created_at__lt=before.created_at) | Q(created_at=before.created_at, id__lt=before.id)
+        )
+    rows = list(entries.order_by("-created_at", "-id")[: limit + 1])
+    has_more_older = len(rows) > limit
+    rows = rows[:limit]
+    page = ActivityPage(entries=rows)
+    if rows:
+        page.older = _cursor_of(rows[-1]) if has_more_older else None
+        # Coming from a newer page means there is one to go back to.
+        page.newer = _cursor_of(rows[0]) if before is not None else None
+    return page
+
+
+def _cursor_of(entry: LedgerEntry) -> str:
+    return ActivityCursor(created_at=entry.created_at, id=entry.pk).encode()
+
+
+def _start_of_day(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def earning_rules_public() -> list[EarningRule]:
+    """Active earning rules, for the public 'how to earn' page."""
+    return list(EarningRule.objects.filter(is_active=True).order_by("priority", "id"))
+
+
+def member_export(member: Member) -> dict:
+    """Everything held about ``member``, as JSON-ready data (the GDPR access right).
+
+    A fixed number of queries: one per table, with purchase lines prefetched. Apps that hold more about a
+    member add it through ``members.hooks.export_providers`` (``provider(member) -> dict``), merged in.
+    """
+    member = Member.objects.select_related("account", "tier", "user").get(pk=member.pk)
+    user = member.user
+    account = member.account
+    purchases = Purchase.objects.filter(member_id=member.pk).prefetch_related("lines", "refunds").order_by("id")
+    data = {
+        "exported_at": timezone.now(),
+        "profile": {
+            "email": user.email,
+            "first_name": user.first_name,
+            "last_name": user.last_name,
+            "member_number": member.member_number,
+            "card_number": member.card_number,
+            "status": member.status,
+            "birthday": member.birthday,
+            "phone": member.phone,
+            "marketing_consent": member.marketing_consent,
+            "email_notifications": member.email_notifications,
+            "enrolled_at": member.enrolled_at,
+            "enrollment_channel": member.enrollment_channel,
+            "last_purchase_at": member.last_purchase_at,
+            "closed_at": member.closed_at,
+            "tier": getattr(member.tier, "name", None),
+            "tier_achieved_at": member.tier_achieved_at,
+            "tier_review_at": member.tier_review_at,
+        },
+        "account": {
+            "balance": account.balance,
+            "pending": account.pending,
+            "owed": account.owed,
+            "lifetime_earned": account.lifetime_earned,
+            "lifetime_spent": account.lifetime_spent,
+        },
+        "ledger": list(
+            LedgerEntry.objects.filter(account_id=member.pk)
+            .order_by("created_at", "id")
+            .values(
+                "id",
+                "created_at",
+                "kind",
+                "points",
+                "pending_delta",
+                "owed_delta",
+                "balance_after",
+                "description",
+                "purchase_id",
+                "reversal_of_id",
+            )
+        ),
+        "lots": list(
+            PointsLot.objects.filter(account_id=member.pk)
+            .order_by("created_at", "id")
+            .values(
+                "id",
+                "entry_id",
+                "amount",
+                "remaining",
+                "expired",
+                "is_pending",
+                "available_at",
+                "expires_at",
+                "created_at",
+            )
+        ),
+        "purchases": [
+            {
+                "id": purchase.pk,
+                "external_id": purchase.external_id,
+                "source": purchase.source,
+                "channel": purchase.channel,
+                "store": purchase.store,
+                "occurred_at": purchase.occurred_at,
+                "currency": purchase.currency,
+                "total": purchase.total,
+                "points_earned": purchase.points_earned,
+                "points_bonus": purchase.points_bonus,
+                "refunded_total": purchase.refunded_total,
+                "points_clawed_back": purchase.points_clawed_back,
+                "lines": [
+                    {
+                        "line_number": line.line_number,
+                        "sku": line.sku,
+                        "category": line.category,
+                        "quantity": line.quantity,
+                        "unit_price": line.unit_price,
+                        "points": line.points,
+                        "refunded_quantity": line.refunded_quantity,
+                    }
+                    for line in purchase.lines.all()
+                ],
+                "refunds": [
+                    {
+                        "refund_id": refund.refund_id,
+                        "amount": refund.amount,
+                        "points_clawed_back": refund.points_clawed_back,
+                        "created_at": refund.created_at,
+                    }
+                    for refund in purchase.refunds.all()
+                ],
+            }
+            for purchase in purchases
+        ],
+        "tier_history": [
+            {
+                "created_at": row.created_at,
+                "from": getattr(row.from_tier, "name", None),
+                "to": getattr(row.to_tier, "name", None),
+                "reason": row.reason,
+                "qualifying_value": row.qualifying_value,
+            }
+            for row in TierHistory.objects.filter(member_id=member.pk)
+            .select_related("from_tier", "to_tier")
+            .order_by("created_at", "id")
+        ],
+        "qualifying_activity": list(
+            QualifyingActivity.objects.filter(member_id=member.pk)
+            .order_by("month")
+            .values("month", "points", "spend", "purchases")
+        ),
+    }
+    for provider in hooks.export_providers:
+        data.update(provider(member))
+    return data

@@ -10,4 +10,7 @@ urlpatterns = [
     path("tiers/", views.tiers, name="tiers"),
     path("card/", views.card, name="card"),
     path("profile/", views.profile, name="profile"),
+    path("profile/export/", views.export, name="export"),
+    path("profile/close/", views.close, name="close"),
+    path("goodbye/", views.goodbye, name="goodbye"),
 ]

@@ -1,47 +1,184 @@
-from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+"""The member site: thin views over the members selectors and services.
 
-from .selectors import tiers_list
+Every member page is login-protected and reads only ``request.user``'s own member (``member_view``); nothing
+here takes a member id from the URL.
+"""
+
+from functools import wraps
+
+import segno
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.decorators import login_required
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import JsonResponse
+from django.shortcuts import redirect, render
+from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from . import hooks
+from .exceptions import LoyaltyError
+from .forms import ActivityFilterForm, CloseAccountForm, ProfileForm, apply_domain_error
+from .models import Member
+from .selectors import (
+    earning_rules_public,
+    member_activity_page,
+    member_export,
+    member_for_user,
+    member_recent_entries,
+    member_summary,
+    member_tier_progress,
+    tiers_list,
+)
+from .services import member_close, member_enroll, member_update_profile
+
+DASHBOARD_REWARDS = 4
+
+
+def member_view(view):
+    """Login required, the user's own active member loaded (one query) and passed in; never cached."""
+
+    @never_cache
+    @login_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        member = member_for_user(request.user)
+        if member is None:
+            # Sign-up enrols everyone; a login made another way (createsuperuser, a data import) is enrolled on
+            # its first visit, as universal enrolment promises. member_enroll is idempotent.
+            member_enroll(user=request.user, channel="web")
+            member = member_for_user(request.user)
+        if member.status != Member.Status.ACTIVE:
+            logout(request)
+            messages.info(request, _("This membership is closed."))
+            return redirect("home")
+        return view(request, member, *args, **kwargs)
+
+    return wrapper
 
 
 def home(request):
-    from django.apps import apps
-
-    featured_rewards = []
-    if apps.is_installed("rewards"):
-        try:
-            from rewards.selectors import rewards_featured
-
-            featured_rewards = rewards_featured(limit=4)
-        except ImportError:
-            featured_rewards = []
-    return render(request, "home.html", {"tiers": tiers_list(), "featured_rewards": featured_rewards})
+    return render(
+        request,
+        "home.html",
+        {
+            "tiers": tiers_list(),
+            "featured_rewards": hooks.collect(hooks.featured_rewards, limit=4),
+            "earning_rules": earning_rules_public(),
+        },
+    )
 
 
 def terms(request):
     return render(request, "terms.html")
 
 
-@login_required
-def dashboard(request):
-    return render(request, "members/placeholder.html", {"page_title": "Dashboard"})
+@member_view
+def dashboard(request, member):
+    return render(
+        request,
+        "members/dashboard.html",
+        {
+            "member": member,
+            "summary": member_summary(member),
+            "progress": member_tier_progress(member),
+            "recent_entries": member_recent_entries(member, limit=5),
+            "rewards": hooks.collect(hooks.reward_suggestions, member, limit=DASHBOARD_REWARDS),
+        },
+    )
 
 
-@login_required
-def activity(request):
-    return render(request, "members/placeholder.html", {"page_title": "Activity"})
+@member_view
+def activity(request, member):
+    form = ActivityFilterForm(request.GET or None)
+    page, filters, status = None, {}, 200
+    if not form.is_bound or form.is_valid():
+        cleaned = form.cleaned_data if form.is_bound else {}
+        filters = {
+            key: cleaned[key].isoformat() if hasattr(cleaned[key], "isoformat") else cleaned[key]
+            for key in ("kind", "date_from", "date_to")
+            if cleaned.get(key)
+        }
+        page = member_activity_page(
+            member,
+            kinds=[cleaned["kind"]] if cleaned.get("kind") else None,
+            date_from=cleaned.get("date_from"),
+            date_to=cleaned.get("date_to"),
+            before=cleaned.get("before"),
+            after=cleaned.get("after"),
+        )
+    else:
+        status = 400
+    context = {"member": member, "form": form, "page": page, "filtered": bool(filters)}
+    if page is not None:
+        if page.older:
+            context["older_url"] = "?" + urlencode({**filters, "before": page.older})
+        if page.newer:
+            context["newer_url"] = "?" + urlencode({**filters, "after": page.newer})
+    return render(request, "members/activity.html", context, status=status)
 
 
-@login_required
-def tiers(request):
-    return render(request, "members/placeholder.html", {"page_title": "Tiers"})
+@member_view
+def tiers(request, member):
+    return render(
+        request,
+        "members/tiers.html",
+        {"member": member, "tiers": tiers_list(), "progress": member_tier_progress(member)},
+    )
 
 
-@login_required
-def card(request):
-    return render(request, "members/placeholder.html", {"page_title": "Card"})
+def _qr_svg(data: str, title: str) -> str:
+    qr = segno.make_qr(data, error="m")
+    return qr.svg_inline(scale=4, border=4, dark="#000", light="#fff", title=title, omitsize=True)
 
 
-@login_required
-def profile(request):
-    return render(request, "members/placeholder.html", {"page_title": "Profile"})
+@member_view
+def card(request, member):
+    return render(
+        request,
+        "members/card.html",
+        {"member": member, "qr_svg": _qr_svg(member.card_number, _("Membership card QR code"))},
+    )
+
+
+@member_view
+@require_http_methods(["GET", "POST"])
+def profile(request, member):
+    form = ProfileForm(request.POST or None, member=member)
+    if request.method == "POST" and form.is_valid():
+        try:
+            member_update_profile(member=member, **form.service_kwargs())
+        except LoyaltyError as error:
+            apply_domain_error(form, error)
+        else:
+            messages.success(request, _("Your profile has been saved."))
+            return redirect("members:profile")
+    return render(request, "members/profile.html", {"member": member, "form": form})
+
+
+@member_view
+def export(request, member):
+    response = JsonResponse(member_export(member), encoder=DjangoJSONEncoder, json_dumps_params={"indent": 2})
+    response["Content-Disposition"] = f'attachment; filename="loyalty-data-{member.member_number}.json"'
+    return response
+
+
+@member_view
+@require_http_methods(["GET", "POST"])
+def close(request, member):
+    form = CloseAccountForm(request.POST or None, user=member.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            member_close(member=member, actor=request.user)
+        except LoyaltyError as error:
+            apply_domain_error(form, error)
+        else:
+            logout(request)
+            return redirect("members:goodbye")
+    return render(request, "members/close.html", {"member": member, "form": form, "summary": member_summary(member)})
+
+
+def goodbye(request):
+    return render(request, "members/goodbye.html")

@@ -9,8 +9,9 @@ class ReferralsConfig(AppConfig):
     def ready(self):
         from members import hooks
 
-        from . import services
+        from . import selectors, services
 
         hooks.register(hooks.member_enrolled, services.on_member_enrolled)
         hooks.register(hooks.purchase_recorded, services.on_purchase_recorded)
         hooks.register(hooks.purchase_refunded, services.on_purchase_refunded)
+        hooks.register(hooks.export_providers, selectors.member_export)

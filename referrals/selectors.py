@@ -9,7 +9,7 @@ from django.db.models.functions import Coalesce
 
 from members.models import LedgerEntry, Member
 
-from .models import DisposableEmailDomain, Referral, ReferralProgram
+from .models import DisposableEmailDomain, Referral, ReferralCode, ReferralProgram
 
 PROGRAM_CACHE_KEY = "referrals:program:v1"
 State = Referral.State
@@ -88,4 +88,22 @@ def referral_statistics(*, top: int = 10) -> dict:
         "points_clawed_back": ledger["clawed_back"],
         "points_net": ledger["paid"] - ledger["clawed_back"],
         "top_referrers": top_referrers,
+    }
+
+
+def member_export(member: Member) -> dict:
+    """What the referrals app holds about a member, for their data export."""
+    code = ReferralCode.objects.filter(member_id=member.pk).values_list("code", flat=True).first()
+    made = Referral.objects.filter(referrer_id=member.pk).order_by("created_at", "pk")
+    received = Referral.objects.filter(friend_id=member.pk).select_related("referrer").first()
+    return {
+        "referral_code": code,
+        "referrals_made": [
+            {"state": r.state, "points_earned": r.referrer_points, "created_at": r.created_at} for r in made
+        ],
+        "referred_by": (
+            {"state": received.state, "points_earned": received.friend_points, "created_at": received.created_at}
+            if received
+            else None
+        ),
     }

@@ -4,3 +4,18 @@ from django.apps import AppConfig
 class RewardsConfig(AppConfig):
     name = "rewards"
     verbose_name = "Rewards"
+
+    def ready(self):
+        from members import hooks
+
+        from . import selectors
+
+        hooks.register(hooks.featured_rewards, _featured)
+        hooks.register(hooks.reward_suggestions, selectors.rewards_for_member_dashboard)
+        hooks.register(hooks.export_providers, selectors.member_export)
+
+
+def _featured(*, limit):
+    from .selectors import rewards_featured
+
+    return rewards_featured(limit=limit)

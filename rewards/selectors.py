@@ -62,6 +62,13 @@ def rewards_featured(*, limit: int = 4) -> list[Reward]:
     return list(rewards_available().filter(featured=True).order_by("sort_order", "name")[:limit])
 
 
+def rewards_for_member_dashboard(member: Member, *, limit: int = 3) -> list[Reward]:
+    """What the member can afford now, or is closest to, for the dashboard: one query (the account row usually
+    comes with the member)."""
+    balance = member.account.balance
+    return list(rewards_catalogue(member=member, balance=balance).order_by("points_to_go", "points_cost", "pk")[:limit])
+
+
 def _allowed_tier_ids(tier_id: int | None) -> list[int]:
     tiers = tiers_list()
     rank = next((tier.rank for tier in tiers if tier.pk == tier_id), None)
@@ -279,3 +286,42 @@ def shipping_list_rows(*, redemptions: QuerySet[Redemption]):
 
 def partner_codes_left(*, reward: Reward) -> int:
     return PartnerCode.objects.filter(reward=reward, redemption__isnull=True).count()
+
+
+def member_export(member: Member) -> dict:
+    """What the rewards app holds about a member, for their data export."""
+    redemptions = (
+        Redemption.objects.filter(member_id=member.pk).select_related("reward", "voucher").order_by("created_at", "pk")
+    )
+    return {
+        "redemptions": [
+            {
+                "reward": redemption.reward.name,
+                "quantity": redemption.quantity,
+                "points_spent": redemption.points_spent,
+                "status": redemption.status,
+                "charity": redemption.charity,
+                "fulfilment_status": redemption.fulfilment_status,
+                "shipping_address": {
+                    "name": redemption.shipping_name,
+                    "line1": redemption.shipping_line1,
+                    "line2": redemption.shipping_line2,
+                    "postcode": redemption.shipping_postcode,
+                    "city": redemption.shipping_city,
+                    "country": redemption.shipping_country,
+                },
+                "created_at": redemption.created_at,
+                "voucher": (
+                    {
+                        "code": redemption.voucher.code,
+                        "state": redemption.voucher.state,
+                        "expires_at": redemption.voucher.expires_at,
+                        "used_at": redemption.voucher.used_at,
+                    }
+                    if hasattr(redemption, "voucher")
+                    else None
+                ),
+            }
+            for redemption in redemptions
+        ]
+    }

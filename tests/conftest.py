@@ -1,11 +1,25 @@
 import os
 
 import pytest
-from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
 from django.db import connection
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def pytest_collection_modifyitems(items):
+    """Every transactional test restores the database's migration-created rows (tiers, program settings, content
+    types, staff groups) after its flush.
+
+    Mixing the two kinds breaks both: a plain transactional flush re-creates content types with new ids, which the
+    next serialized-rollback test then fails to reload; and without the reload, later tests find no tiers.
+    """
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        if marker is not None and marker.kwargs.get("transaction") and not marker.kwargs.get("serialized_rollback"):
+            item.add_marker(
+                pytest.mark.django_db(*marker.args, **{**marker.kwargs, "serialized_rollback": True}), append=False
+            )
 
 
 def pytest_runtest_setup(item):
@@ -23,15 +37,21 @@ def pytest_runtest_setup(item):
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Program settings and tiers are cached; each test starts from what its database says.
-
-    So are content type ids: a transactional test's flush can empty or renumber django_content_type, and a stale
-    id would then break the next test's generic foreign keys (ledger entry sources).
-    """
+    """Program settings and tiers are cached; each test starts from what its database says."""
     cache.clear()
-    ContentType.objects.clear_cache()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_content_types():
+    """Transactional tests flush the tables, and serialized-rollback ones leave django_content_type empty until
+    the next such test reloads it; ContentType's process-wide cache would then hand out ids that no longer exist."""
+    from django.contrib.contenttypes.models import ContentType
+
+    ContentType.objects.clear_cache()
+    yield
+    ContentType.objects.clear_cache()
 
 
 @pytest.fixture(autouse=True)

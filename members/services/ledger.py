@@ -117,6 +117,7 @@ def ledger_post(
     allow_shortfall: bool = False,
     prefer_purchase=None,
     now: datetime | None = None,
+    new_key: bool = False,
 ) -> LedgerEntry:
     """Append one ledger entry and apply it to the account's lots and cached balances.
 
@@ -130,14 +131,16 @@ def ledger_post(
       case the balance goes to zero and the rest is recorded as owed.
 
     Idempotent: a second call with the same ``idempotency_key`` returns the first entry (``entry.replayed`` is
-    True) and changes nothing; the same key with different amounts raises :class:`DuplicateRequest`.
+    True) and changes nothing; the same key for another account or kind raises :class:`DuplicateRequest`.
+    ``new_key=True`` skips that lookup when the caller knows the key is fresh (it derives from a row the caller
+    has just inserted under the lock); the unique constraint still backs it.
     """
     if not getattr(account, "_row_locked", False):
         raise RuntimeError("ledger_post() needs an account from account_lock().")
     if points > 0 and pending_delta != 0:
         raise ValueError("Credit spendable and pending points in separate entries.")
 
-    existing = LedgerEntry.objects.filter(idempotency_key=idempotency_key).first()
+    existing = None if new_key else LedgerEntry.objects.filter(idempotency_key=idempotency_key).first()
     if existing is not None:
         if existing.account_id != account.pk or existing.kind != kind:
             raise DuplicateRequest()

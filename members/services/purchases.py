@@ -14,13 +14,14 @@ from django.utils.translation import gettext as _
 from .. import hooks
 from ..calculators import Basket, BasketLine, EarningResult, Step, calculate
 from ..exceptions import AccountClosed, DuplicateRequest, InvalidPurchase, RefundExceedsPurchase
-from ..models import EarningRule, LedgerEntry, Member, PointsAccount, PointsLot, Purchase, PurchaseLine, Refund
-from ..selectors import program_settings_get
+from ..models import LedgerEntry, Member, PointsAccount, PointsLot, Purchase, PurchaseLine, Refund
+from ..selectors import earning_rules_active, program_settings_get
 from .ledger import account_lock, ledger_post, lot_expiry_for
 from .tiers import qualifying_activity_add, tier_upgrade_if_qualified
 
 Kind = LedgerEntry.Kind
 MAX_LINES = 500
+CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,10 @@ def _validate_lines(lines: list[PurchaseLineInput]) -> None:
             raise InvalidPurchase(_("Quantities must be at least 1."), field="lines")
         if line.unit_price < 0:
             raise InvalidPurchase(_("Unit prices cannot be negative."), field="lines")
+        price = Decimal(line.unit_price)
+        if price != price.quantize(CENT):
+            # Stored prices have cents; anything finer would make refunds and totals disagree.
+            raise InvalidPurchase(_("Unit prices can have at most two decimals."), field="lines")
 
 
 def basket_build(
@@ -103,7 +108,8 @@ def basket_build(
             field="currency",
         )
     context = {}
-    if member is not None:
+    if member is not None and hooks.earning_providers:
+        # Only campaign rules (earning providers) look at the member's history; without any, skip the query.
         context = _member_context(member)
     return Basket(
         lines=tuple(
@@ -127,13 +133,13 @@ def basket_build(
 
 
 def _member_context(member: Member) -> dict:
-    """History facts campaign rules need, read once per basket (two indexed queries)."""
-    channels = set(Purchase.objects.filter(member=member).values_list("channel", flat=True).distinct())
+    """History facts campaign rules need, read once per basket (one query over the member's purchases)."""
+    channels = set(Purchase.objects.filter(member=member).order_by().values_list("channel", flat=True).distinct())
     return {"purchase_channels": channels, "has_purchased": bool(channels)}
 
 
-def _active_rules() -> list[EarningRule]:
-    return list(EarningRule.objects.filter(is_active=True))
+def _active_rules() -> list:
+    return earning_rules_active()
 
 
 def purchase_preview(
@@ -323,7 +329,9 @@ def _credit(account, kind, points, key, description, purchase, source, pending, 
     # Purchase points expire counting from the purchase, not from when a till got round to sending it.
     expires_at = lot_expiry_for(program=program_settings_get(), earned_at=purchase.occurred_at)
     amounts = {"pending_delta": points, "available_at": available_at} if pending else {"points": points}
+    # The key derives from the purchase row just inserted under the account lock, so it cannot have been used.
     return ledger_post(
+        new_key=True,
         account=account,
         kind=kind,
         idempotency_key=key,

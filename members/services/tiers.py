@@ -70,12 +70,14 @@ def tier_upgrade_if_qualified(*, member: Member, now: datetime | None = None, ac
     tiers = tiers_list()
     if not tiers:
         return False
+    current = member.tier
+    if current is not None and current.rank >= tiers[-1].rank:
+        return False  # already at the top: nothing to compute
     now = now or timezone.now()
     program = program_settings_get()
     today = timezone.localdate(now)
     value = qualifying_value(member=member, today=today, program=program)
     target = tier_for_value(value, tiers)
-    current = member.tier
     if target is None or (current is not None and target.rank <= current.rank):
         return False
     _tier_set(

@@ -67,10 +67,17 @@ def test_marketer_group_has_campaign_rights_but_cannot_adjust_points(marketer):
     user = marketer.user
     assert user.has_perm("campaigns.change_campaign") and user.has_perm("campaigns.report_campaign")
     assert user.has_perm("members.view_member") and not user.has_perm("members.change_member")
-    assert not user.has_perm("campaigns.change_campaignchange")
+    assert not user.has_perm("members.adjust_points")
     member = MemberFactory()
     url = reverse("admin:members_member_change", args=[member.pk])
     assert marketer.post(url, {"marketing_consent": "on"}).status_code == 403
+    # The audit trail is read-only for everyone, whatever the group's model permissions say.
+    campaign = campaign_factory()
+    change = CampaignChange.objects.create(campaign=campaign, action="update")
+    assert marketer.get(reverse("admin:campaigns_campaignchange_changelist")).status_code == 200
+    url = reverse("admin:campaigns_campaignchange_delete", args=[change.pk])
+    assert marketer.post(url, {"post": "yes"}).status_code == 403
+    assert CampaignChange.objects.filter(pk=change.pk).exists()
 
 
 def test_marketer_creates_a_campaign_through_the_admin_and_it_is_audited(marketer):

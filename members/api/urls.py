@@ -1,0 +1,12 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("purchases/", views.PurchaseCreateView.as_view(), name="purchases"),
+    path("purchases/preview/", views.PurchasePreviewView.as_view(), name="purchases-preview"),
+    path("purchases/<str:external_id>/refunds/", views.PurchaseRefundView.as_view(), name="purchase-refunds"),
+    path("members/", views.MemberListView.as_view(), name="members"),
+    path("members/<str:member_number>/", views.MemberDetailView.as_view(), name="member-detail"),
+    path("members/<str:member_number>/activity/", views.MemberActivityView.as_view(), name="member-activity"),
+]

@@ -1,0 +1,334 @@
+"""Members API: purchases, preview, refunds, enrolment, member look-up and activity. Thin: validate, call a
+service or selector, shape the answer."""
+
+from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.generics import ListAPIView
+from rest_framework.response import Response
+
+from ..integrations import APIKey
+from ..models import LedgerEntry, Member, PointsAccount, Purchase
+from ..selectors import program_settings_get
+from ..services import member_register
+from ..services.purchases import (
+    PurchaseLineInput,
+    PurchaseResult,
+    RefundLineInput,
+    purchase_preview,
+    purchase_record,
+    purchase_refund,
+)
+from . import serializers as s
+from .base import IDEMPOTENCY_HEADER, LoyaltyAPIView, error_responses, idempotent
+from .pagination import NewestFirstCursorPagination
+from .selectors import member_find, member_get, member_points_expiring, member_tier_progress
+
+Scope = APIKey.Scope
+
+
+def validated(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _member_or_400(identifier: str) -> Member:
+    member = member_find(identifier=identifier)
+    if member is None:
+        raise ValidationError({"member": [_("No member with this member number, card number or email.")]})
+    return member
+
+
+def _lines(data: dict) -> list[PurchaseLineInput]:
+    return [
+        PurchaseLineInput(
+            sku=line["sku"], quantity=line["quantity"], unit_price=line["unit_price"], category=line["category"]
+        )
+        for line in data["lines"]
+    ]
+
+
+def member_for_request(request, member_number: str) -> Member:
+    """The member, if this caller may see them: any with ``members:read``, only themselves with a session."""
+    member = member_get(member_number=member_number)
+    if member is None:
+        raise NotFound(_("No member with this number."))
+    if not isinstance(request.auth, APIKey) and member.user_id != request.user.pk:
+        # Never confirm to one member that another member's number exists.
+        raise NotFound(_("No member with this number."))
+    return member
+
+
+def member_detail_data(member: Member) -> dict:
+    member.tier_progress = member_tier_progress(member=member)
+    member.expiring_soon = member_points_expiring(member=member)
+    return s.MemberDetailOutSerializer(member).data
+
+
+def purchase_data(result: PurchaseResult, member: Member) -> dict:
+    purchase = result.purchase
+    bonuses = [
+        {
+            "label": entry.description,
+            "points": entry.points + entry.pending_delta,
+            "pending": entry.pending_delta > 0,
+            "campaign_id": entry.source_id,
+        }
+        for entry in result.bonus_entries
+    ]
+    payload = {
+        "external_id": purchase.external_id,
+        "member_number": member.member_number,
+        "occurred_at": purchase.occurred_at,
+        "channel": purchase.channel,
+        "store": purchase.store,
+        "currency": purchase.currency,
+        "total": purchase.total,
+        "eligible_amount": purchase.eligible_amount,
+        "points_earned": result.points_earned,
+        "points_pending": result.points_pending,
+        "base_points": purchase.points_earned,
+        "bonus_points": purchase.points_bonus,
+        "bonuses": bonuses,
+        "lines": list(purchase.lines.order_by("line_number")),
+        "balance": result.balance,
+        "pending": result.pending,
+        "replayed": result.replayed,
+    }
+    return s.PurchaseOutSerializer(payload).data
+
+
+class PurchaseCreateView(LoyaltyAPIView):
+    required_scopes = {"POST": (Scope.PURCHASES_WRITE,)}
+
+    @extend_schema(
+        operation_id="purchases_record",
+        summary="Record a purchase",
+        description="Posts the points the basket earns, once per `external_id` for this key. "
+        "201 when recorded, 200 when that external id was already recorded (nothing posted again).",
+        request=s.PurchaseInSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={201: s.PurchaseOutSerializer, 200: s.PurchaseOutSerializer, **error_responses(400, 409, 413, 422)},
+        tags=["purchases"],
+    )
+    @idempotent
+    def post(self, request):
+        data = validated(s.PurchaseInSerializer, request.data)
+        member = _member_or_400(data["member"])
+        result = purchase_record(
+            member=member,
+            external_id=data["external_id"],
+            lines=_lines(data),
+            channel=data["channel"],
+            occurred_at=data["occurred_at"],
+            currency=data.get("currency") or program_settings_get().currency,
+            store=data["store"],
+            source=request.auth.source,
+            total=data.get("total"),
+        )
+        code = status.HTTP_200_OK if result.replayed else status.HTTP_201_CREATED
+        return Response(purchase_data(result, member), status=code)
+
+
+class PurchasePreviewView(LoyaltyAPIView):
+    required_scopes = {"POST": (Scope.PURCHASES_READ, Scope.PURCHASES_WRITE)}
+
+    @extend_schema(
+        operation_id="purchases_preview",
+        summary="Preview what a basket would earn",
+        description="Line by line, with every rule and campaign that applied in order. Writes nothing, so no "
+        "Idempotency-Key is needed.",
+        request=s.PurchasePreviewInSerializer,
+        responses={200: s.PreviewOutSerializer, **error_responses(400, 413, 422)},
+        tags=["purchases"],
+    )
+    def post(self, request):
+        data = validated(s.PurchasePreviewInSerializer, request.data)
+        member = _member_or_400(data["member"]) if data.get("member") else None
+        result = purchase_preview(
+            member=member,
+            lines=_lines(data),
+            channel=data["channel"],
+            store=data["store"],
+            occurred_at=data.get("occurred_at"),
+            currency=data.get("currency") or "",
+        )
+        bonus_by_line: dict[int, int] = {}
+        for award in result.awards:
+            for number, points in award.line_points.items():
+                bonus_by_line[number] = bonus_by_line.get(number, 0) + points
+        lines = []
+        for number, line in enumerate(data["lines"], start=1):
+            base, bonus = result.line_points.get(number, 0), bonus_by_line.get(number, 0)
+            lines.append(
+                {
+                    **line,
+                    "line_number": number,
+                    "amount": line["unit_price"] * line["quantity"],
+                    "base_points": base,
+                    "bonus_points": bonus,
+                    "points": base + bonus,
+                }
+            )
+        payload = {
+            "currency": (data.get("currency") or program_settings_get().currency).upper(),
+            "total": sum((line["amount"] for line in lines), 0),
+            "eligible_amount": result.eligible_amount,
+            "base_points": result.base_points,
+            "bonus_points": result.bonus_points,
+            "total_points": result.total_points,
+            "capped": result.capped,
+            "lines": lines,
+            "steps": [
+                {
+                    "order": order,
+                    "rule": step.rule,
+                    "kind": step.kind,
+                    "points": step.points,
+                    "detail": step.detail,
+                    "line_numbers": list(step.line_numbers),
+                    "campaign_id": step.campaign_id,
+                }
+                for order, step in enumerate(result.steps, start=1)
+            ],
+            "bonuses": [
+                {
+                    "label": award.label,
+                    "points": award.points,
+                    "detail": award.detail,
+                    "campaign_id": getattr(award.source, "pk", None),
+                }
+                for award in result.awards
+            ],
+        }
+        return Response(s.PreviewOutSerializer(payload).data)
+
+
+class PurchaseRefundView(LoyaltyAPIView):
+    required_scopes = {"POST": (Scope.PURCHASES_WRITE,)}
+
+    @extend_schema(
+        operation_id="purchases_refund",
+        summary="Refund a purchase, fully or by lines",
+        description="Claws back the points the refunded lines earned. `refund_id` (default: the Idempotency-Key) "
+        "makes it happen once: 201 when refunded, 200 when that refund id was already applied.",
+        request=s.RefundInSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={201: s.RefundOutSerializer, 200: s.RefundOutSerializer, **error_responses(400, 404, 409, 413, 422)},
+        tags=["purchases"],
+    )
+    @idempotent
+    def post(self, request, external_id):
+        data = validated(s.RefundInSerializer, request.data)
+        purchase = (
+            Purchase.objects.select_related("member")
+            .filter(source=request.auth.source, external_id=external_id)
+            .first()
+        )
+        if purchase is None:
+            raise NotFound(_("No purchase with this external id from this integration."))
+        lines = None
+        if "lines" in data:
+            lines = [
+                RefundLineInput(line_number=line.get("line_number"), sku=line.get("sku", ""), quantity=line["quantity"])
+                for line in data["lines"]
+            ]
+        refund_id = data.get("refund_id") or request.headers["Idempotency-Key"].strip()
+        result = purchase_refund(purchase=purchase, lines=lines, refund_id=refund_id)
+        account = PointsAccount.objects.get(pk=purchase.member_id)
+        payload = {
+            "refund_id": refund_id,
+            "external_id": purchase.external_id,
+            "amount": result.amount,
+            "points_clawed_back": result.points_clawed_back,
+            "refunded_total": result.purchase.refunded_total,
+            "balance": account.balance,
+            "pending": account.pending,
+            "replayed": result.replayed,
+        }
+        code = status.HTTP_200_OK if result.replayed else status.HTTP_201_CREATED
+        return Response(s.RefundOutSerializer(payload).data, status=code)
+
+
+class MemberListView(LoyaltyAPIView):
+    required_scopes = {"GET": (Scope.MEMBERS_READ,), "POST": (Scope.MEMBERS_WRITE,)}
+
+    @extend_schema(
+        operation_id="members_lookup",
+        summary="Look a member up by card number or email",
+        parameters=[
+            OpenApiParameter("card_number", OpenApiTypes.STR, description="The number on the member's card."),
+            OpenApiParameter("email", OpenApiTypes.EMAIL),
+        ],
+        responses={200: s.MemberOutSerializer(many=True), **error_responses(400)},
+        tags=["members"],
+    )
+    def get(self, request):
+        query = validated(s.MemberLookupQuerySerializer, request.query_params)
+        member = member_find(identifier=query.get("email") or query["card_number"])
+        return Response(s.MemberOutSerializer([member] if member else [], many=True).data)
+
+    @extend_schema(
+        operation_id="members_enrol",
+        summary="Enrol a customer",
+        description="409 with the existing `member_number` when the email is already a member.",
+        request=s.MemberEnrolInSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={201: s.MemberDetailOutSerializer, **error_responses(400, 409, 413, 422)},
+        tags=["members"],
+    )
+    @idempotent
+    def post(self, request):
+        data = validated(s.MemberEnrolInSerializer, request.data)
+        member = member_register(
+            email=data["email"],
+            first_name=data["first_name"],
+            last_name=data["last_name"],
+            birthday=data["birthday"],
+            phone=data["phone"],
+            marketing_consent=data["marketing_consent"],
+            referral_code=data["referral_code"],
+            channel="api",
+        )
+        member = member_get(member_number=member.member_number)
+        return Response(member_detail_data(member), status=status.HTTP_201_CREATED)
+
+
+class MemberDetailView(LoyaltyAPIView):
+    required_scopes = {"GET": (Scope.MEMBERS_READ,)}
+    member_session_methods = ("GET",)
+
+    @extend_schema(
+        operation_id="members_retrieve",
+        summary="A member's balance, pending points, tier, tier progress and points expiring soon",
+        responses={200: s.MemberDetailOutSerializer, **error_responses(404)},
+        tags=["members"],
+    )
+    def get(self, request, member_number):
+        return Response(member_detail_data(member_for_request(request, member_number)))
+
+
+class MemberActivityView(LoyaltyAPIView, ListAPIView):
+    required_scopes = {"GET": (Scope.MEMBERS_READ,)}
+    member_session_methods = ("GET",)
+    serializer_class = s.LedgerEntryOutSerializer
+    pagination_class = NewestFirstCursorPagination
+    filter_backends = []
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return LedgerEntry.objects.none()
+        member = member_for_request(self.request, self.kwargs["member_number"])
+        return LedgerEntry.objects.filter(account_id=member.pk).select_related("purchase")
+
+    @extend_schema(
+        operation_id="members_activity",
+        summary="A member's ledger entries, newest first (cursor-paginated)",
+        responses={200: s.LedgerEntryOutSerializer(many=True), **error_responses(400, 404)},
+        tags=["members"],
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)

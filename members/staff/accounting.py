@@ -1,0 +1,178 @@
+"""Points accounting: the liability on any date and the movements of a period, straight from the ledger.
+
+Outstanding points on a date are the sum of every ledger entry (spendable ``points`` plus ``pending_delta``)
+created before the end of that day, which equals the sum of all members' balance plus pending at that moment.
+Period movements bucket the entries of the period by kind; opening + Σ movements = closing holds by
+construction, because every entry falls in exactly one bucket.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db.models import F, Q, Sum
+from django.db.models.functions import Coalesce
+from django.utils.translation import gettext_lazy as _
+
+from ..models import LedgerEntry
+from ..selectors import program_settings_get
+from ..services.ledger import EARNING_KINDS
+from .periods import Period, day_start
+
+Kind = LedgerEntry.Kind
+CENT = Decimal("0.01")
+BREAKAGE_MONTHS = 24
+
+#: Movement buckets, in report order: (key, label, kinds). ``other`` takes every kind not listed.
+MOVEMENT_BUCKETS = [
+    ("issued", _("Issued (earned, bonus, referral, opening balances)"), sorted(EARNING_KINDS)),
+    ("redeemed", _("Redeemed and donated"), [Kind.REDEEM, Kind.DONATION]),
+    ("expired", _("Expired"), [Kind.EXPIRE]),
+    ("adjusted", _("Adjusted by staff"), [Kind.ADJUST]),
+    ("clawed_back", _("Refund clawbacks and settlements"), [Kind.CLAWBACK, Kind.SETTLEMENT]),
+    ("forfeited", _("Forfeited on closure"), [Kind.FORFEIT]),
+]
+_LISTED = {kind for _key, _label, kinds in MOVEMENT_BUCKETS for kind in kinds}
+OTHER_KINDS = sorted(set(Kind.values) - _LISTED)  # transfers, reversals, releases: net zero or corrections
+
+MOVED = F("points") + F("pending_delta")
+
+
+@dataclass
+class Liability:
+    as_of: date
+    spendable: int
+    pending: int
+    point_value: Decimal
+    currency: str
+    breakage: Decimal
+    breakage_expired: int
+    breakage_redeemed: int
+    breakage_method: str
+
+    @property
+    def outstanding(self) -> int:
+        return self.spendable + self.pending
+
+    @property
+    def value(self) -> Decimal:
+        return (Decimal(self.outstanding) * self.point_value).quantize(CENT, ROUND_HALF_UP)
+
+    @property
+    def expected_breakage_value(self) -> Decimal:
+        return (self.value * self.breakage).quantize(CENT, ROUND_HALF_UP)
+
+    @property
+    def deferred_revenue(self) -> Decimal:
+        return self.value - self.expected_breakage_value
+
+
+def _months_before(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 - months
+    year, month = divmod(index, 12)
+    month += 1
+    # Clamp the day: 31 March minus one month is 28/29 February.
+    for candidate in (day.day, 30, 29, 28):
+        try:
+            return date(year, month, min(day.day, candidate))
+        except ValueError:
+            continue
+    raise ValueError(day)  # pragma: no cover
+
+
+def liability_as_of(as_of: date) -> Liability:
+    """Outstanding points at the end of ``as_of`` (local time), their value, breakage and deferred revenue.
+
+    Breakage is estimated from the program's own history: expired ÷ (expired + redeemed) over the 24 months
+    up to ``as_of``. With no expiries or redemptions in that window it is 0 (stated on the report).
+    """
+    program = program_settings_get()
+    cutoff = day_start(as_of + timedelta(days=1))
+    window_start = day_start(_months_before(as_of, BREAKAGE_MONTHS) + timedelta(days=1))
+    totals = LedgerEntry.objects.filter(created_at__lt=cutoff).aggregate(
+        spendable=Coalesce(Sum("points"), 0),
+        pending=Coalesce(Sum("pending_delta"), 0),
+        expired=Coalesce(Sum("points", filter=Q(kind=Kind.EXPIRE, created_at__gte=window_start)), 0),
+        redeemed=Coalesce(
+            Sum("points", filter=Q(kind__in=[Kind.REDEEM, Kind.DONATION], created_at__gte=window_start)), 0
+        ),
+    )
+    expired, redeemed = -totals["expired"], -totals["redeemed"]
+    if expired + redeemed > 0:
+        breakage = (Decimal(expired) / Decimal(expired + redeemed)).quantize(Decimal("0.0001"), ROUND_HALF_UP)
+        method = _(
+            "Breakage = points expired ÷ (points expired + points redeemed) over the %(months)s months up to this "
+            "date: %(expired)s ÷ (%(expired)s + %(redeemed)s)."
+        ) % {"months": BREAKAGE_MONTHS, "expired": expired, "redeemed": redeemed}
+    else:
+        breakage = Decimal("0")
+        method = _(
+            "No points expired or were redeemed in the %(months)s months up to this date, so there is no history "
+            "to estimate breakage from; it is taken as 0 and the deferred revenue equals the full value."
+        ) % {"months": BREAKAGE_MONTHS}
+    return Liability(
+        as_of=as_of,
+        spendable=totals["spendable"],
+        pending=totals["pending"],
+        point_value=program.point_value,
+        currency=program.currency,
+        breakage=breakage,
+        breakage_expired=expired,
+        breakage_redeemed=redeemed,
+        breakage_method=str(method),
+    )
+
+
+@dataclass
+class Movements:
+    period: Period
+    opening: int
+    lines: list[tuple[str, str, int]]  # (key, label, points)
+    closing: int
+
+    @property
+    def total_movement(self) -> int:
+        return sum(points for _key, _label, points in self.lines)
+
+    @property
+    def reconciles(self) -> bool:
+        return self.opening + self.total_movement == self.closing
+
+    def get(self, key: str) -> int:
+        return next(points for line_key, _label, points in self.lines if line_key == key)
+
+
+def movements_for(period: Period) -> Movements:
+    """Opening balance, movements by bucket and closing balance (spendable + pending) in one aggregate query."""
+    in_period = Q(created_at__gte=period.start_at)
+    aggregates = {"opening": Coalesce(Sum(MOVED, filter=Q(created_at__lt=period.start_at)), 0)}
+    for key, _label, kinds in MOVEMENT_BUCKETS:
+        aggregates[key] = Coalesce(Sum(MOVED, filter=in_period & Q(kind__in=kinds)), 0)
+    aggregates["other"] = Coalesce(Sum(MOVED, filter=in_period & Q(kind__in=OTHER_KINDS)), 0)
+    aggregates["closing"] = Coalesce(Sum(MOVED), 0)
+    totals = LedgerEntry.objects.filter(created_at__lt=period.end_at).aggregate(**aggregates)
+    lines = [(key, str(label), totals[key]) for key, label, _kinds in MOVEMENT_BUCKETS]
+    lines.append(("other", str(_("Other (transfers, reversals, pending released)")), totals["other"]))
+    return Movements(period=period, opening=totals["opening"], lines=lines, closing=totals["closing"])
+
+
+def accounting_csv_rows(liability: Liability, movements: Movements):
+    yield ["section", "item", "value"]
+    yield ["liability", "as_of", liability.as_of.isoformat()]
+    yield ["liability", "spendable_points", liability.spendable]
+    yield ["liability", "pending_points", liability.pending]
+    yield ["liability", "outstanding_points", liability.outstanding]
+    yield ["liability", "point_value", liability.point_value]
+    yield ["liability", f"value_{liability.currency}", liability.value]
+    yield ["liability", "breakage_rate", liability.breakage]
+    yield ["liability", "breakage_method", liability.breakage_method]
+    yield ["liability", f"expected_breakage_{liability.currency}", liability.expected_breakage_value]
+    yield ["liability", f"deferred_revenue_{liability.currency}", liability.deferred_revenue]
+    yield ["movements", "period_start", movements.period.start.isoformat()]
+    yield ["movements", "period_end", movements.period.end.isoformat()]
+    yield ["movements", "opening_balance", movements.opening]
+    for key, _label, points in movements.lines:
+        yield ["movements", key, points]
+    yield ["movements", "closing_balance", movements.closing]

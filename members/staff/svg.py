@@ -1,0 +1,45 @@
+"""Tiny server-rendered SVG charts (no JavaScript, nothing loaded from outside)."""
+
+from __future__ import annotations
+
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+
+def bar_chart(
+    bars: list[tuple[str, float]],
+    *,
+    title: str,
+    width: int = 640,
+    height: int = 180,
+    colour: str = "#417690",
+    colours: list[str] | None = None,
+) -> SafeString:
+    """A bar chart with a title, a maximum label and a hover title per bar; labels are escaped."""
+    top, bottom, left = 22, 20, 4
+    plot_height = height - top - bottom
+    peak = max((value for _label, value in bars), default=0) or 1
+    slot = (width - left) / max(len(bars), 1)
+    bar_width = max(slot * 0.8, 1)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{escape(title)}" '
+        f'viewBox="0 0 {width} {height}" width="100%" style="max-width:{width}px">',
+        f"<title>{escape(title)}</title>",
+        f'<text x="{left}" y="14" font-size="12" fill="#333">{escape(title)} (max {peak:g})</text>',
+        f'<line x1="{left}" y1="{top + plot_height}" x2="{width}" y2="{top + plot_height}" stroke="#999"/>',
+    ]
+    show_every = max(1, len(bars) // 10)
+    for index, (label, value) in enumerate(bars):
+        bar_height = plot_height * (value / peak) if value > 0 else 0
+        x = left + index * slot + (slot - bar_width) / 2
+        y = top + plot_height - bar_height
+        fill = colours[index % len(colours)] if colours else colour
+        parts.append(
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_width:.1f}" height="{bar_height:.1f}" fill="{escape(fill)}">'
+            f"<title>{escape(label)}: {value:g}</title></rect>"
+        )
+        if index % show_every == 0:
+            parts.append(f'<text x="{x:.1f}" y="{height - 6}" font-size="10" fill="#555">{escape(label)}</text>')
+    parts.append("</svg>")
+    # Every interpolated label and title is escaped above.
+    return mark_safe("".join(parts))

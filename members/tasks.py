@@ -1,0 +1,29 @@
+"""Scheduled jobs of the points ledger (see CELERY_BEAT_SCHEDULE). Each task only calls a service.
+
+The services are idempotent and chunked, so a task that dies half-way is simply run again (``acks_late``: a
+worker lost mid-run leaves the message on the queue).
+"""
+
+from celery import shared_task
+
+from .services import batch
+
+
+@shared_task(acks_late=True)
+def release_pending_points() -> int:
+    return batch.points_release_pending()
+
+
+@shared_task(acks_late=True)
+def expire_points() -> int:
+    return batch.points_expire_due()
+
+
+@shared_task(acks_late=True)
+def send_expiry_reminders() -> int:
+    return batch.expiry_reminders_send()
+
+
+@shared_task(acks_late=True)
+def evaluate_tiers() -> int:
+    return batch.tiers_evaluate()

@@ -1,0 +1,53 @@
+"""Template filters for the member site: points and money, formatted for the active locale."""
+
+from decimal import Decimal, InvalidOperation
+
+from django import template
+from django.utils.formats import number_format
+
+register = template.Library()
+
+CURRENCY_SYMBOLS = {"EUR": "€", "GBP": "£", "USD": "$", "JPY": "¥", "CHF": "CHF\u00a0", "SEK": "SEK\u00a0"}
+ZERO_DECIMAL_CURRENCIES = {"JPY", "KRW", "ISK"}
+
+
+@register.filter
+def points(value):
+    """1234567 → '1,234,567' (grouped by the locale)."""
+    if value is None or value == "":
+        return ""
+    try:
+        return number_format(int(value), decimal_pos=0, use_l10n=True, force_grouping=True)
+    except (TypeError, ValueError):
+        return value
+
+
+@register.filter
+def money(value, currency="EUR"):
+    """Decimal('1234.5') with 'EUR' → '€1,234.50'; unknown codes are written in front ('NOK 12.00')."""
+    if value is None or value == "":
+        return ""
+    try:
+        amount = Decimal(value)
+    except (InvalidOperation, TypeError, ValueError):
+        return value
+    currency = (currency or "").upper()
+    places = 0 if currency in ZERO_DECIMAL_CURRENCIES else 2
+    sign = "-" if amount < 0 else ""
+    number = number_format(abs(amount), decimal_pos=places, use_l10n=True, force_grouping=True)
+    symbol = CURRENCY_SYMBOLS.get(currency, f"{currency}\u00a0" if currency else "")
+    return f"{sign}{symbol}{number}"
+
+
+@register.filter
+def signed_points(value):
+    """+120 / −45 (a real minus sign), grouped."""
+    try:
+        value = int(value)
+    except (TypeError, ValueError):
+        return value
+    if value > 0:
+        return f"+{points(value)}"
+    if value < 0:
+        return f"\u2212{points(-value)}"
+    return "0"

@@ -1,0 +1,148 @@
+"""Rewards API: the catalogue, redeeming for a member, and vouchers at the till. Thin: the rewards services
+decide; errors are the rewards app's named exceptions, mapped by the API's one exception handler."""
+
+from django.utils.translation import gettext as _
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.generics import ListAPIView
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+
+from members.api.base import IDEMPOTENCY_HEADER, LoyaltyAPIView, error_responses, idempotent
+from members.api.selectors import member_get
+from members.api.views import validated
+from members.integrations import APIKey
+from members.models import PointsAccount, Purchase
+
+from ..models import Reward
+from ..selectors import rewards_available, voucher_check
+from ..services import ShippingAddress, reward_redeem, voucher_use
+from . import serializers as s
+from .filters import RewardFilter
+
+Scope = APIKey.Scope
+
+
+class CataloguePagination(CursorPagination):
+    ordering = ("sort_order", "id")
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class RewardListView(LoyaltyAPIView, ListAPIView):
+    required_scopes = {"GET": (Scope.REWARDS_READ,)}
+    serializer_class = s.RewardOutSerializer
+    pagination_class = CataloguePagination
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = RewardFilter
+
+    def get_queryset(self):
+        return rewards_available().select_related("min_tier")
+
+    @extend_schema(
+        operation_id="rewards_list",
+        summary="Rewards available now (active, in their window, in stock)",
+        responses={200: s.RewardOutSerializer(many=True), **error_responses(400, 404)},
+        tags=["rewards"],
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class MemberRedemptionView(LoyaltyAPIView):
+    required_scopes = {"POST": (Scope.REDEMPTIONS_WRITE,)}
+
+    @extend_schema(
+        operation_id="members_redeem",
+        summary="Redeem a reward for a member",
+        description="Debits the member's points and issues the voucher (if the reward has one). 201 when "
+        "redeemed, 200 when this Idempotency-Key already redeemed it. Refusals are 422 with codes such as "
+        "`insufficient_points`, `out_of_stock`, `tier_too_low`, `limit_reached`, `not_available`.",
+        request=s.RedemptionInSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={
+            201: s.RedemptionOutSerializer,
+            200: s.RedemptionOutSerializer,
+            **error_responses(400, 404, 409, 413, 422),
+        },
+        tags=["rewards"],
+    )
+    @idempotent
+    def post(self, request, member_number):
+        data = validated(s.RedemptionInSerializer, request.data)
+        member = member_get(member_number=member_number)
+        if member is None:
+            raise NotFound(_("No member with this number."))
+        reward = Reward.objects.filter(slug=data["reward"]).first()
+        if reward is None:
+            raise ValidationError({"reward": [_("No reward with this slug.")]})
+        address = data.get("shipping_address")
+        redemption = reward_redeem(
+            member=member,
+            reward=reward,
+            quantity=data["quantity"],
+            points=data.get("points"),
+            shipping_address=ShippingAddress(**address) if address else None,
+            idempotency_key=f"api:{request.auth.pk}:{request.headers['Idempotency-Key'].strip()}",
+        )
+        redemption.member_number = member.member_number
+        redemption.balance = PointsAccount.objects.values_list("balance", flat=True).get(pk=member.pk)
+        code = status.HTTP_200_OK if redemption.replayed else status.HTTP_201_CREATED
+        return Response(s.RedemptionOutSerializer(redemption).data, status=code)
+
+
+def _voucher_data(voucher, error=None) -> dict:
+    voucher.usable = error is None
+    voucher.refusal = {"code": error.code, "message": error.message} if error is not None else None
+    return s.VoucherCheckOutSerializer(voucher).data
+
+
+class VoucherDetailView(LoyaltyAPIView):
+    required_scopes = {"GET": (Scope.VOUCHERS_READ, Scope.VOUCHERS_REDEEM)}
+
+    @extend_schema(
+        operation_id="vouchers_check",
+        summary="Check a voucher without using it",
+        description="`usable` says whether a till may accept it now; `refusal` says why not.",
+        responses={200: s.VoucherCheckOutSerializer, **error_responses(404)},
+        tags=["vouchers"],
+    )
+    def get(self, request, code):
+        check = voucher_check(code=code)
+        if check.voucher is None:
+            raise check.error
+        return Response(_voucher_data(check.voucher, check.error))
+
+
+class VoucherRedeemView(LoyaltyAPIView):
+    required_scopes = {"POST": (Scope.VOUCHERS_REDEEM,)}
+
+    @extend_schema(
+        operation_id="vouchers_redeem",
+        summary="Use a voucher at a till, once",
+        description="Refusals: 404 `voucher_not_found`; 422 `voucher_used`, `voucher_expired`, `voucher_cancelled`.",
+        request=s.VoucherUseInSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={200: s.VoucherCheckOutSerializer, **error_responses(400, 404, 409, 413, 422)},
+        tags=["vouchers"],
+    )
+    @idempotent
+    def post(self, request, code):
+        data = validated(s.VoucherUseInSerializer, request.data)
+        purchase = None
+        if data.get("purchase_external_id"):
+            purchase = Purchase.objects.filter(
+                source=request.auth.source, external_id=data["purchase_external_id"]
+            ).first()
+            if purchase is None:
+                raise ValidationError({"purchase_external_id": [_("No purchase with this id from this integration.")]})
+        voucher = voucher_use(
+            code=code,
+            purchase=purchase,
+            purchase_reference=data["purchase_reference"] or (purchase.external_id if purchase else ""),
+            idempotency_key=f"api:{request.auth.pk}:{request.headers['Idempotency-Key'].strip()}",
+        )
+        return Response(_voucher_data(voucher))

@@ -1,0 +1,170 @@
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from members import hooks
+from members.models import Member, PointsAccount, ProgramSettings, QualifyingActivity, Tier
+from members.selectors import member_summary, member_tier_progress
+from members.services import points_adjust
+from members.services.purchases import PurchaseLineInput, purchase_record
+from tests.factories import MemberFactory, StaffUserFactory
+from tests.site.conftest import add_history
+
+pytestmark = pytest.mark.django_db
+
+
+def _buy(member, external_id, amount, *, days_ago=30):
+    return purchase_record(
+        member=member,
+        external_id=external_id,
+        lines=[PurchaseLineInput(sku="SKU", quantity=1, unit_price=Decimal(amount))],
+        channel="in_store",
+        store="Utrecht",
+        occurred_at=timezone.now() - timedelta(days=days_ago),
+        currency="EUR",
+    )
+
+
+def _program(**changes):
+    program = ProgramSettings.objects.get(pk=1)
+    for field, value in changes.items():
+        setattr(program, field, value)
+    program.save()
+    return program
+
+
+def test_new_member_sees_a_zero_balance_and_the_way_to_silver(member_client):
+    response = member_client.get(reverse("members:dashboard"))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert 'data-testid="balance">0<' in body
+    assert "Bronze member" in body
+    assert "Earn <strong>1,000</strong> more points by" in body and "to reach <strong>Silver</strong>" in body
+    assert "No activity yet" in body
+
+
+def test_dashboard_shows_balance_value_pending_recent_activity_and_progress(member_client, member):
+    _buy(member, "T-1", "250.00", days_ago=30)  # available: older than the 14-day return window
+    _buy(member, "T-2", "40.00", days_ago=1)  # still pending
+    response = member_client.get(reverse("members:dashboard"))
+    body = response.content.decode()
+    assert 'data-testid="balance">250<' in body
+    assert "Worth €2.50" in body
+    assert 'data-testid="pending">40<' in body
+    assert "Purchase T-1" in body and "Utrecht" in body
+    assert "Earn <strong>710</strong> more points by" in body
+    assert 'aria-valuenow="29"' in body
+
+
+def test_progress_sentence_uses_spend_and_the_window_end_under_a_spend_basis(member_client, member):
+    _program(tier_basis=ProgramSettings.TierBasis.SPEND, tier_period=ProgramSettings.TierPeriod.CALENDAR_YEAR)
+    Tier.objects.filter(name="Silver").update(threshold=Decimal("500"))
+    _buy(member, "T-1", "120.00", days_ago=0)
+    body = member_client.get(reverse("members:dashboard")).content.decode()
+    year = timezone.localdate().year
+    assert "Spend <strong>€380.00</strong> more by Dec. 31, " + str(year) in body
+
+
+def test_tier_progress_counts_only_the_window_and_what_keeps_the_tier(member):
+    gold = Tier.objects.get(name="Gold")
+    silver = Tier.objects.get(name="Silver")
+    today = date(2027, 3, 15)
+    Member.objects.filter(pk=member.pk).update(tier=silver, tier_review_at=date(2027, 6, 20))
+    member.refresh_from_db()
+    for month, points in [(date(2026, 2, 1), 5000), (date(2026, 5, 1), 300), (date(2026, 9, 1), 200)]:
+        QualifyingActivity.objects.create(member=member, month=month, points=points)
+    progress = member_tier_progress(member, today=today)
+    # Rolling 12 months on 15 March 2027: April 2026 to March 2027 count, so February 2026 does not.
+    assert progress.qualifying_value == Decimal(500)
+    assert progress.next_tier == gold
+    assert progress.needed_for_next == Decimal(4500)
+    assert progress.window_end == date(2027, 3, 31)
+    assert progress.percent == 10
+    # At the June 2027 review the window starts in July 2026: May's 300 will have dropped out.
+    assert progress.needed_to_keep == Decimal(800)
+
+
+def test_top_tier_member_is_told_so(member_client, member):
+    Member.objects.filter(pk=member.pk).update(tier=Tier.objects.get(name="Gold"))
+    body = member_client.get(reverse("members:dashboard")).content.decode()
+    assert "You are in our top tier" in body
+
+
+def test_points_expiring_within_30_days_are_summed_with_the_first_date(member):
+    add_history(member, 2, expires_in_days=10)
+    add_history(member, 3, expires_in_days=200)
+    member = Member.objects.select_related("account").get(pk=member.pk)
+    summary = member_summary(member)
+    assert summary.balance == 50
+    assert summary.expiring_points == 20
+    assert summary.expiring_on == timezone.localdate(timezone.now() + timedelta(days=10))
+
+
+def test_activity_policy_shows_the_day_all_points_expire(member_client, member):
+    _program(expiry_policy=ProgramSettings.ExpiryPolicy.ACTIVITY, expiry_months=12)
+    purchase = _buy(member, "T-1", "100.00", days_ago=350)
+    body = member_client.get(reverse("members:dashboard")).content.decode()
+    expected = (purchase.purchase.occurred_at + timedelta(days=365)).date()
+    summary = member_summary(Member.objects.select_related("account").get(pk=member.pk))
+    assert summary.all_expire_on in {expected, expected - timedelta(days=1), expected + timedelta(days=1)}
+    assert summary.expiring_points == 100
+    assert 'data-testid="expiring">100<' in body
+
+
+def test_owed_points_are_explained(member_client, member):
+    PointsAccount.objects.filter(pk=member.pk).update(owed=30)
+    body = member_client.get(reverse("members:dashboard")).content.decode()
+    assert "30 points from a refunded purchase are still owed" in body
+
+
+def test_rewards_within_reach_come_from_the_rewards_app(member_client, member, monkeypatch):
+    class Reward:
+        def __init__(self, name, cost, to_go):
+            self.name, self.points_cost, self.points_to_go, self.affordable = name, cost, to_go, to_go == 0
+
+        def get_absolute_url(self):
+            return f"/rewards/{self.name.lower().replace(' ', '-')}/"
+
+    calls = []
+
+    def rewards_for_member_dashboard(member_arg, *, limit):
+        calls.append((member_arg.pk, limit))
+        return [Reward("Free coffee", 150, 0), Reward("Tote bag", 1200, 900)]
+
+    monkeypatch.setattr(hooks, "reward_suggestions", [rewards_for_member_dashboard])
+    body = member_client.get(reverse("members:dashboard")).content.decode()
+    assert calls == [(member.pk, 4)]
+    assert "Free coffee" in body and "You have enough points" in body
+    assert "/rewards/tote-bag/" in body and "900 points to go" in body
+
+
+def test_dashboard_shows_only_the_logged_in_members_data(member_client, member):
+    other = MemberFactory(email="other@example.com")
+    _buy(other, "OTHER-1", "999.00")
+    _buy(member, "MINE-1", "12.00")
+    body = member_client.get(reverse("members:dashboard")).content.decode()
+    assert "MINE-1" in body
+    assert "OTHER-1" not in body and other.member_number not in body
+    assert 'data-testid="balance">12<' in body
+
+
+def test_a_login_without_membership_is_enrolled_on_first_visit(client):
+    staff = StaffUserFactory()
+    client.force_login(staff)
+    assert client.get(reverse("members:dashboard")).status_code == 200
+    assert Member.objects.filter(user=staff).count() == 1
+
+
+@pytest.mark.parametrize("entries", [3, 300])
+def test_dashboard_query_count_does_not_grow_with_history(client, member, entries, django_assert_max_num_queries):
+    add_history(member, entries, expires_in_days=5)
+    points_adjust(member=member, points=-5, reason="Goodwill correction", actor=None)
+    client.force_login(member.user)
+    client.get(reverse("members:dashboard"))  # warm the settings and tiers cache
+    # session, user, member with account, lots, tier sums, recent entries, reward suggestions
+    with django_assert_max_num_queries(7):
+        response = client.get(reverse("members:dashboard"))
+    assert response.status_code == 200

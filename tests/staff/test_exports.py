@@ -1,0 +1,58 @@
+"""CSV exports stream the right rows and neutralise spreadsheet formulas."""
+
+import csv
+import io
+
+import pytest
+from django.urls import reverse
+
+from members.models import LedgerEntry, StaffAuditLog
+from tests.factories import MemberFactory
+from tests.staff.conftest import aware, post
+
+pytestmark = pytest.mark.django_db
+
+
+def rows(response):
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+
+def test_members_export(client, auditor):
+    first = MemberFactory(email="ann@example.com", first_name="=HYPERLINK(1)", last_name="Smith")
+    post(first, LedgerEntry.Kind.IMPORT, points=70, when=aware(2025, 1, 1, 12))
+    MemberFactory(email="bob@example.com", first_name="Bob", last_name="Jones")
+    client.force_login(auditor)
+    data = rows(client.get(reverse("staff:export_members")))
+    header = data[0]
+    assert header[:3] == ["member_number", "card_number", "email"]
+    by_email = {row[2]: dict(zip(header, row, strict=True)) for row in data[1:]}
+    assert set(by_email) == {"ann@example.com", "bob@example.com"}
+    ann = by_email["ann@example.com"]
+    assert ann["first_name"] == "'=HYPERLINK(1)"
+    assert (ann["balance"], ann["tier"], ann["member_number"]) == ("70", "Bronze", first.member_number)
+    assert StaffAuditLog.objects.filter(action=StaffAuditLog.Action.EXPORTED, object_repr="members").exists()
+
+
+def test_ledger_export_for_a_period(client, auditor, member):
+    post(member, LedgerEntry.Kind.IMPORT, points=100, when=aware(2025, 1, 31, 23, 30))
+    post(member, LedgerEntry.Kind.REDEEM, points=-40, when=aware(2025, 2, 1, 0, 10))
+    post(member, LedgerEntry.Kind.EXPIRE, points=-10, when=aware(2025, 3, 1, 0, 0))
+    client.force_login(auditor)
+    data = rows(client.get(reverse("staff:export_ledger"), {"start": "2025-02-01", "end": "2025-02-28"}))
+    assert data[0][:5] == ["id", "created_at", "member_number", "kind", "points"]
+    assert [(row[2], row[3], row[4], row[7]) for row in data[1:]] == [(member.member_number, "redeem", "-40", "60")]
+
+
+def test_ledger_export_rejects_a_bad_period(client, auditor):
+    client.force_login(auditor)
+    response = client.get(reverse("staff:export_ledger"), {"start": "2025-02-10", "end": "2025-02-01"})
+    assert response.status_code == 400
+
+
+def test_redemptions_export_is_absent_without_the_rewards_model(client, auditor):
+    from members.staff.exports import redemptions_model
+
+    client.force_login(auditor)
+    response = client.get(reverse("staff:export_redemptions"), {"start": "2025-02-01", "end": "2025-02-28"})
+    assert response.status_code == (404 if redemptions_model() is None else 200)
