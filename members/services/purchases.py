@@ -14,8 +14,8 @@ from django.utils.translation import gettext as _
 from .. import hooks
 from ..calculators import Basket, BasketLine, EarningResult, Step, calculate
 from ..exceptions import AccountClosed, DuplicateRequest, InvalidPurchase, RefundExceedsPurchase
-from ..models import LedgerEntry, Member, PointsAccount, PointsLot, Purchase, PurchaseLine, Refund
-from ..selectors import earning_rules_active, program_settings_get
+from ..models import LedgerEntry, Member, PointsAccount, PointsLot, Purchase, PurchaseLine, Refund, Tier
+from ..selectors import earning_rules_active, program_settings_get, tiers_list
 from .ledger import account_lock, ledger_post, lot_expiry_for
 from .tiers import qualifying_activity_add, tier_upgrade_if_qualified
 
@@ -127,9 +127,16 @@ def basket_build(
         occurred_at=occurred_at,
         currency=currency.upper(),
         member=member,
-        tier=member.tier if member is not None else None,
+        tier=_member_tier(member),
         context=context,
     )
+
+
+def _member_tier(member: Member | None) -> Tier | None:
+    """The member's tier from the cached tier list, so a member loaded without its tier costs no query."""
+    if member is None or member.tier_id is None:
+        return None
+    return next((tier for tier in tiers_list() if tier.pk == member.tier_id), None) or member.tier
 
 
 def _member_context(member: Member) -> dict:

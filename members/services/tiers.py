@@ -70,7 +70,7 @@ def tier_upgrade_if_qualified(*, member: Member, now: datetime | None = None, ac
     tiers = tiers_list()
     if not tiers:
         return False
-    current = member.tier
+    current = next((tier for tier in tiers if tier.pk == member.tier_id), None)
     if current is not None and current.rank >= tiers[-1].rank:
         return False  # already at the top: nothing to compute
     now = now or timezone.now()
