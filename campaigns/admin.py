@@ -1,1 +1,480 @@
-from django.contrib import admin  # noqa: F401
+"""The marketers' console: campaigns with lifecycle buttons, audience sizes and reports; segments with lists.
+
+Every write goes through ``campaigns.services``; rules are read-only once a campaign has left draft.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
+
+from members.exceptions import LoyaltyError
+from members.forms import apply_domain_error
+
+from . import services
+from .charts import daily_bar_chart
+from .models import Campaign, CampaignChange, CampaignEmail, CampaignParticipation, Segment, SegmentMember
+from .segments import audience_split, segment_size
+from .selectors import campaign_report
+from .services.lifecycle import TRANSITIONS, campaign_check
+
+ACTIONS = {
+    "schedule": services.campaign_schedule,
+    "unschedule": services.campaign_unschedule,
+    "launch": services.campaign_launch,
+    "pause": services.campaign_pause,
+    "resume": services.campaign_resume,
+    "end": services.campaign_end,
+}
+ACTION_LABELS = {
+    "schedule": _("Schedule"),
+    "unschedule": _("Back to draft"),
+    "launch": _("Launch now"),
+    "pause": _("Pause"),
+    "resume": _("Resume"),
+    "end": _("End"),
+}
+
+
+class ListField(forms.CharField):
+    """A JSON list edited as comma-separated text."""
+
+    def prepare_value(self, value):
+        if isinstance(value, list):
+            return ", ".join(value)
+        return value
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        return sorted({item.strip() for item in (value or "").split(",") if item.strip()})
+
+
+class CampaignForm(forms.ModelForm):
+    categories = ListField(required=False, help_text=_("Comma-separated; empty for all."))
+    skus = ListField(required=False, label=_("SKUs"), help_text=_("Comma-separated; empty for all."))
+    channels = ListField(required=False, help_text=_("Comma-separated: online, in_store, partner; empty for all."))
+    stores = ListField(required=False, help_text=_("Comma-separated; empty for all."))
+
+    class Meta:
+        model = Campaign
+        fields = [name for name in Campaign.RULE_FIELDS if name != "kind"] + [
+            "name",
+            "description",
+            "kind",
+            "budget_points",
+            "reward_note",
+        ]
+
+    def clean_channels(self):
+        from members.models import Purchase
+
+        channels = self.cleaned_data["channels"]
+        unknown = set(channels) - set(Purchase.Channel.values)
+        if unknown:
+            raise forms.ValidationError(_("Unknown channel(s): %(names)s") % {"names": ", ".join(sorted(unknown))})
+        return channels
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        probe = copy.copy(self.instance)
+        for name, value in self._model_values().items():
+            setattr(probe, name, value)
+        try:
+            campaign_check(probe, complete=False)
+        except LoyaltyError as error:
+            apply_domain_error(self, error)
+        return cleaned
+
+    def _model_values(self):
+        return {
+            name: value for name, value in self.cleaned_data.items() if name in {f.name for f in Campaign._meta.fields}
+        }
+
+
+class CampaignChangeInline(admin.TabularInline):
+    model = CampaignChange
+    fields = ["created_at", "actor", "action", "from_status", "to_status", "changes"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ["-created_at", "-id"]
+    verbose_name_plural = _("History")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    form = CampaignForm
+    change_form_template = "admin/campaigns/campaign/change_form.html"
+    view_on_site = False
+    list_display = ["name", "kind", "status_badge", "starts_at", "ends_at", "budget_display", "points_awarded"]
+    list_filter = ["status", "kind"]
+    search_fields = ["name"]
+    list_select_related = ["segment"]
+    actions = ["schedule_selected", "launch_selected", "pause_selected", "resume_selected", "end_selected"]
+    actions += ["copy_selected", "preview_audience"]
+    inlines = [CampaignChangeInline]
+    fieldsets = [
+        (None, {"fields": ["name", "description", "kind", "status_display", "audience", "budget_summary"]}),
+        (_("Schedule"), {"fields": ["starts_at", "ends_at"]}),
+        (_("Audience"), {"fields": ["segment", "holdout_percent"]}),
+        (_("What is awarded"), {"fields": ["multiplier", "bonus_points", "reward_note"]}),
+        (
+            _("Conditions"),
+            {"fields": ["categories", "skus", "channels", "stores", "threshold_spend"]},
+        ),
+        (_("Trigger (fixed bonus)"), {"fields": ["trigger", "trigger_count", "trigger_period"]}),
+        (_("Stacking and limits"), {"fields": ["stackable", "priority", "per_member_cap", "budget_points"]}),
+        (
+            _("Kind settings"),
+            {"fields": ["birthday_scope", "audience_days", "tier_gap", "offer_days"]},
+        ),
+        (_("Email"), {"fields": ["email_subject", "email_body"]}),
+    ]
+
+    # --- display ---
+
+    @admin.display(description=_("Status"), ordering="status")
+    def status_badge(self, obj):
+        if obj.budget_exhausted and obj.status in Campaign.LIVE_STATUSES:
+            return format_html("{} · <strong>{}</strong>", obj.get_status_display(), _("budget exhausted"))
+        return obj.get_status_display()
+
+    @admin.display(description=_("Status"))
+    def status_display(self, obj):
+        return self.status_badge(obj) if obj and obj.pk else Campaign.Status.DRAFT.label
+
+    @admin.display(description=_("Budget"))
+    def budget_display(self, obj):
+        if obj.budget_points is None:
+            return "—"
+        if obj.budget_exhausted:
+            return _("Budget exhausted (%(total)s)") % {"total": f"{obj.budget_points:,}"}
+        return f"{obj.points_awarded:,} / {obj.budget_points:,}"
+
+    @admin.display(description=_("Audience now"))
+    def audience(self, obj):
+        if not obj or not obj.pk:
+            return _("Save the draft to see its audience size.")
+        total, holdout = audience_split(obj)
+        return _("%(total)s members (%(holdout)s in the holdout group, %(treated)s get the campaign)") % {
+            "total": f"{total:,}",
+            "holdout": f"{holdout:,}",
+            "treated": f"{total - holdout:,}",
+        }
+
+    @admin.display(description=_("Points awarded"))
+    def budget_summary(self, obj):
+        if not obj or not obj.pk:
+            return "—"
+        text = self.budget_display(obj) if obj.budget_points is not None else f"{obj.points_awarded:,}"
+        return format_html(
+            '{} · <a href="{}">{}</a>', text, reverse("admin:campaigns_campaign_report", args=[obj.pk]), _("Report")
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        always = ["status_display", "audience", "budget_summary"]
+        if obj is None or obj.is_draft:
+            return always
+        editable = set(Campaign.LIVE_EDITABLE_FIELDS)
+        if obj.status == Campaign.Status.ENDED:
+            editable = {"name", "description"}
+        rules = [f for fs in self.fieldsets for f in fs[1]["fields"] if f not in editable and f not in always]
+        return always + rules
+
+    def has_delete_permission(self, request, obj=None):
+        # Only drafts can go: anything launched may have ledger entries pointing at it.
+        return super().has_delete_permission(request, obj) and (obj is None or obj.is_draft)
+
+    # --- saving through the services ---
+
+    def save_model(self, request, obj, form, change):
+        data = {name: value for name, value in form.cleaned_data.items() if name in form.fields}
+        if not change:
+            name, kind = data.pop("name"), data.pop("kind")
+            data = {
+                k: v
+                for k, v in data.items()
+                if k in set(Campaign.RULE_FIELDS) | {"description", "budget_points", "reward_note"}
+            }
+            campaign = services.campaign_create(actor=request.user, name=name, kind=kind, **data)
+            obj.pk = campaign.pk
+            obj._state.adding = False
+            obj._state.db = campaign._state.db
+            return
+        changes = {name: data[name] for name in form.changed_data if name in data}
+        if changes:
+            services.campaign_update(campaign=obj, actor=request.user, **changes)
+
+    # --- status changes ---
+
+    def get_urls(self):
+        return [
+            path("<int:pk>/report/", self.admin_site.admin_view(self.report_view), name="campaigns_campaign_report"),
+            path(
+                "<int:pk>/transition/<str:action>/",
+                self.admin_site.admin_view(require_POST(self.transition_view)),
+                name="campaigns_campaign_transition",
+            ),
+            path(
+                "<int:pk>/copy/",
+                self.admin_site.admin_view(require_POST(self.copy_view)),
+                name="campaigns_campaign_copy",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _apply(self, request, campaign, action) -> bool:
+        try:
+            ACTIONS[action](campaign=campaign, actor=request.user)
+        except LoyaltyError as error:
+            self.message_user(request, f"{campaign}: {error.message}", messages.ERROR)
+            return False
+        return True
+
+    def transition_view(self, request, pk, action):
+        campaign = get_object_or_404(Campaign, pk=pk)
+        if action not in ACTIONS:
+            raise PermissionDenied
+        if not self.has_change_permission(request, campaign):
+            raise PermissionDenied
+        if self._apply(request, campaign, action):
+            self.message_user(
+                request, _("%(name)s: done (%(action)s).") % {"name": campaign, "action": ACTION_LABELS[action]}
+            )
+        return HttpResponseRedirect(reverse("admin:campaigns_campaign_change", args=[pk]))
+
+    def copy_view(self, request, pk):
+        campaign = get_object_or_404(Campaign, pk=pk)
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        duplicate = services.campaign_copy(campaign=campaign, actor=request.user)
+        self.message_user(request, _("Copied into a new draft."))
+        return HttpResponseRedirect(reverse("admin:campaigns_campaign_change", args=[duplicate.pk]))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        campaign = self.get_object(request, object_id)
+        if campaign is not None:
+            extra_context["status_actions"] = [
+                (action, ACTION_LABELS[action])
+                for action, (sources, _target) in TRANSITIONS.items()
+                if campaign.status in sources
+            ]
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _bulk(self, request, queryset, action):
+        done = sum(self._apply(request, campaign, action) for campaign in queryset)
+        if done:
+            self.message_user(
+                request, _("%(count)s campaign(s): %(action)s.") % {"count": done, "action": ACTION_LABELS[action]}
+            )
+
+    @admin.action(description=_("Schedule selected campaigns"), permissions=["change"])
+    def schedule_selected(self, request, queryset):
+        self._bulk(request, queryset, "schedule")
+
+    @admin.action(description=_("Launch selected campaigns now"), permissions=["change"])
+    def launch_selected(self, request, queryset):
+        self._bulk(request, queryset, "launch")
+
+    @admin.action(description=_("Pause selected campaigns"), permissions=["change"])
+    def pause_selected(self, request, queryset):
+        self._bulk(request, queryset, "pause")
+
+    @admin.action(description=_("Resume selected campaigns"), permissions=["change"])
+    def resume_selected(self, request, queryset):
+        self._bulk(request, queryset, "resume")
+
+    @admin.action(description=_("End selected campaigns"), permissions=["change"])
+    def end_selected(self, request, queryset):
+        self._bulk(request, queryset, "end")
+
+    @admin.action(description=_("Copy selected campaigns into new drafts"), permissions=["add"])
+    def copy_selected(self, request, queryset):
+        for campaign in queryset:
+            services.campaign_copy(campaign=campaign, actor=request.user)
+        self.message_user(request, _("Copied %(count)s campaign(s).") % {"count": queryset.count()})
+
+    @admin.action(description=_("Preview audience size"), permissions=["view"])
+    def preview_audience(self, request, queryset):
+        for campaign in queryset.select_related("segment"):
+            total, holdout = audience_split(campaign)
+            self.message_user(
+                request,
+                _("%(name)s: %(total)s members, %(holdout)s in the holdout group.")
+                % {"name": campaign, "total": f"{total:,}", "holdout": f"{holdout:,}"},
+            )
+
+    # --- report ---
+
+    def report_view(self, request, pk):
+        campaign = get_object_or_404(Campaign.objects.select_related("segment"), pk=pk)
+        if not (request.user.has_perm("campaigns.report_campaign") or request.user.is_superuser):
+            raise PermissionDenied
+        report = campaign_report(campaign)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": campaign,
+            "title": _("Report: %(name)s") % {"name": campaign},
+            "report": report,
+            "chart": daily_bar_chart(report.points_by_day),
+        }
+        return TemplateResponse(request, "admin/campaigns/campaign/report.html", context)
+
+
+class SegmentListForm(forms.Form):
+    file = forms.FileField(label=_("CSV file"), help_text=_("First column: member number or email address."))
+    excluded = forms.TypedChoiceField(
+        label=_("List"),
+        choices=[("0", _("Include these members")), ("1", _("Exclude these members"))],
+        coerce=lambda value: value == "1",
+    )
+    replace = forms.BooleanField(label=_("Replace that list (instead of adding to it)"), required=False)
+
+
+@admin.register(Segment)
+class SegmentAdmin(admin.ModelAdmin):
+    list_display = ["name", "base", "updated_at"]
+    search_fields = ["name"]
+    filter_horizontal = ["tiers"]
+    readonly_fields = ["audience_size", "list_sizes"]
+    fieldsets = [
+        (None, {"fields": ["name", "description", "base", "audience_size", "list_sizes"]}),
+        (_("Who"), {"fields": ["tiers", "enrolled_from", "enrolled_to", "birthday_month", "marketing_consent"]}),
+        (
+            _("Behaviour"),
+            {
+                "fields": [
+                    "purchased_within_days",
+                    "no_purchase_for_days",
+                    "spend_period",
+                    "spend_min",
+                    "spend_max",
+                    "purchases_min",
+                    "purchases_max",
+                    "channel",
+                    "balance_min",
+                ]
+            },
+        ),
+    ]
+
+    @admin.display(description=_("Audience now"))
+    def audience_size(self, obj):
+        if not obj or not obj.pk:
+            return _("Save to see the audience size.")
+        return _("%(count)s active members") % {"count": f"{segment_size(obj):,}"}
+
+    @admin.display(description=_("Lists"))
+    def list_sizes(self, obj):
+        if not obj or not obj.pk:
+            return "—"
+        included = SegmentMember.objects.filter(segment=obj, excluded=False).count()
+        excluded = SegmentMember.objects.filter(segment=obj, excluded=True).count()
+        return format_html(
+            '{} · <a href="{}">{}</a>',
+            _("%(included)s included, %(excluded)s excluded by hand") % {"included": included, "excluded": excluded},
+            reverse("admin:campaigns_segment_upload", args=[obj.pk]),
+            _("Upload a CSV list"),
+        )
+
+    def get_urls(self):
+        return [
+            path("<int:pk>/upload/", self.admin_site.admin_view(self.upload_view), name="campaigns_segment_upload"),
+            *super().get_urls(),
+        ]
+
+    def upload_view(self, request, pk):
+        segment = get_object_or_404(Segment, pk=pk)
+        if not self.has_change_permission(request, segment):
+            raise PermissionDenied
+        form = SegmentListForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            if upload.size > 20 * 1024 * 1024:
+                form.add_error("file", _("The file is larger than 20 MB."))
+            else:
+                try:
+                    result = services.segment_list_upload(
+                        segment=segment,
+                        content=upload.read(),
+                        excluded=form.cleaned_data["excluded"],
+                        replace=form.cleaned_data["replace"],
+                    )
+                except LoyaltyError as error:
+                    apply_domain_error(form, error)
+                else:
+                    self.message_user(
+                        request,
+                        _("%(matched)s members listed (%(added)s new); %(unknown)s rows not found%(sample)s.")
+                        % {
+                            "matched": result.matched,
+                            "added": result.added,
+                            "unknown": len(result.unknown),
+                            "sample": f": {', '.join(result.unknown[:10])}" if result.unknown else "",
+                        },
+                        messages.WARNING if result.unknown else messages.SUCCESS,
+                    )
+                    return HttpResponseRedirect(reverse("admin:campaigns_segment_change", args=[pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": segment,
+            "title": _("Upload a list for %(name)s") % {"name": segment},
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/campaigns/segment/upload.html", context)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CampaignParticipation)
+class CampaignParticipationAdmin(ReadOnlyAdmin):
+    list_display = ["campaign", "member", "points_awarded", "points_clawed_back", "awards", "first_at", "holdout"]
+    list_filter = ["holdout", "campaign"]
+    list_select_related = ["campaign", "member__user"]
+    raw_id_fields = ["member"]
+    search_fields = ["member__member_number"]
+
+
+@admin.register(CampaignEmail)
+class CampaignEmailAdmin(ReadOnlyAdmin):
+    list_display = ["campaign", "member", "status", "claimed_at", "sent_at", "error"]
+    list_filter = ["status", "campaign"]
+    list_select_related = ["campaign", "member__user"]
+    search_fields = ["member__member_number"]
+
+
+@admin.register(CampaignChange)
+class CampaignChangeAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "campaign", "actor", "action", "from_status", "to_status"]
+    list_filter = ["action"]
+    list_select_related = ["campaign", "actor"]

@@ -4,3 +4,13 @@ from django.apps import AppConfig
 class CampaignsConfig(AppConfig):
     name = "campaigns"
     verbose_name = "Campaigns"
+
+    def ready(self):
+        from members import hooks
+
+        from .engine import campaign_awards, campaign_awards_reserve
+        from .services.refunds import campaign_refund_record
+
+        hooks.register(hooks.earning_providers, campaign_awards)
+        hooks.register(hooks.award_reservers, campaign_awards_reserve)
+        hooks.register(hooks.purchase_refunded, campaign_refund_record)

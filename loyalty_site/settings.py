@@ -197,6 +197,11 @@ CELERY_BEAT_SCHEDULE = {
     "referrals-expire": {"task": "referrals.tasks.expire_referrals", "schedule": crontab(minute=45, hour=3)},
     "api-idempotency-purge": {"task": "members.api.tasks.purge_idempotency_records", "schedule": timedelta(hours=1)},
 }
+CELERY_BEAT_SCHEDULE |= {
+    "campaigns-advance": {"task": "campaigns.tasks.advance_campaigns", "schedule": timedelta(minutes=1)},
+    "campaigns-birthday-gifts": {"task": "campaigns.tasks.birthday_gifts", "schedule": crontab(minute=0, hour=7)},
+    "campaigns-emails": {"task": "campaigns.tasks.send_campaign_emails", "schedule": crontab(minute=0, hour=10)},
+}
 
 # --- REST API -------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -18,6 +18,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("me/", include("members.urls")),
     path("rewards/", include("rewards.urls")),
+    path("campaigns/", include("campaigns.urls")),
     path("admin/staff/", include("members.staff.urls")),
     path("admin/", admin.site.urls),
     path("", include("referrals.urls")),

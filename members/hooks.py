@@ -7,6 +7,11 @@ their own transaction, in registration order. No model signals are involved.
 - ``earning_providers``: ``provider(basket, base, now) -> list[Award]`` — extra awards (campaign bonuses) for a
   basket, given the base earning result. Used by both recording and previewing a purchase, so a provider must
   not write anything.
+- ``award_reservers``: ``reserver(*, awards, basket, now) -> list[Award]`` — called by ``purchase_record`` inside
+  its transaction, holding the member's account lock, after the awards are calculated and before anything is
+  posted. The one place where a provider's awards may be checked against shared limits (campaign budgets,
+  per-member caps) under row locks and consumed; it returns the awards to post, possibly reduced (points and
+  ``line_points`` shrunk) or left out. Previews never call it.
 - ``purchase_recorded``: ``hook(result) -> None`` — after a purchase and its points are posted (same
   transaction). ``result`` is a :class:`members.services.purchases.PurchaseResult`.
 - ``purchase_refunded``: ``hook(refund) -> None`` — after a refund's clawback is posted (same transaction).
@@ -22,6 +27,7 @@ their own transaction, in registration order. No model signals are involved.
 """
 
 earning_providers: list = []
+award_reservers: list = []
 purchase_recorded: list = []
 purchase_refunded: list = []
 member_enrolled: list = []

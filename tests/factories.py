@@ -176,3 +176,71 @@ def webhook_endpoint_for(events, *, name="Shop"):
 
     api_key, _raw = api_key_create(name=name, scopes=[])
     return webhook_endpoint_create(api_key=api_key, url="http://127.0.0.1:9/hooks", events=list(events))
+
+
+# --- campaigns ------------------------------------------------------------------------------------------------
+
+
+def segment_factory(**kwargs):
+    """A segment; ``tiers`` (a list) is set after saving."""
+    from campaigns.models import Segment
+
+    tiers = kwargs.pop("tiers", None)
+    kwargs.setdefault("name", f"Segment {Segment.objects.count() + 1}-{timezone.now().timestamp()}")
+    segment = Segment.objects.create(**kwargs)
+    if tiers:
+        segment.tiers.set(tiers)
+    return segment
+
+
+def campaign_factory(**kwargs):
+    """A running campaign (active, started yesterday, ending in a week) unless told otherwise.
+
+    Written straight to the table, like data that is already there; lifecycle tests use the services.
+    """
+    from campaigns.engine import campaigns_cache_invalidate
+    from campaigns.models import Campaign
+
+    moment = timezone.now()
+    kwargs.setdefault("name", f"Campaign {Campaign.objects.count() + 1}")
+    kwargs.setdefault("kind", Campaign.Kind.MULTIPLIER)
+    kwargs.setdefault("status", Campaign.Status.ACTIVE)
+    kwargs.setdefault("starts_at", moment - timezone.timedelta(days=1))
+    kwargs.setdefault("ends_at", moment + timezone.timedelta(days=7))
+    if kwargs["kind"] == Campaign.Kind.MULTIPLIER:
+        kwargs.setdefault("multiplier", Decimal("2"))
+    if kwargs["status"] != Campaign.Status.DRAFT:
+        kwargs.setdefault("launched_at", kwargs["starts_at"])
+    campaign = Campaign.objects.create(**kwargs)
+    campaigns_cache_invalidate()
+    return campaign
+
+
+def buy(
+    member,
+    amount="10.00",
+    *,
+    external_id=None,
+    category="coffee",
+    sku="COF-1",
+    channel="in_store",
+    store="",
+    occurred_at=None,
+    quantity=1,
+    lines=None,
+):
+    """Record a purchase for ``member`` through the service (one line unless ``lines`` is given)."""
+    from members.services.purchases import PurchaseLineInput, purchase_record
+
+    buy.counter = getattr(buy, "counter", 0) + 1
+    if lines is None:
+        lines = [PurchaseLineInput(sku=sku, quantity=quantity, unit_price=Decimal(amount), category=category)]
+    return purchase_record(
+        member=member,
+        external_id=external_id or f"T-{buy.counter}-{timezone.now().timestamp()}",
+        lines=lines,
+        channel=channel,
+        store=store,
+        occurred_at=occurred_at or timezone.now(),
+        currency="EUR",
+    )

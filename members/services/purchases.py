@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .. import hooks
-from ..calculators import Basket, BasketLine, EarningResult, calculate
+from ..calculators import Basket, BasketLine, EarningResult, Step, calculate
 from ..exceptions import AccountClosed, DuplicateRequest, InvalidPurchase, RefundExceedsPurchase
 from ..models import LedgerEntry, Member, PointsAccount, PointsLot, Purchase, PurchaseLine, Refund, Tier
 from ..selectors import earning_rules_active, program_settings_get, tiers_list
@@ -215,6 +215,8 @@ def purchase_record(
             if member.status != Member.Status.ACTIVE:
                 raise AccountClosed()
             earning = calculate(basket=basket, program=program, rules=_active_rules(), now=now)
+            if earning.awards and hooks.award_reservers:
+                _reserve_awards(earning=earning, basket=basket, now=now)
             purchase = Purchase.objects.create(
                 member=member,
                 external_id=external_id,
@@ -303,6 +305,31 @@ def purchase_record(
         if existing is None:
             raise
         return _replay(existing, member)
+
+
+def _reserve_awards(*, earning: EarningResult, basket: Basket, now: datetime) -> None:
+    """Let the registered reservers confirm ``earning.awards`` against their limits (see ``hooks.award_reservers``).
+
+    Awards they reduce get a negative step saying why, so the steps still add up to what is posted.
+    """
+    awards = list(earning.awards)
+    for reserve in hooks.award_reservers:
+        awards = list(reserve(awards=awards, basket=basket, now=now))
+    returned = {award.key: award for award in awards}
+    for award in earning.awards:
+        kept = returned.get(award.key)
+        points = kept.points if kept is not None else 0
+        if points < award.points:
+            earning.steps.append(
+                Step(
+                    award.label,
+                    "bonus_limit",
+                    Decimal(points - award.points),
+                    (kept.detail if kept is not None else "") or _("limit reached"),
+                    campaign_id=getattr(award.source, "pk", None),
+                )
+            )
+    earning.awards = [award for award in awards if award.points > 0]
 
 
 def _credit(account, kind, points, key, description, purchase, source, pending, available_at, now):

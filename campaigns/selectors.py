@@ -1,0 +1,227 @@
+"""Reads of the campaigns app: a member's offers, and a campaign's report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Count, DecimalField, Exists, F, OuterRef, Sum, Value
+from django.db.models.functions import Coalesce, TruncDate
+from django.utils import timezone
+
+from members.models import MONEY, LedgerEntry, Member, Purchase
+from members.selectors import program_settings_get
+
+from .engine import running_campaigns
+from .models import Campaign, CampaignParticipation
+from .segments import audience_split, holdout_bucket_sql, in_holdout, member_segment_ids, segment_members
+
+ZERO = Decimal("0")
+
+
+@dataclass
+class Offer:
+    campaign: Campaign
+    ends_at: datetime | None
+
+
+def member_offers(*, member: Member, now: datetime | None = None) -> list[Offer]:
+    """Running campaigns the member is in the audience of (not in the holdout group), best first.
+
+    Constant queries: the running campaigns are cached, segment membership is one query and win-back offers one.
+    """
+    now = now or timezone.now()
+    snapshot = running_campaigns()
+    live = [
+        c
+        for c in snapshot.campaigns
+        if c.is_live(now) and not c.budget_exhausted and not in_holdout(campaign=c, member_id=member.pk)
+    ]
+    segments = {c.segment_id: c.segment for c in live if c.segment_id}
+    inside = member_segment_ids(
+        member_id=member.pk, segments=list(segments.values()), now=now, tier_ids=snapshot.segment_tiers
+    )
+    live = [c for c in live if c.segment_id is None or c.segment_id in inside]
+    winback = [c.pk for c in live if c.kind == Campaign.Kind.WINBACK]
+    open_offers = {}
+    if winback:
+        open_offers = dict(
+            CampaignParticipation.objects.filter(
+                member_id=member.pk,
+                campaign_id__in=winback,
+                holdout=False,
+                offer_used_at__isnull=True,
+                offer_expires_at__gt=now,
+            ).values_list("campaign_id", "offer_expires_at")
+        )
+    offers = []
+    for campaign in live:
+        if campaign.kind == Campaign.Kind.WINBACK:
+            if campaign.pk in open_offers:
+                offers.append(Offer(campaign, open_offers[campaign.pk]))
+        else:
+            offers.append(Offer(campaign, campaign.ends_at))
+    return offers
+
+
+# --- Report ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class GroupRevenue:
+    members: int = 0
+    buyers: int = 0
+    purchases: int = 0
+    revenue: Decimal = ZERO
+
+    @property
+    def per_member(self) -> Decimal:
+        if not self.members:
+            return ZERO
+        return (self.revenue / self.members).quantize(Decimal("0.01"))
+
+
+@dataclass
+class CampaignReport:
+    campaign: Campaign
+    window_start: datetime | None
+    window_end: datetime | None
+    audience: int
+    holdout_members: int
+    participants: int
+    points_awarded: int
+    points_clawed_back: int
+    budget_points: int | None
+    redemptions: int
+    points_redeemed: int
+    treatment: GroupRevenue
+    holdout: GroupRevenue
+    point_value: Decimal
+    currency: str
+    points_by_day: list[tuple[date, int]] = field(default_factory=list)
+
+    @property
+    def budget_used_percent(self) -> Decimal | None:
+        if not self.budget_points:
+            return None
+        return (Decimal(self.points_awarded) * 100 / self.budget_points).quantize(Decimal("0.1"))
+
+    @property
+    def cost(self) -> Decimal:
+        """What the points awarded are worth at the program's point value (net of clawbacks)."""
+        return (Decimal(self.points_awarded - self.points_clawed_back) * self.point_value).quantize(Decimal("0.01"))
+
+    @property
+    def lift(self) -> Decimal | None:
+        """Revenue per treated member over revenue per holdout member, minus one (None without a baseline)."""
+        if not self.holdout.members or not self.treatment.members or self.holdout.per_member <= 0:
+            return None
+        return (self.treatment.per_member / self.holdout.per_member - 1).quantize(Decimal("0.0001"))
+
+    @property
+    def incremental_revenue(self) -> Decimal | None:
+        if not self.holdout.members or not self.treatment.members:
+            return None
+        return ((self.treatment.per_member - self.holdout.per_member) * self.treatment.members).quantize(
+            Decimal("0.01")
+        )
+
+    @property
+    def roi(self) -> Decimal | None:
+        """(Incremental revenue − cost) / cost."""
+        if self.incremental_revenue is None or self.cost <= 0:
+            return None
+        return ((self.incremental_revenue - self.cost) / self.cost).quantize(Decimal("0.0001"))
+
+
+def _window(campaign: Campaign, now: datetime) -> tuple[datetime | None, datetime | None]:
+    start = campaign.starts_at if campaign.launched_at else None
+    if start is None:
+        return None, None
+    end = min(filter(None, [campaign.ends_at, campaign.ended_at, now]))
+    return start, max(end, start)
+
+
+def _group_revenue(members_queryset, start, end, *, members: int) -> GroupRevenue:
+    net = F("total") - F("refunded_total")
+    money = DecimalField(**MONEY)
+    counts = Purchase.objects.filter(
+        member__in=members_queryset.values("pk"), occurred_at__gte=start, occurred_at__lt=end
+    ).aggregate(
+        purchases=Count("pk"),
+        buyers=Count("member_id", distinct=True),
+        revenue=Coalesce(Sum(net, output_field=money), Value(ZERO, output_field=money)),
+    )
+    return GroupRevenue(
+        members=members,
+        buyers=counts["buyers"],
+        purchases=counts["purchases"],
+        revenue=counts["revenue"],
+    )
+
+
+def points_by_day(campaign: Campaign) -> list[tuple[date, int]]:
+    """Points the campaign awarded per local day (bonus entries pointing at it, spendable or pending)."""
+    rows = (
+        LedgerEntry.objects.filter(
+            source_type=ContentType.objects.get_for_model(Campaign),
+            source_id=campaign.pk,
+            kind=LedgerEntry.Kind.BONUS,
+        )
+        .annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
+        .values("day")
+        .annotate(points=Sum(F("points") + F("pending_delta")))
+        .order_by("day")
+    )
+    return [(row["day"], row["points"]) for row in rows]
+
+
+def campaign_report(campaign: Campaign, *, now: datetime | None = None) -> CampaignReport:
+    """The campaign's numbers, each from one set-based query.
+
+    Audience and holdout are evaluated now (segment rules over today's data); revenue compares the two groups
+    over the campaign's window (intent to treat: every treated member counts, whether they bought or not);
+    redemptions are the participants' REDEEM entries after their first award.
+    """
+    now = now or timezone.now()
+    program = program_settings_get()
+    audience, holdout_count = audience_split(campaign, now=now)
+    participations = CampaignParticipation.objects.filter(campaign=campaign, holdout=False, awards__gt=0)
+    participants = participations.count()
+    followed = CampaignParticipation.objects.filter(
+        campaign=campaign, awards__gt=0, member_id=OuterRef("account_id"), first_at__lte=OuterRef("created_at")
+    )
+    redeemed = LedgerEntry.objects.filter(kind=LedgerEntry.Kind.REDEEM).filter(Exists(followed))
+    redeemed = redeemed.aggregate(count=Count("pk"), points=Coalesce(Sum("points"), 0))
+    start, end = _window(campaign, now)
+    treatment, holdout = GroupRevenue(), GroupRevenue()
+    if start is not None:
+        base = segment_members(campaign.segment, now=now).annotate(bucket=holdout_bucket_sql(campaign_id=campaign.pk))
+        treatment = _group_revenue(
+            base.filter(bucket__gte=campaign.holdout_percent), start, end, members=audience - holdout_count
+        )
+        holdout = _group_revenue(base.filter(bucket__lt=campaign.holdout_percent), start, end, members=holdout_count)
+    return CampaignReport(
+        campaign=campaign,
+        window_start=start,
+        window_end=end,
+        audience=audience,
+        holdout_members=holdout_count,
+        participants=participants,
+        points_awarded=campaign.points_awarded,
+        points_clawed_back=campaign.points_clawed_back,
+        budget_points=campaign.budget_points,
+        redemptions=redeemed["count"],
+        points_redeemed=-redeemed["points"],
+        treatment=treatment,
+        holdout=holdout,
+        point_value=program.point_value,
+        currency=program.currency,
+        points_by_day=points_by_day(campaign),
+    )
+
+
+def campaign_changes(campaign: Campaign, *, limit: int = 50):
+    return campaign.changes.select_related("actor").order_by("-created_at", "-id")[:limit]

@@ -1,0 +1,41 @@
+"""Every write of the campaigns app. Admin actions, views and tasks call these, nothing else."""
+
+from .bonuses import campaign_birthday_run, campaign_manual_bonus_run, campaigns_birthday_run_all
+from .emails import campaign_emails_send, campaigns_emails_send_all, member_unsubscribe
+from .lifecycle import (
+    TRANSITIONS,
+    campaign_copy,
+    campaign_create,
+    campaign_end,
+    campaign_launch,
+    campaign_pause,
+    campaign_resume,
+    campaign_schedule,
+    campaign_unschedule,
+    campaign_update,
+    campaigns_advance,
+)
+from .refunds import campaign_refund_record
+from .segments import segment_list_upload
+
+__all__ = [
+    "TRANSITIONS",
+    "campaign_birthday_run",
+    "campaign_copy",
+    "campaign_create",
+    "campaign_emails_send",
+    "campaign_end",
+    "campaign_launch",
+    "campaign_manual_bonus_run",
+    "campaign_pause",
+    "campaign_refund_record",
+    "campaign_resume",
+    "campaign_schedule",
+    "campaign_unschedule",
+    "campaign_update",
+    "campaigns_advance",
+    "campaigns_birthday_run_all",
+    "campaigns_emails_send_all",
+    "member_unsubscribe",
+    "segment_list_upload",
+]
