@@ -586,6 +586,11 @@ def on_purchase_recorded(result) -> None:
     if result.replayed:
         return
     purchase = result.purchase
+    # Past the qualifying window no referral can pay and the daily expiry job closes any still open, so an
+    # established member's purchase costs no query here.
+    deadline = purchase.member.enrolled_at + timedelta(days=referral_program_get().qualify_within_days)
+    if purchase.occurred_at > deadline:
+        return
     referral = Referral.objects.filter(friend_id=purchase.member_id, state__in=OPEN_STATES).first()
     if referral is None:
         return

@@ -156,6 +156,29 @@ def test_purchase_hook_costs_one_query_for_members_without_a_referral(django_ass
         on_purchase_recorded(result)
 
 
+def test_purchase_hook_costs_no_query_for_members_past_the_qualifying_window(django_assert_num_queries):
+    member = MemberFactory()
+    Member.objects.filter(pk=member.pk).update(enrolled_at=timezone.now() - timedelta(days=400))
+    member.refresh_from_db()
+    result = referral_purchase(member, "25.00")
+    result.replayed = False
+    with django_assert_num_queries(0):
+        on_purchase_recorded(result)
+
+
+def test_a_late_purchase_leaves_the_open_referral_to_the_expiry_job():
+    referral_program_set(qualify_within_days=10)
+    friend, referral = referred_friend(MemberFactory())
+    Member.objects.filter(pk=friend.pk).update(enrolled_at=timezone.now() - timedelta(days=11))
+    friend.refresh_from_db()
+    referral_purchase(friend, "25.00")
+    referral.refresh_from_db()
+    assert referral.state == State.PENDING
+    assert referrals_expire_overdue() == 1
+    referral.refresh_from_db()
+    assert referral.state == State.EXPIRED
+
+
 def test_overdue_pending_referrals_expire_in_a_batch():
     referral_program_set(qualify_within_days=10)
     referrer = MemberFactory()
