@@ -37,6 +37,7 @@ def test_signup_creates_exactly_one_member_and_sends_verification(client):
     assert PointsAccount.objects.filter(member__user=user, balance=0).count() == 1
     assert user.member.tier.name == "Bronze"
     assert len(mail.outbox) == 1 and "confirm" in mail.outbox[0].body.lower()
+    assert "Loyalty Rewards" in mail.outbox[0].subject and "example.com" not in mail.outbox[0].subject
 
 
 def test_signup_with_bad_input_shows_errors_and_creates_nothing(client):
