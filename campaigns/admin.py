@@ -135,7 +135,7 @@ class CampaignAdmin(admin.ModelAdmin):
         (None, {"fields": ["name", "description", "kind", "status_display", "audience", "budget_summary"]}),
         (_("Schedule"), {"fields": ["starts_at", "ends_at"]}),
         (_("Audience"), {"fields": ["segment", "holdout_percent"]}),
-        (_("What is awarded"), {"fields": ["multiplier", "bonus_points", "reward_note"]}),
+        (_("What is awarded"), {"fields": ["multiplier", "bonus_points", "reward", "reward_note"]}),
         (
             _("Conditions"),
             {"fields": ["categories", "skus", "channels", "stores", "threshold_spend"]},

@@ -168,6 +168,7 @@ class Campaign(models.Model):
         "per_member_cap",
         "holdout_percent",
         "birthday_scope",
+        "reward",
         "audience_days",
         "tier_gap",
         "offer_days",
@@ -242,10 +243,20 @@ class Campaign(models.Model):
     offer_days = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text=_("Win-back: how long the bonus on the next purchase lasts after the email.")
     )
+    reward = models.ForeignKey(
+        "rewards.Reward",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text=_(
+            "Birthday: a catalogue reward given as a gift (a voucher or partner code), with or instead of points."
+        ),
+    )
     reward_note = models.CharField(
         max_length=200,
         blank=True,
-        help_text=_("Birthday: what to say about the gift (points are credited; rewards come with the catalogue)."),
+        help_text=_("Birthday: what to say about the gift."),
     )
     email_subject = models.CharField(max_length=200, blank=True)
     email_body = models.TextField(

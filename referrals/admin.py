@@ -19,7 +19,10 @@ from .services import referral_approve, referral_reject
 @admin.register(ReferralProgram)
 class ReferralProgramAdmin(admin.ModelAdmin):
     fieldsets = (
-        (_("Rewards"), {"fields": ("is_enabled", "referrer_points", "friend_points")}),
+        (
+            _("Rewards"),
+            {"fields": ("is_enabled", "referrer_points", "friend_points", "referrer_reward", "friend_reward")},
+        ),
         (_("Qualifying purchase"), {"fields": ("min_purchase_amount", "qualify_within_days")}),
         (
             _("Fraud rules"),

@@ -41,6 +41,22 @@ class ReferralProgram(models.Model):
     friend_points = models.PositiveIntegerField(
         default=250, help_text=_("Points for the friend on their first qualifying purchase.")
     )
+    referrer_reward = models.ForeignKey(
+        "rewards.Reward",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text=_("A catalogue reward (voucher or partner code) given to the referrer as well as the points."),
+    )
+    friend_reward = models.ForeignKey(
+        "rewards.Reward",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text=_("A catalogue reward (voucher or partner code) given to the friend as well as the points."),
+    )
     min_purchase_amount = models.DecimalField(
         **MONEY,
         default=Decimal("10.00"),

@@ -8,6 +8,13 @@ order and cannot deadlock with them. Two purchases by the same friend arriving a
 the friend's account; the second finds the referral already qualified and pays nothing. On top of that every
 ledger entry has an idempotency key derived from the referral (``referral:<id>:referrer``,
 ``referral:<id>:friend``, ``…:clawback``), so a retried or duplicated event can never pay twice.
+
+Catalogue rewards. When the program names a ``referrer_reward`` / ``friend_reward``, qualifying also gives it
+through ``rewards.services.reward_grant`` (keys ``referral:<id>:referrer:reward`` / ``referral:<id>:friend:reward``),
+after the points and inside the same transaction; the rewards module then locks the reward row, which keeps
+its lock order (account first). A refused gift (out of stock, switched off) does not stop the referral
+qualifying: it is recorded as a ``NOTED`` event. A clawback cancels a gift voucher still unused (stock comes
+back, no points move); a voucher already used or expired, or a partner code, is kept and the event says so.
 """
 
 from __future__ import annotations
@@ -22,9 +29,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from members import hooks
+from members.exceptions import LoyaltyError
 from members.models import LedgerEntry, Member, PointsAccount, Purchase
 from members.selectors import program_settings_get
 from members.services.ledger import account_lock, ledger_post
+from rewards.models import Redemption, Reward, Voucher
+from rewards.services import reward_grant, voucher_cancel
 
 from .exceptions import (
     AlreadyReferred,
@@ -271,6 +281,31 @@ def _pay(
             actor=actor,
             now=now,
         )
+    gifts = []
+    if program.referrer_reward_id is not None and referral.referrer.status == Member.Status.ACTIVE:
+        gifts.append(("referrer", referral.referrer, program.referrer_reward_id))
+    if program.friend_reward_id is not None:
+        gifts.append(("friend", referral.friend, program.friend_reward_id))
+    for side, member, reward_id in gifts:
+        try:
+            reward_grant(
+                member=member,
+                reward=Reward(pk=reward_id),
+                idempotency_key=f"referral:{referral.pk}:{side}:reward",
+                reason=_("Referral reward"),
+                source=referral,
+                actor=actor,
+                now=now,
+            )
+        except LoyaltyError as error:
+            _event(
+                referral,
+                Rule.QUALIFICATION,
+                Outcome.NOTED,
+                _("The %(side)s's reward could not be given: %(error)s") % {"side": side, "error": error.message},
+                now=now,
+                actor=actor,
+            )
     referral.state = State.QUALIFIED
     referral.qualifying_purchase = purchase
     referral.qualified_at = now
@@ -426,9 +461,35 @@ def referral_claw_back(*, referral: Referral, reason: str, actor=None, now: date
                 allow_shortfall=True,
                 now=now,
             )
+        kept = _gift_vouchers_cancel(referral=referral, actor=actor, now=now)
         _set_state(referral, State.CLAWED_BACK, reason)
         _event(referral, Rule.REFUND, Outcome.CLAWED_BACK, reason, now=now, actor=actor)
+        for note in kept:
+            _event(referral, Rule.REFUND, Outcome.KEPT, note, now=now, actor=actor)
         return referral
+
+
+def _gift_vouchers_cancel(*, referral: Referral, actor, now: datetime) -> list[str]:
+    """Cancel the referral's gift vouchers still unused; returns a note for each gift that had to be kept.
+
+    Precondition: the locks of :func:`_lock` are held (``voucher_cancel`` re-takes the member's account lock).
+    """
+    kept = []
+    gifts = Redemption.objects.filter(
+        idempotency_key__in=[f"referral:{referral.pk}:{side}:reward" for side in ("referrer", "friend")],
+        is_gift=True,
+        status=Redemption.Status.COMPLETED,
+    ).select_related("reward")
+    for gift in gifts:
+        voucher = Voucher.objects.filter(redemption=gift).first()
+        if voucher is None:
+            kept.append(_("Reward %(reward)s kept: a partner code cannot be taken back.") % {"reward": gift.reward})
+            continue
+        try:
+            voucher_cancel(voucher=voucher, actor=actor, now=now)
+        except LoyaltyError as error:
+            kept.append(_("Voucher %(code)s kept: %(error)s") % {"code": voucher.code, "error": error.message})
+    return kept
 
 
 def referral_refund_handle(*, referral: Referral, purchase: Purchase, now: datetime | None = None) -> Referral:

@@ -161,7 +161,10 @@ class Reward(models.Model):
 
 
 class Redemption(models.Model):
-    """A member spending points on a reward. Created only by ``rewards.services.reward_redeem``."""
+    """A member spending points on a reward, or receiving one as a gift (``is_gift``, no points spent).
+
+    Created only by ``rewards.services.reward_redeem`` and ``rewards.services.reward_grant``.
+    """
 
     class Status(models.TextChoices):
         COMPLETED = "completed", _("Completed")
@@ -180,6 +183,10 @@ class Redemption(models.Model):
     points_spent = models.BigIntegerField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.COMPLETED)
     charity = models.CharField(max_length=120, blank=True, help_text=_("Donations: the charity, as at redemption."))
+    is_gift = models.BooleanField(
+        default=False, help_text=_("Granted by the program (a campaign, a referral, staff) without spending points.")
+    )
+    grant_reason = models.CharField(max_length=200, blank=True, help_text=_("Gifts: why it was granted."))
     idempotency_key = models.CharField(max_length=200, unique=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -200,7 +207,11 @@ class Redemption(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.CheckConstraint(condition=Q(points_spent__gt=0), name="redemption_points_positive"),
+            # A redemption spends points; a gift spends none.
+            models.CheckConstraint(
+                condition=Q(is_gift=False, points_spent__gt=0) | Q(is_gift=True, points_spent=0),
+                name="redemption_points_match_gift",
+            ),
             models.CheckConstraint(condition=Q(quantity__gte=1), name="redemption_quantity_positive"),
             models.CheckConstraint(
                 condition=Q(status="completed") | Q(cancelled_at__isnull=False),

@@ -41,6 +41,7 @@ from .exceptions import (
 from .models import PartnerCode, Redemption, Reward, Voucher
 from .rules import (
     MemberSituation,
+    availability_error,
     period_start,
     redemption_error,
     redemption_points,
@@ -122,7 +123,7 @@ def reward_redeem(
         if reward.per_member_limit is not None or reward.per_member_period_limit is not None:
             since = period_start(reward.period, now) if reward.period else now
             counts = Redemption.objects.filter(
-                member_id=member.pk, reward_id=reward.pk, status=Redemption.Status.COMPLETED
+                member_id=member.pk, reward_id=reward.pk, status=Redemption.Status.COMPLETED, is_gift=False
             ).aggregate(
                 total=Coalesce(Sum("quantity"), 0),
                 in_period=Coalesce(Sum("quantity", filter=Q(created_at__gte=since)), 0),
@@ -205,6 +206,103 @@ def reward_redeem(
     return redemption
 
 
+def reward_grant(
+    *,
+    member: Member,
+    reward: Reward,
+    idempotency_key: str,
+    reason: str = "",
+    source=None,
+    actor=None,
+    now: datetime | None = None,
+) -> Redemption:
+    """Give a member one of a catalogue reward as a gift: no points are debited.
+
+    For the program's own gifts (a campaign's birthday present, a referral reward, staff goodwill). Compared
+    with :func:`reward_redeem`:
+    - The checks about spending (tier, per-member limits, balance) do not apply; availability (active, window)
+      and stock do, raising the same named errors (:class:`RewardNotAvailable`, :class:`RewardOutOfStock`),
+      and a refusal changes nothing.
+    - Stock is taken with the same conditional ``UPDATE``; partner rewards take a partner code, voucher rewards
+      issue a voucher. Physical rewards are not accepted (there is no address to ship to).
+    - The redemption is recorded with ``points_spent`` 0 and ``is_gift`` True; ``reason`` (and ``source``,
+      as ``app_label.model:pk``) are kept in ``grant_reason``. No ledger entry is written.
+    - Idempotent on ``idempotency_key``, like :func:`reward_redeem` (a retry returns it with ``replayed`` True).
+    - Emits ``reward.redeemed`` with ``points_spent`` 0 and ``is_gift`` True, once, so webhook subscribers see
+      every voucher a member holds.
+
+    The member's account lock is taken, like a redemption, to keep the one lock order of this module.
+    """
+    if not idempotency_key:
+        raise ValueError("reward_grant() needs an idempotency key.")
+    now = now or timezone.now()
+    grant_reason = reason
+    if source is not None:
+        label = f"{source._meta.label_lower}:{source.pk}"
+        grant_reason = f"{reason} ({label})" if reason else label
+    grant_reason = grant_reason[: Redemption._meta.get_field("grant_reason").max_length]
+    with transaction.atomic():
+        account = account_lock(member_id=member.pk)
+        existing = Redemption.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            if existing.member_id != member.pk or existing.reward_id != reward.pk or not existing.is_gift:
+                raise DuplicateRequest()
+            existing.replayed = True
+            return existing
+
+        if not Member.objects.filter(pk=member.pk, status=Member.Status.ACTIVE).exists():
+            raise AccountClosed()
+        reward = Reward.objects.get(pk=reward.pk)
+        if reward.kind == Reward.Kind.DONATION or reward.requires_shipping:
+            raise InvalidRedemption(_("Only voucher and partner rewards can be given as gifts."))
+        error = availability_error(reward=reward, now=now)
+        if error is not None:
+            raise error
+        if reward.stock is not None and not Reward.objects.filter(pk=reward.pk, stock__gte=1).update(
+            stock=F("stock") - 1
+        ):
+            raise RewardOutOfStock()
+
+        redemption = Redemption.objects.create(
+            member_id=member.pk,
+            reward=reward,
+            quantity=1,
+            points_spent=0,
+            is_gift=True,
+            grant_reason=grant_reason,
+            idempotency_key=idempotency_key,
+            actor=actor,
+            created_at=now,
+        )
+        voucher = None
+        if reward.kind == Reward.Kind.PARTNER:
+            _partner_code_assign(reward=reward, redemption=redemption, now=now)
+        elif reward.issues_voucher:
+            voucher = _voucher_issue(reward=reward, redemption=redemption, now=now)
+        hooks.emit(
+            "reward.redeemed",
+            {
+                "member_number": member.member_number,
+                "redemption_id": redemption.pk,
+                "reward_id": reward.pk,
+                "reward_slug": reward.slug,
+                "reward_name": reward.name,
+                "reward_kind": reward.kind,
+                "quantity": 1,
+                "points_spent": 0,
+                "is_gift": True,
+                "balance": account.balance,
+                "charity": "",
+                "requires_shipping": False,
+                "voucher_code": voucher.code if voucher else None,
+                "voucher_expires_at": voucher.expires_at.isoformat() if voucher else None,
+                "redeemed_at": now.isoformat(),
+            },
+        )
+    redemption.replayed = False
+    return redemption
+
+
 def _validated_address(reward: Reward, address: ShippingAddress | None) -> dict:
     if not reward.requires_shipping:
         return {}
@@ -274,20 +372,25 @@ def _redemption_refund(
     restore_stock: bool,
     actor=None,
     now: datetime,
-) -> LedgerEntry:
-    """Return a redemption's points with a reversing entry. Precondition: ``account`` is locked."""
-    debit = _redeem_entry(redemption)
-    entry = ledger_post(
-        account=account,
-        kind=LedgerEntry.Kind.REVERSAL,
-        points=-debit.points,
-        idempotency_key=f"redemption:{redemption.pk}:reversal",
-        description=reason,
-        source=redemption,
-        actor=actor,
-        reversal_of=debit,
-        now=now,
-    )
+) -> LedgerEntry | None:
+    """Return a redemption's points with a reversing entry. Precondition: ``account`` is locked.
+
+    A gift spent no points, so it is only marked (and its stock returned); no entry is written.
+    """
+    entry = None
+    if not redemption.is_gift:
+        debit = _redeem_entry(redemption)
+        entry = ledger_post(
+            account=account,
+            kind=LedgerEntry.Kind.REVERSAL,
+            points=-debit.points,
+            idempotency_key=f"redemption:{redemption.pk}:reversal",
+            description=reason,
+            source=redemption,
+            actor=actor,
+            reversal_of=debit,
+            now=now,
+        )
     Redemption.objects.filter(pk=redemption.pk).update(status=status, cancelled_at=now)
     redemption.status, redemption.cancelled_at = status, now
     if restore_stock:

@@ -4,11 +4,17 @@ The audience is selected set-based (one keyset-paged query per batch, already-cr
 each batch is one transaction that locks its members' accounts in id order, then the campaign row, and posts
 one idempotent ledger entry per member (key campaign + member, + year for birthdays), so a crashed or repeated
 run never credits twice. A member whose gift the remaining budget cannot cover gets nothing and the run stops.
+
+A birthday campaign with a ``reward`` also gives that catalogue reward through ``rewards.services.reward_grant``
+(key campaign + member + year + ``reward``), one member per transaction because each gift issues its own voucher
+or partner code. A refusal for one member (out of stock, reward switched off) is logged and the run goes on.
+The reward does not draw on the points budget.
 """
 
 from __future__ import annotations
 
 import calendar
+import logging
 from collections.abc import Callable
 from datetime import date, datetime
 
@@ -17,14 +23,19 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
+from members.exceptions import LoyaltyError
 from members.models import LedgerEntry
 from members.services.ledger import account_lock, ledger_post
+from rewards.models import Redemption
+from rewards.services import reward_grant
 
 from ..engine import campaigns_cache_invalidate
 from ..models import Campaign, CampaignParticipation
 from ..segments import campaign_audience
 
 BATCH_SIZE = 500
+
+logger = logging.getLogger(__name__)
 
 
 def _credit_batch(
@@ -133,31 +144,83 @@ def birthday_condition(*, today: date, scope: str) -> Q:
 
 
 def campaign_birthday_run(*, campaign_id: int, now: datetime | None = None, batch_size: int = BATCH_SIZE) -> int:
-    """Give today's (or this month's) birthday members of a running birthday campaign their gift, once a year."""
+    """Give today's (or this month's) birthday members of a running birthday campaign their gift, once a year.
+
+    Returns how many members were credited points by this run, or for a reward-only campaign how many were
+    given the reward.
+    """
     now = now or timezone.now()
-    campaign = Campaign.objects.select_related("segment").get(pk=campaign_id)
+    campaign = Campaign.objects.select_related("segment", "reward").get(pk=campaign_id)
     if campaign.kind != Campaign.Kind.BIRTHDAY or not campaign.is_live(now):
         return 0
     today = timezone.localdate(now)
     year_start = timezone.make_aware(datetime(today.year, 1, 1))  # noqa: DTZ001 - made aware in the current zone
-    already = LedgerEntry.objects.filter(
-        source_type=ContentType.objects.get_for_model(Campaign),
-        source_id=campaign.pk,
-        account_id=OuterRef("pk"),
-        created_at__gte=year_start,
+    birthdays = campaign_audience(campaign, now=now).filter(
+        birthday_condition(today=today, scope=campaign.birthday_scope)
     )
-    audience = (
-        campaign_audience(campaign, now=now)
-        .filter(birthday_condition(today=today, scope=campaign.birthday_scope))
-        .filter(~Exists(already))
+    credited = 0
+    if campaign.bonus_points:
+        already = LedgerEntry.objects.filter(
+            source_type=ContentType.objects.get_for_model(Campaign),
+            source_id=campaign.pk,
+            account_id=OuterRef("pk"),
+            created_at__gte=year_start,
+        )
+        credited = _run(
+            campaign=campaign,
+            audience=birthdays.filter(~Exists(already)),
+            key_for=lambda member_id: f"campaign:{campaign.pk}:birthday:{member_id}:{today.year}",
+            now=now,
+            batch_size=batch_size,
+        )
+    if campaign.reward_id is None:
+        return credited
+    gifted = _birthday_rewards_grant(
+        campaign=campaign, audience=birthdays, year=today.year, now=now, batch_size=batch_size
     )
-    return _run(
-        campaign=campaign,
-        audience=audience,
-        key_for=lambda member_id: f"campaign:{campaign.pk}:birthday:{member_id}:{today.year}",
-        now=now,
-        batch_size=batch_size,
+    return credited if campaign.bonus_points else gifted
+
+
+def _birthday_reward_key(campaign_id: int, member_id: int, year: int) -> str:
+    return f"campaign:{campaign_id}:birthday:{member_id}:{year}:reward"
+
+
+def _birthday_rewards_grant(*, campaign: Campaign, audience, year: int, now: datetime, batch_size: int) -> int:
+    """Grant the campaign's reward to each member of ``audience`` not yet given it this year; returns how many."""
+    given = Redemption.objects.filter(
+        member_id=OuterRef("pk"),
+        is_gift=True,
+        idempotency_key__startswith=f"campaign:{campaign.pk}:birthday:",
+        idempotency_key__endswith=f":{year}:reward",
     )
+    audience = audience.filter(~Exists(given))
+    total, last_id = 0, 0
+    while True:
+        members = list(audience.filter(pk__gt=last_id).order_by("pk").only("pk", "member_number")[:batch_size])
+        if not members:
+            return total
+        for member in members:
+            try:
+                redemption = reward_grant(
+                    member=member,
+                    reward=campaign.reward,
+                    idempotency_key=_birthday_reward_key(campaign.pk, member.pk, year),
+                    reason=campaign.name,
+                    source=campaign,
+                    now=now,
+                )
+            except LoyaltyError as error:
+                logger.warning(
+                    "Birthday campaign %s: reward %s not given to member %s: %s",
+                    campaign.pk,
+                    campaign.reward_id,
+                    member.pk,
+                    error.code,
+                )
+                continue
+            if not redemption.replayed:
+                total += 1
+        last_id = members[-1].pk
 
 
 def campaigns_birthday_run_all(*, now: datetime | None = None) -> int:

@@ -70,8 +70,17 @@ def campaign_check(campaign: Campaign, *, complete: bool) -> None:
     kind = campaign.kind
     if kind == Kind.MULTIPLIER and campaign.multiplier <= 1:
         raise InvalidCampaign(_("Set a multiplier above 1."), field="multiplier")
-    if kind in (Kind.FIXED_BONUS, Kind.BIRTHDAY, Kind.MANUAL_BONUS) and not campaign.bonus_points:
+    if kind in (Kind.FIXED_BONUS, Kind.MANUAL_BONUS) and not campaign.bonus_points:
         raise InvalidCampaign(_("Set the bonus points."), field="bonus_points")
+    if kind == Kind.BIRTHDAY and not campaign.bonus_points and campaign.reward_id is None:
+        raise InvalidCampaign(_("Set the bonus points, a reward, or both."), field="bonus_points")
+    if campaign.reward_id is not None:
+        if kind != Kind.BIRTHDAY:
+            raise InvalidCampaign(_("Only birthday campaigns give a reward."), field="reward")
+        if campaign.reward.kind == campaign.reward.Kind.DONATION or campaign.reward.requires_shipping:
+            raise InvalidCampaign(
+                _("Choose a voucher or partner reward; it is given without an address."), field="reward"
+            )
     if kind == Kind.FIXED_BONUS:
         trigger = campaign.trigger
         if not trigger:

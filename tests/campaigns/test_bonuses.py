@@ -109,3 +109,58 @@ def test_birthday_respects_segment_and_window():
     assert balance(consenting) == 5
     later = campaign_factory(kind=Kind.BIRTHDAY, bonus_points=5, starts_at=timezone.now() + timedelta(days=1))
     assert campaign_birthday_run(campaign_id=later.pk) == 0
+
+
+def test_birthday_reward_is_granted_once_a_year_with_the_points():
+    from rewards.models import Redemption, Reward, Voucher
+    from tests.factories import RewardFactory
+
+    today = timezone.localdate()
+    born_today = MemberFactory(birthday=today.replace(year=1990))
+    reward = RewardFactory(kind=Reward.Kind.FIXED_DISCOUNT, stock=5)
+    campaign = campaign_factory(kind=Kind.BIRTHDAY, bonus_points=100, reward=reward, ends_at=None)
+
+    assert campaign_birthday_run(campaign_id=campaign.pk) == 1
+    assert campaign_birthday_run(campaign_id=campaign.pk) == 0
+    assert balance(born_today) == 100
+    redemption = Redemption.objects.get(member=born_today)
+    assert redemption.is_gift and redemption.points_spent == 0
+    assert redemption.idempotency_key == f"campaign:{campaign.pk}:birthday:{born_today.pk}:{today.year}:reward"
+    assert Voucher.objects.filter(member=born_today).count() == 1
+    reward.refresh_from_db()
+    assert reward.stock == 4
+
+
+def test_a_reward_only_birthday_campaign_goes_on_past_a_refused_member(caplog):
+    from rewards.models import Redemption
+    from tests.factories import RewardFactory
+
+    today = timezone.localdate()
+    members = [MemberFactory(birthday=today.replace(year=1990 + n)) for n in range(3)]
+    reward = RewardFactory(stock=2)
+    campaign = campaign_factory(kind=Kind.BIRTHDAY, bonus_points=0, reward=reward, ends_at=None)
+
+    assert campaign_birthday_run(campaign_id=campaign.pk) == 2
+    assert [balance(m) for m in members] == [0, 0, 0]
+    assert Redemption.objects.filter(is_gift=True).count() == 2
+    [record] = [r for r in caplog.records if r.name == "campaigns.services.bonuses"]
+    assert record.getMessage().endswith(f"not given to member {members[2].pk}: out_of_stock")
+    assert not LedgerEntry.objects.filter(source_id=campaign.pk).exists()
+
+
+def test_a_birthday_campaign_needs_points_or_a_reward():
+    from campaigns.exceptions import InvalidCampaign
+    from tests.factories import RewardFactory
+
+    marketer = StaffUserFactory()
+    with pytest.raises(InvalidCampaign):
+        campaign_launch(
+            campaign=campaign_create(actor=marketer, name="Birthday", kind=Kind.BIRTHDAY, bonus_points=0),
+            actor=marketer,
+        )
+    campaign = campaign_create(
+        actor=marketer, name="Birthday", kind=Kind.BIRTHDAY, bonus_points=0, reward=RewardFactory()
+    )
+    campaign_launch(campaign=campaign, actor=marketer)
+    campaign.refresh_from_db()
+    assert campaign.status in (Campaign.Status.ACTIVE, Campaign.Status.SCHEDULED)
