@@ -48,10 +48,10 @@ def test_query_count_is_bounded_whatever_the_history(client, support, django_ass
     client.force_login(support)
     _queries(client, small)  # warm caches (permissions, content types)
     assert _queries(client, small) == _queries(client, large)
-    # One query per panel: 12 for the members sections (with session, user and permission lookups), then
+    # One query per section: 13 for the members sections (with session, user and permission lookups), then
     # vouchers, other redemptions and campaign participations (each with its reward or campaign joined), and
-    # the generic panels for segment memberships, campaign emails, referral codes, referrals and held referrals
-    # bring it to 20 — measured, not padded.
+    # the generic panels for segment memberships, campaign emails, referral codes and referrals bring it to
+    # 20 — measured, not padded.
     with django_assert_max_num_queries(20):
         client.get(reverse("staff:member_360", args=[large.pk]))
 
