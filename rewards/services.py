@@ -733,6 +733,19 @@ def partner_codes_upload(*, reward: Reward, file) -> PartnerCodeUpload:
         codes.append(code)
     if not codes and not result.duplicates:
         raise PartnerCodeUploadError(_("The file contains no codes."))
+    result.added = partner_codes_add(reward=reward, codes=codes)
+    result.duplicates += len(codes) - result.added
+    return result
+
+
+def partner_codes_add(*, reward: Reward, codes: list[str]) -> int:
+    """Add ``codes`` (already cleaned: stripped, non-empty, distinct) to a partner reward's pool; return how many.
+
+    Codes already in the pool are skipped, so adding the same codes twice adds nothing. The reward's stock grows
+    by the number added. Used by the admin's CSV upload and the staff console's code pool import.
+    """
+    if reward.kind != Reward.Kind.PARTNER:
+        raise PartnerCodeUploadError(_("Only partner rewards have code pools."))
     with transaction.atomic():
         # The reward's row lock serialises uploads, so the existence check below stays true until commit.
         Reward.objects.select_for_update().filter(pk=reward.pk).first()
@@ -745,9 +758,7 @@ def partner_codes_upload(*, reward: Reward, file) -> PartnerCodeUpload:
             )
         new = [PartnerCode(reward=reward, code=code) for code in codes if code not in existing]
         PartnerCode.objects.bulk_create(new, batch_size=1000)
-        result.added = len(new)
-        result.duplicates += len(existing)
         if new:
             Reward.objects.filter(pk=reward.pk).update(stock=Coalesce(F("stock"), Value(0)) + len(new))
     reward.refresh_from_db(fields=["stock"])
-    return result
+    return len(new)

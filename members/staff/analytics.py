@@ -13,7 +13,10 @@ Definitions (also shown on the dashboard):
 - **Average order value**: mean purchase total. Every recorded purchase belongs to a member, so a non-member
   figure is not available from this program's data.
 - **Tier distribution**: active members per tier now; **tier movements**: tier history rows in the period.
-- **Top rewards / campaign ROI / referral conversion**: only when those apps' models exist.
+- **Top rewards**: completed redemptions made in the period, per reward, with the points spent.
+- **Campaign ROI**: bonus points per campaign in the period, valued at the point value, against the revenue
+  (net of refunds) of the purchases that earned them — attributed, not incremental.
+- **Referral conversion**: referrals made in the period that qualified (and were not clawed back).
 """
 
 from __future__ import annotations
@@ -21,11 +24,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Coalesce, TruncDate
+from django.urls import reverse
+
+from campaigns.models import Campaign
+from referrals.models import Referral
+from rewards.models import Redemption
 
 from ..models import LedgerEntry, Member, Purchase, TierHistory
 from ..selectors import program_settings_get
@@ -34,18 +41,6 @@ from .periods import Period
 
 Kind = LedgerEntry.Kind
 ZERO = Decimal("0")
-
-
-def optional_model(app_label: str, model_name: str, *, fields: tuple[str, ...] = ()):
-    """Another app's model if that app is installed, has the model and the fields needed; else None."""
-    if not apps.is_installed(app_label):
-        return None
-    try:
-        model = apps.get_model(app_label, model_name)
-    except LookupError:
-        return None
-    names = {f.name for f in model._meta.get_fields()}
-    return model if all(name in names for name in fields) else None
 
 
 def _ratio(numerator, denominator) -> Decimal | None:
@@ -72,9 +67,9 @@ class Dashboard:
     average_purchase_cycle_days: Decimal | None = None
     tier_distribution: list[dict] = field(default_factory=list)
     tier_movements: list[dict] = field(default_factory=list)
-    top_rewards: list[dict] | None = None
-    campaign_roi: list[dict] | None = None
-    referral_conversion: dict | None = None
+    top_rewards: list[dict] = field(default_factory=list)
+    campaign_roi: list[dict] = field(default_factory=list)
+    referral_conversion: dict = field(default_factory=dict)
 
     @property
     def redemption_rate(self) -> Decimal | None:
@@ -192,40 +187,33 @@ def tier_movements(period: Period) -> list[dict]:
     )
 
 
-def top_rewards(period: Period, *, limit: int = 10) -> list[dict] | None:
-    redemption = optional_model("rewards", "Redemption", fields=("reward", "created_at"))
-    if redemption is None:
-        return None
-    has_points = any(f.name == "points" for f in redemption._meta.get_fields())
-    group_by = ["reward_id", "reward__name"] if _has_name(redemption) else ["reward_id"]
+def top_rewards(period: Period, *, limit: int = 10) -> list[dict]:
+    """Rewards by redemptions made in the period, then by points spent; cancelled and refunded ones left out."""
     rows = (
-        redemption.objects.filter(created_at__gte=period.start_at, created_at__lt=period.end_at)
-        .values(*group_by)
-        .annotate(redemptions=Count("pk"), **({"points": Coalesce(Sum("points"), 0)} if has_points else {}))
-        .order_by("-redemptions")[:limit]
+        Redemption.objects.filter(
+            created_at__gte=period.start_at, created_at__lt=period.end_at, status=Redemption.Status.COMPLETED
+        )
+        .values("reward_id", "reward__name")
+        .annotate(redemptions=Count("pk"), quantity=Sum("quantity"), points=Sum("points_spent"))
+        .order_by("-redemptions", "-points", "reward__name")[:limit]
     )
-    return [{**row, "name": row.get("reward__name") or row["reward_id"]} for row in rows]
+    return [{**row, "name": row["reward__name"]} for row in rows]
 
 
-def _has_name(model) -> bool:
-    target = model._meta.get_field("reward").related_model
-    return any(f.name == "name" for f in target._meta.get_fields())
+def campaign_roi(period: Period) -> list[dict]:
+    """Per campaign: bonus points given in the period (cost at the point value) and the revenue of the purchases
+    they rewarded, net of refunds so far.
 
-
-def campaign_roi(period: Period) -> list[dict] | None:
-    """Per campaign: bonus points given (cost at the point value) and revenue of the purchases they rewarded.
-
-    ROI = (attributed revenue − cost) ÷ cost. Attributed, not incremental: a control group would be needed
-    to say which purchases the campaign caused.
+    ROI = (attributed revenue − cost) ÷ cost. Attributed, not incremental: each campaign's report
+    (``campaigns.selectors.campaign_report``, linked per row) compares the treated group with its holdout for
+    the incremental figure. Clawbacks on refunds are not taken off the cost here (the ledger does not tie them
+    to a campaign); the campaign report shows them.
     """
-    campaign = optional_model("campaigns", "Campaign")
-    if campaign is None:
-        return None
     point_value = program_settings_get().point_value
     rows = list(
         LedgerEntry.objects.filter(
             kind=Kind.BONUS,
-            source_type=ContentType.objects.get_for_model(campaign),
+            source_type=ContentType.objects.get_for_model(Campaign),
             created_at__gte=period.start_at,
             created_at__lt=period.end_at,
         )
@@ -233,32 +221,25 @@ def campaign_roi(period: Period) -> list[dict] | None:
         .annotate(
             points=Coalesce(Sum(F("points") + F("pending_delta")), 0),
             purchases=Count("purchase_id", distinct=True),
-            revenue=Coalesce(Sum("purchase__total"), ZERO),
+            revenue=Coalesce(Sum(F("purchase__total") - F("purchase__refunded_total")), ZERO),
         )
-        .order_by("-points")
+        .order_by("-points", "source_id")
     )
-    names = {c.pk: str(c) for c in campaign.objects.filter(pk__in=[row["source_id"] for row in rows])}
+    names = dict(Campaign.objects.filter(pk__in=[row["source_id"] for row in rows]).values_list("pk", "name"))
     for row in rows:
         row["name"] = names.get(row["source_id"], row["source_id"])
+        row["revenue"] = Decimal(row["revenue"]).quantize(Decimal("0.01"))
         row["cost"] = (Decimal(row["points"]) * point_value).quantize(Decimal("0.01"))
         row["roi"] = _ratio(row["revenue"] - row["cost"], row["cost"])
+        row["report_url"] = reverse("admin:campaigns_campaign_report", args=[row["source_id"]])
     return rows
 
 
-CONVERTED_REFERRAL_STATES = ("qualified", "rewarded", "converted", "completed")
-
-
-def referral_conversion(period: Period) -> dict | None:
-    """Referrals made in the period, and how many of them converted (the friend's qualifying purchase)."""
-    referral = optional_model("referrals", "Referral", fields=("created_at",))
-    if referral is None:
-        return None
-    names = {f.name for f in referral._meta.get_fields()}
-    state = next((name for name in ("state", "status") if name in names), None)
-    if state is None:
-        return None
-    totals = referral.objects.filter(created_at__gte=period.start_at, created_at__lt=period.end_at).aggregate(
-        referrals=Count("pk"), converted=Count("pk", filter=Q(**{f"{state}__in": CONVERTED_REFERRAL_STATES}))
+def referral_conversion(period: Period) -> dict:
+    """Referrals made in the period, and how many of them converted (the friend's qualifying purchase, not
+    clawed back since). Held referrals count as made but not converted until staff approve them."""
+    totals = Referral.objects.filter(created_at__gte=period.start_at, created_at__lt=period.end_at).aggregate(
+        referrals=Count("pk"), converted=Count("pk", filter=Q(state=Referral.State.QUALIFIED))
     )
     return {**totals, "rate": _ratio(totals["converted"], totals["referrals"])}
 

@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
-from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError
@@ -481,44 +480,69 @@ class PurchaseImporter(Importer):
 
 
 class CodePoolImporter(Importer):
-    """Partner codes for a reward: needs a code pool model and service from the rewards app."""
+    """Partner codes for a reward (by slug), added through ``rewards.services.partner_codes_add``.
+
+    A code repeated in the file is an error; a code already in the reward's pool is skipped, so re-importing a
+    file adds nothing.
+    """
 
     kind = ImportJob.Kind.CODES
     required_columns = ("reward", "code")
 
     def __init__(self, job):
         super().__init__(job)
-        self.service = None
-        if apps.is_installed("rewards"):
-            try:
-                from rewards import services as reward_services  # type: ignore[attr-defined]
-
-                self.service = getattr(reward_services, "partner_codes_add", None)
-            except ImportError:
-                self.service = None
-
-    def check_header(self, header):
-        if self.service is None:
-            self.error(0, "", _("Partner code pools need the rewards app's code pool service, which is not installed."))
-            return False
-        return super().check_header(header)
+        self.seen: set[tuple[str, str]] = set()
 
     def parse(self, unit):
-        raw = unit.rows[0]
+        from rewards.services import PARTNER_CODE_MAX_LENGTH
+
+        raw, row, ok = unit.rows[0], unit.row, True
         unit.data = {"reward": _text(raw, "reward"), "code": _text(raw, "code")}
-        if not unit.data["reward"] or not unit.data["code"]:
-            self.error(unit.row, "code", _("Both reward and code are required."))
-            return False
-        return True
+        if not unit.data["reward"]:
+            self.error(row, "reward", _("The reward's slug is required."))
+            ok = False
+        if not unit.data["code"]:
+            self.error(row, "code", _("The code is required."))
+            ok = False
+        elif len(unit.data["code"]) > PARTNER_CODE_MAX_LENGTH:
+            self.error(row, "code", _("At most %(limit)s characters.") % {"limit": PARTNER_CODE_MAX_LENGTH})
+            ok = False
+        elif ok:
+            key = (unit.data["reward"], unit.data["code"])
+            if key in self.seen:
+                self.error(row, "code", _("This code appears earlier in the file for the same reward."))
+                ok = False
+            self.seen.add(key)
+        return ok
+
+    def _rewards(self, units) -> dict:
+        from rewards.models import Reward
+
+        return {
+            reward.slug: reward for reward in Reward.objects.filter(slug__in={unit.data["reward"] for unit in units})
+        }
+
+    def validate_chunk(self, units):
+        from rewards.models import Reward
+
+        rewards = self._rewards(units)
+        for unit in units:
+            reward = rewards.get(unit.data["reward"])
+            if reward is None:
+                self.error(unit.row, "reward", _("No reward with this slug."))
+            elif reward.kind != Reward.Kind.PARTNER:
+                self.error(unit.row, "reward", _("Only partner rewards have code pools."))
 
     def write_chunk(self, units):
+        from rewards.services import partner_codes_add
+
+        rewards = self._rewards(units)
         by_reward: dict[str, list[str]] = {}
         for unit in units:
             by_reward.setdefault(unit.data["reward"], []).append(unit.data["code"])
         created = skipped = 0
-        for reward, codes in by_reward.items():
-            added = self.service(reward=reward, codes=codes)
-            added = added if isinstance(added, int) else len(codes)
+        for slug, codes in by_reward.items():
+            added = partner_codes_add(reward=rewards[slug], codes=codes)
             created += added
             skipped += len(codes) - added
         return created, skipped

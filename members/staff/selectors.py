@@ -8,10 +8,16 @@ from django.apps import apps
 from django.db.models import Q
 from django.urls import NoReverseMatch, reverse
 
+from campaigns.models import CampaignParticipation
+from rewards.models import Redemption, Voucher
+
 from ..models import AdjustmentRequest, LedgerEntry, Member, PointsLot, Purchase, StaffAuditLog, TierHistory
 
 LEDGER_PAGE_SIZE = 25
 OTHER_APPS = ("rewards", "campaigns", "referrals")
+#: Models with their own panel on the page (see ``member_360``); the generic panels skip them.
+OWN_PANELS = {"rewards.voucher", "rewards.redemption", "campaigns.campaignparticipation"}
+PANEL_SIZE = 10
 
 
 def ledger_cursor(entry: LedgerEntry) -> str:
@@ -53,7 +59,7 @@ def _member_links(member: Member) -> list[dict]:
         if not apps.is_installed(label):
             continue
         for model in apps.get_app_config(label).get_models():
-            if model._meta.proxy:
+            if model._meta.proxy or model._meta.label_lower in OWN_PANELS:
                 continue
             links = [
                 f.name
@@ -65,7 +71,7 @@ def _member_links(member: Member) -> list[dict]:
             condition = Q()
             for name in links:
                 condition |= Q(**{name: member})
-            rows = list(model.objects.filter(condition).order_by("-pk")[:10])
+            rows = list(model.objects.filter(condition).order_by("-pk")[:PANEL_SIZE])
             try:
                 changelist = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
             except NoReverseMatch:
@@ -95,5 +101,21 @@ def member_360(*, member_id: int, before: str | None = None) -> dict:
             AdjustmentRequest.objects.filter(member_id=member_id).select_related("requested_by", "decided_by")[:10]
         ),
         "audit": list(StaffAuditLog.objects.filter(member_id=member_id).select_related("actor")[:10]),
+        # Rewards and campaigns: one query each, with the reward or campaign joined for its name.
+        "vouchers": list(
+            Voucher.objects.filter(member_id=member_id)
+            .select_related("reward")
+            .order_by("-issued_at", "-pk")[:PANEL_SIZE]
+        ),
+        "redemptions": list(
+            Redemption.objects.filter(member_id=member_id, voucher__isnull=True)
+            .select_related("reward")
+            .order_by("-created_at", "-pk")[:PANEL_SIZE]
+        ),
+        "participations": list(
+            CampaignParticipation.objects.filter(member_id=member_id)
+            .select_related("campaign")
+            .order_by("-created_at", "-pk")[:PANEL_SIZE]
+        ),
         "panels": _member_links(member),
     }

@@ -193,7 +193,6 @@ def exports_index(request):
             request,
             _("Exports"),
             form=form,
-            redemptions_available=exports.redemptions_model() is not None,
             query=request.GET.urlencode(),
         ),
     )
@@ -214,10 +213,8 @@ def export_ledger(request):
     return exports.csv_response(exports.ledger_rows(form.period), f"ledger-{form.period.start}-{form.period.end}.csv")
 
 
-@staff_view("members.export_data")
+@staff_view("members.export_data", "rewards.view_redemption")
 def export_redemptions(request):
-    if exports.redemptions_model() is None:
-        raise Http404(_("Redemptions are not available."))
     form = PeriodForm.from_request(request)
     if not form.is_valid():
         return render(request, "admin/staff/exports.html", _context(request, _("Exports"), form=form), status=400)

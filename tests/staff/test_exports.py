@@ -2,12 +2,15 @@
 
 import csv
 import io
+from unittest import mock
 
 import pytest
 from django.urls import reverse
 
 from members.models import LedgerEntry, StaffAuditLog
-from tests.factories import MemberFactory
+from rewards.models import Reward
+from rewards.services import reward_redeem, voucher_cancel
+from tests.factories import MemberFactory, RewardFactory
 from tests.staff.conftest import aware, post
 
 pytestmark = pytest.mark.django_db
@@ -50,9 +53,38 @@ def test_ledger_export_rejects_a_bad_period(client, auditor):
     assert response.status_code == 400
 
 
-def test_redemptions_export_is_absent_without_the_rewards_model(client, auditor):
-    from members.staff.exports import redemptions_model
+def test_redemptions_export_for_a_period(client, auditor, member, manager):
+    post(member, LedgerEntry.Kind.IMPORT, points=2000, when=aware(2025, 1, 1, 9))
+    coffee = RewardFactory(slug="coffee", name="=Free coffee", points_cost=300)
+    charity = RewardFactory(
+        slug="trees", name="Plant trees", kind=Reward.Kind.DONATION, value=None, charity="Forest", points_cost=100
+    )
+    reward_redeem(member=member, reward=coffee, idempotency_key="before", now=aware(2025, 1, 31, 23, 59))
+    first = reward_redeem(member=member, reward=coffee, idempotency_key="a", now=aware(2025, 2, 1, 0, 5))
+    reward_redeem(member=member, reward=charity, points=250, idempotency_key="b", now=aware(2025, 2, 10, 12))
+    second = reward_redeem(member=member, reward=coffee, idempotency_key="c", actor=manager, now=aware(2025, 2, 20))
+    voucher_cancel(voucher=second.voucher, actor=manager, now=aware(2025, 2, 21))
+    reward_redeem(member=member, reward=coffee, idempotency_key="after", now=aware(2025, 3, 1, 0, 0))
 
     client.force_login(auditor)
-    response = client.get(reverse("staff:export_redemptions"), {"start": "2025-02-01", "end": "2025-02-28"})
-    assert response.status_code == (404 if redemptions_model() is None else 200)
+    data = rows(client.get(reverse("staff:export_redemptions"), {"start": "2025-02-01", "end": "2025-02-28"}))
+    header = data[0]
+    assert "shipping_name" not in header and "code" not in header and "idempotency_key" not in header
+    got = [dict(zip(header, row, strict=True)) for row in data[1:]]
+    assert [
+        (r["id"], r["member_number"], r["reward"], r["reward_name"], r["points_spent"], r["status"], r["voucher_state"])
+        for r in got
+    ] == [
+        (str(first.pk), member.member_number, "coffee", "'=Free coffee", "300", "completed", "issued"),
+        (mock.ANY, member.member_number, "trees", "Plant trees", "250", "completed", ""),
+        (str(second.pk), member.member_number, "coffee", "'=Free coffee", "300", "cancelled", "cancelled"),
+    ]
+    assert got[1]["charity"] == "Forest" and got[2]["actor"] == manager.email and got[2]["cancelled_at"]
+    assert StaffAuditLog.objects.filter(action=StaffAuditLog.Action.EXPORTED, object_repr="redemptions").exists()
+
+
+def test_redemptions_export_needs_the_redemption_view_permission(client, support, marketer):
+    for user in (support, marketer):
+        client.force_login(user)
+        response = client.get(reverse("staff:export_redemptions"), {"start": "2025-02-01", "end": "2025-02-28"})
+        assert response.status_code == 403

@@ -7,6 +7,8 @@ from django.urls import reverse
 
 from members.models import ImportJob, LedgerEntry, Member, PointsAccount, PointsLot, Purchase, User
 from members.services.staff import import_job_create
+from rewards.models import PartnerCode, Reward
+from tests.factories import RewardFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -155,12 +157,47 @@ A,pat@example.com,2024-03-01,COF,1,2.00
     assert not Purchase.objects.exists()
 
 
-def test_code_pool_import_explains_when_rewards_cannot_take_codes(manager, django_capture_on_commit_callbacks):
-    job = run(manager, "codes", "reward,code\nR1,ABC\n", dry_run=True, capture=django_capture_on_commit_callbacks)
-    from members.staff.imports import CodePoolImporter
+def partner_reward(slug):
+    return RewardFactory(kind=Reward.Kind.PARTNER, slug=slug, value=None, partner_name="Cinema", stock=0)
 
-    if CodePoolImporter(job).service is None:
-        assert job.error_count == 1 and "rewards" in job.errors[0]["message"]
+
+def test_code_pool_dry_run_reports_row_errors_and_writes_nothing(manager, django_capture_on_commit_callbacks):
+    partner_reward("cinema")
+    RewardFactory(slug="five-off")
+    text = "reward,code\ncinema,AAA\nnope,BBB\ncinema,\ncinema,AAA\nfive-off,CCC\n,DDD\ncinema," + "X" * 101 + "\n"
+    job = run(manager, "codes", text, dry_run=True, capture=django_capture_on_commit_callbacks)
+    assert job.status == ImportJob.Status.DONE
+    assert [(e["row"], e["field"]) for e in job.errors] == [
+        (3, "reward"),  # unknown slug
+        (4, "code"),  # empty code
+        (5, "code"),  # repeated in the file
+        (6, "reward"),  # not a partner reward
+        (7, "reward"),  # no slug
+        (8, "code"),  # too long
+    ]
+    assert not PartnerCode.objects.exists()
+    job = run(manager, "codes", text, dry_run=False, capture=django_capture_on_commit_callbacks)
+    assert job.status == ImportJob.Status.FAILED and not PartnerCode.objects.exists()
+
+
+def test_code_pool_import_adds_codes_and_stock_and_a_reimport_adds_nothing(manager, django_capture_on_commit_callbacks):
+    cinema, spa = partner_reward("cinema"), partner_reward("spa")
+    PartnerCode.objects.create(reward=spa, code="S0")
+    text = "reward,code\ncinema,C1\ncinema,C2\nspa,S0\nspa,S1\nspa,C1\n"
+    job = run(manager, "codes", text, dry_run=False, capture=django_capture_on_commit_callbacks)
+    assert job.status == ImportJob.Status.DONE and job.error_count == 0
+    assert (job.created_rows, job.skipped_rows) == (4, 1)
+    assert sorted(cinema.partner_codes.values_list("code", flat=True)) == ["C1", "C2"]
+    assert sorted(spa.partner_codes.values_list("code", flat=True)) == ["C1", "S0", "S1"]
+    cinema.refresh_from_db()
+    spa.refresh_from_db()
+    assert (cinema.stock, spa.stock) == (2, 2)
+
+    again = run(manager, "codes", text, dry_run=False, capture=django_capture_on_commit_callbacks)
+    assert again.status == ImportJob.Status.DONE and (again.created_rows, again.skipped_rows) == (0, 5)
+    assert PartnerCode.objects.count() == 5
+    cinema.refresh_from_db()
+    assert cinema.stock == 2
 
 
 def test_import_pages_upload_show_progress_and_errors(client, manager, django_capture_on_commit_callbacks):

@@ -5,8 +5,12 @@ from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.urls import reverse
 
+from campaigns.models import Campaign
 from members.models import AdjustmentRequest, LedgerEntry, ProgramSettings, Tier
 from members.staff.roles import AUDITOR, MARKETER, PROGRAM_MANAGER, SUPPORT, roles_setup
+from rewards.models import Reward, Voucher
+from rewards.services import reward_redeem
+from tests.factories import RewardFactory, campaign_factory, points_give
 from tests.staff.conftest import staff_in
 
 pytestmark = pytest.mark.django_db
@@ -33,6 +37,13 @@ def _urls(member):
         "import_new": reverse("staff:import_new"),
         "import_jobs": reverse("admin:members_importjob_changelist"),
         "staff_settings": reverse("admin:members_staffsettings_changelist"),
+        "reward_list": reverse("admin:rewards_reward_changelist"),
+        "reward_add": reverse("admin:rewards_reward_add"),
+        "redemption_list": reverse("admin:rewards_redemption_changelist"),
+        "voucher_list": reverse("admin:rewards_voucher_changelist"),
+        "campaign_list": reverse("admin:campaigns_campaign_changelist"),
+        "campaign_add": reverse("admin:campaigns_campaign_add"),
+        "segment_add": reverse("admin:campaigns_segment_add"),
     }
 
 
@@ -55,6 +66,13 @@ MATRIX = {
     "import_new": (NO, NO, OK, NO, NO),
     "import_jobs": (NO, NO, OK, OK, NO),
     "staff_settings": (NO, NO, OK, OK, NO),
+    "reward_list": (OK, OK, OK, OK, NO),
+    "reward_add": (NO, NO, OK, NO, NO),
+    "redemption_list": (OK, OK, OK, OK, NO),
+    "voucher_list": (OK, OK, OK, OK, NO),
+    "campaign_list": (NO, OK, OK, OK, NO),
+    "campaign_add": (NO, OK, NO, NO, NO),
+    "segment_add": (NO, OK, NO, NO, NO),
 }
 
 
@@ -149,3 +167,66 @@ def test_support_cannot_approve_requests(client, roles, support, member):
     request.refresh_from_db()
     assert request.status == AdjustmentRequest.Status.PENDING
     assert response.status_code in {200, 302}
+
+
+@pytest.fixture
+def voucher(member):
+    points_give(member, 800)
+    redemption = reward_redeem(member=member, reward=RewardFactory(points_cost=500), idempotency_key="redeem-1")
+    return redemption.voucher
+
+
+@pytest.mark.parametrize(
+    ("role", "cancelled"),
+    [(SUPPORT, True), (MARKETER, False), (PROGRAM_MANAGER, True), (AUDITOR, False), (None, False)],
+)
+def test_who_may_cancel_a_voucher_through_the_rewards_admin(client, roles, member, voucher, role, cancelled):
+    client.force_login(staff_in(role))
+    response = client.post(
+        reverse("admin:rewards_voucher_changelist"),
+        {"action": "cancel_vouchers", "_selected_action": [voucher.pk], "index": 0},
+    )
+    voucher.refresh_from_db()
+    member.account.refresh_from_db()
+    assert (voucher.state == Voucher.State.CANCELLED) is cancelled
+    assert member.account.balance == (800 if cancelled else 300)
+    if role in (MARKETER, AUDITOR):
+        # They see the voucher list, but without the action: no action form at all.
+        assert response.status_code == 200 and response.context["action_form"] is None
+
+
+@pytest.mark.parametrize(
+    ("role", "launched"),
+    [(SUPPORT, False), (MARKETER, True), (PROGRAM_MANAGER, False), (AUDITOR, False)],
+)
+def test_only_the_marketer_runs_campaigns(client, roles, role, launched):
+    campaign = campaign_factory(status=Campaign.Status.DRAFT)
+    client.force_login(staff_in(role))
+    client.post(
+        reverse("admin:campaigns_campaign_changelist"),
+        {"action": "launch_selected", "_selected_action": [campaign.pk], "index": 0},
+    )
+    campaign.refresh_from_db()
+    assert (campaign.status == Campaign.Status.ACTIVE) is launched
+
+
+def test_the_auditor_cannot_change_rewards_or_campaigns(client, roles):
+    reward = RewardFactory(name="Coffee")
+    campaign = campaign_factory(name="Spring")
+    client.force_login(staff_in(AUDITOR))
+    assert client.get(reverse("admin:rewards_reward_change", args=[reward.pk])).status_code == 200
+    assert client.post(reverse("admin:rewards_reward_change", args=[reward.pk]), {"name": "Tea"}).status_code == 403
+    client.post(
+        reverse("admin:rewards_reward_changelist"),
+        {"action": "deactivate", "_selected_action": [reward.pk], "index": 0},
+    )
+    client.post(
+        reverse("admin:campaigns_campaign_changelist"),
+        {"action": "pause_selected", "_selected_action": [campaign.pk], "index": 0},
+    )
+    assert client.post(reverse("admin:campaigns_campaign_change", args=[campaign.pk]), {"name": "X"}).status_code == 403
+    reward.refresh_from_db()
+    campaign.refresh_from_db()
+    assert (reward.name, reward.is_active) == ("Coffee", True)
+    assert (campaign.name, campaign.status) == ("Spring", Campaign.Status.ACTIVE)
+    assert Reward.objects.count() == 1 and Campaign.objects.count() == 1
