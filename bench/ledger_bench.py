@@ -257,6 +257,9 @@ def bench_expiry(sample: int, results: dict) -> None:
     due = PointsLot.objects.filter(remaining__gt=0, is_pending=False, expires_at__lte=now)
     total_due = due.count()
     print(f"  due lots: {total_due:,}")
+    if total_due <= sample:
+        print("  not enough due lots left to compare (a --reuse run after an expiry run); rebuild without --reuse")
+        return
 
     # The naive way, for comparison: one transaction and four statements per lot.
     sample_ids = list(due.order_by("id").values_list("id", flat=True)[:sample])
