@@ -69,6 +69,22 @@ def rewards_for_member_dashboard(member: Member, *, limit: int = 3) -> list[Rewa
     return list(rewards_catalogue(member=member, balance=balance).order_by("points_to_go", "points_cost", "pk")[:limit])
 
 
+def member_redeemed_units(*, member_id: int, reward: Reward, now: datetime) -> tuple[int, int]:
+    """Units of ``reward`` the member has redeemed, in total and in the reward's current period, for its
+    per-member limits. Gifts don't count: the limits are about what a member spends points on. One query, and
+    none when the reward has no limit."""
+    if reward.per_member_limit is None and reward.per_member_period_limit is None:
+        return 0, 0
+    since = period_start(reward.period, now) if reward.period else now
+    counts = Redemption.objects.filter(
+        member_id=member_id, reward_id=reward.pk, status=Redemption.Status.COMPLETED, is_gift=False
+    ).aggregate(
+        total=Coalesce(Sum("quantity"), 0),
+        in_period=Coalesce(Sum("quantity", filter=Q(created_at__gte=since)), 0),
+    )
+    return counts["total"], counts["in_period"]
+
+
 def _allowed_tier_ids(tier_id: int | None) -> list[int]:
     tiers = tiers_list()
     rank = next((tier.rank for tier in tiers if tier.pk == tier_id), None)
@@ -166,16 +182,7 @@ def reward_redeemability(
     now = now or timezone.now()
     balance = member_balance(member=member)
     cost = points if reward.kind == Reward.Kind.DONATION and points else reward.points_cost * quantity
-    redeemed_total = redeemed_in_period = 0
-    if reward.per_member_limit is not None or reward.per_member_period_limit is not None:
-        since = period_start(reward.period, now) if reward.period else now
-        counts = Redemption.objects.filter(
-            member_id=member.pk, reward_id=reward.pk, status=Redemption.Status.COMPLETED
-        ).aggregate(
-            total=Coalesce(Sum("quantity"), 0),
-            in_period=Coalesce(Sum("quantity", filter=Q(created_at__gte=since)), 0),
-        )
-        redeemed_total, redeemed_in_period = counts["total"], counts["in_period"]
+    redeemed_total, redeemed_in_period = member_redeemed_units(member_id=member.pk, reward=reward, now=now)
     tiers = {tier.pk: tier for tier in tiers_list()}
     min_tier = tiers.get(reward.min_tier_id)
     error = redemption_error(

@@ -16,7 +16,7 @@ from pathlib import Path
 from django.contrib.contenttypes.models import ContentType
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import F, Q, Sum, Value
+from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.text import slugify
@@ -42,13 +42,13 @@ from .models import PartnerCode, Redemption, Reward, Voucher
 from .rules import (
     MemberSituation,
     availability_error,
-    period_start,
     redemption_error,
     redemption_points,
     voucher_code_new,
     voucher_code_normalise,
     voucher_refusal,
 )
+from .selectors import member_redeemed_units
 
 THUMBNAIL_SIZE = (480, 360)
 PARTNER_CODE_MAX_LENGTH = PartnerCode._meta.get_field("code").max_length
@@ -119,16 +119,7 @@ def reward_redeem(
         cost = redemption_points(reward=reward, quantity=quantity, points=points)
         address = _validated_address(reward, shipping_address)
 
-        redeemed_total = redeemed_in_period = 0
-        if reward.per_member_limit is not None or reward.per_member_period_limit is not None:
-            since = period_start(reward.period, now) if reward.period else now
-            counts = Redemption.objects.filter(
-                member_id=member.pk, reward_id=reward.pk, status=Redemption.Status.COMPLETED, is_gift=False
-            ).aggregate(
-                total=Coalesce(Sum("quantity"), 0),
-                in_period=Coalesce(Sum("quantity", filter=Q(created_at__gte=since)), 0),
-            )
-            redeemed_total, redeemed_in_period = counts["total"], counts["in_period"]
+        redeemed_total, redeemed_in_period = member_redeemed_units(member_id=member.pk, reward=reward, now=now)
         tiers = {tier.pk: tier for tier in tiers_list()}
         min_tier = tiers.get(reward.min_tier_id)
         error = redemption_error(
@@ -178,32 +169,38 @@ def reward_redeem(
             actor=actor,
             now=now,
         )
-        voucher = None
-        if reward.kind == Reward.Kind.PARTNER:
-            _partner_code_assign(reward=reward, redemption=redemption, now=now)
-        elif reward.issues_voucher:
-            voucher = _voucher_issue(reward=reward, redemption=redemption, now=now)
-        hooks.emit(
-            "reward.redeemed",
-            {
-                "member_number": member.member_number,
-                "redemption_id": redemption.pk,
-                "reward_id": reward.pk,
-                "reward_slug": reward.slug,
-                "reward_name": reward.name,
-                "reward_kind": reward.kind,
-                "quantity": quantity,
-                "points_spent": cost,
-                "balance": account.balance,
-                "charity": redemption.charity,
-                "requires_shipping": reward.requires_shipping,
-                "voucher_code": voucher.code if voucher else None,
-                "voucher_expires_at": voucher.expires_at.isoformat() if voucher else None,
-                "redeemed_at": now.isoformat(),
-            },
-        )
+        _deliver_and_announce(member=member, reward=reward, redemption=redemption, balance=account.balance, now=now)
     redemption.replayed = False
     return redemption
+
+
+def _deliver_and_announce(*, member: Member, reward: Reward, redemption: Redemption, balance: int, now) -> None:
+    """Hand over what a redemption or gift gives (a partner code or a voucher) and emit ``reward.redeemed`` inside
+    the caller's transaction."""
+    voucher = None
+    if reward.kind == Reward.Kind.PARTNER:
+        _partner_code_assign(reward=reward, redemption=redemption, now=now)
+    elif reward.issues_voucher:
+        voucher = _voucher_issue(reward=reward, redemption=redemption, now=now)
+    payload = {
+        "member_number": member.member_number,
+        "redemption_id": redemption.pk,
+        "reward_id": reward.pk,
+        "reward_slug": reward.slug,
+        "reward_name": reward.name,
+        "reward_kind": reward.kind,
+        "quantity": redemption.quantity,
+        "points_spent": redemption.points_spent,
+        "balance": balance,
+        "charity": redemption.charity,
+        "requires_shipping": reward.requires_shipping,
+        "voucher_code": voucher.code if voucher else None,
+        "voucher_expires_at": voucher.expires_at.isoformat() if voucher else None,
+        "redeemed_at": now.isoformat(),
+    }
+    if redemption.is_gift:
+        payload["is_gift"] = True
+    hooks.emit("reward.redeemed", payload)
 
 
 def reward_grant(
@@ -274,31 +271,7 @@ def reward_grant(
             actor=actor,
             created_at=now,
         )
-        voucher = None
-        if reward.kind == Reward.Kind.PARTNER:
-            _partner_code_assign(reward=reward, redemption=redemption, now=now)
-        elif reward.issues_voucher:
-            voucher = _voucher_issue(reward=reward, redemption=redemption, now=now)
-        hooks.emit(
-            "reward.redeemed",
-            {
-                "member_number": member.member_number,
-                "redemption_id": redemption.pk,
-                "reward_id": reward.pk,
-                "reward_slug": reward.slug,
-                "reward_name": reward.name,
-                "reward_kind": reward.kind,
-                "quantity": 1,
-                "points_spent": 0,
-                "is_gift": True,
-                "balance": account.balance,
-                "charity": "",
-                "requires_shipping": False,
-                "voucher_code": voucher.code if voucher else None,
-                "voucher_expires_at": voucher.expires_at.isoformat() if voucher else None,
-                "redeemed_at": now.isoformat(),
-            },
-        )
+        _deliver_and_announce(member=member, reward=reward, redemption=redemption, balance=account.balance, now=now)
     redemption.replayed = False
     return redemption
 

@@ -107,3 +107,13 @@ def test_cancelling_a_gift_voucher_returns_stock_but_no_points(member):
     assert balance(member) == 1000 and LedgerEntry.objects.count() == entries
     reward.refresh_from_db()
     assert reward.stock == 1
+
+
+def test_the_redeem_page_and_the_service_agree_that_gifts_do_not_use_up_the_member_limit(member):
+    from rewards.selectors import reward_redeemability
+
+    reward = RewardFactory(kind=Reward.Kind.FIXED_DISCOUNT, points_cost=100, value=Decimal("5.00"), per_member_limit=1)
+    grant(member, reward)
+    assert reward_redeemability(member=member, reward=reward).error is None
+    reward_redeem(member=member, reward=reward, idempotency_key="paid-1")
+    assert reward_redeemability(member=member, reward=reward).error is not None
