@@ -36,7 +36,8 @@ from .models import (
     User,
 )
 from .selectors import program_cache_clear
-from .services import member_update_profile, points_adjust, points_reverse
+from .services import member_update_profile, points_reverse
+from .services.staff import staff_points_adjust
 
 RECENT_ROWS = 20
 
@@ -355,24 +356,31 @@ class MemberAdmin(admin.ModelAdmin):
 
     def adjust_points_view(self, request, member_id):
         member = get_object_or_404(Member.objects.select_related("user", "account"), pk=member_id)
-        if not request.user.has_perm("members.change_member"):
+        if not request.user.has_perm("members.adjust_points"):
             raise PermissionDenied
         if request.method == "POST":
             form = AdjustPointsForm(request.POST)
             if form.is_valid():
                 try:
-                    entry = points_adjust(
+                    # The same path as the staff console's: the support limit, two-person approval and the audit
+                    # log apply here too. The form's token makes a double submit post once.
+                    outcome = staff_points_adjust(
                         member=member,
                         points=form.cleaned_data["points"],
                         reason=form.cleaned_data["reason"],
                         actor=request.user,
-                        # The form's token makes a double submit post once.
                         idempotency_key=f"admin-adjust:{member.pk}:{form.cleaned_data['token']}",
                     )
                 except LoyaltyError as error:
                     apply_domain_error(form, error)
                 else:
-                    if entry.replayed:
+                    entry = outcome.entry
+                    if outcome.needs_approval:
+                        messages.warning(
+                            request,
+                            _("The adjustment is over the support limit and waits for a second person's approval."),
+                        )
+                    elif entry.replayed:
                         messages.info(request, _("This adjustment was already posted."))
                     else:
                         messages.success(

@@ -99,6 +99,17 @@ def test_adjust_points_through_the_service(staff_client, program, member):
     assert assert_consistent(member).balance == 40
 
 
+def test_adjust_points_over_the_support_limit_waits_for_approval(staff_client, program, member):
+    from members.staff_models import AdjustmentRequest, StaffAuditLog
+
+    url = reverse("admin:members_member_adjust_points", args=[member.pk])
+    response = staff_client.post(url, {"points": 5000, "reason": "Status match", "token": "t-big"})
+    assert response.status_code == 302
+    assert not LedgerEntry.objects.filter(kind=Kind.ADJUST).exists()
+    assert AdjustmentRequest.objects.filter(member=member, points=5000).count() == 1
+    assert StaffAuditLog.objects.exists()
+
+
 @pytest.mark.parametrize(
     ("data", "field", "message"),
     [
