@@ -5,8 +5,10 @@
    with the statements per earn counted;
 2. the set-based expiry job over ~1,000,000 due lots against a per-lot ORM loop timed on a 10,000-lot sample.
 
-Usage: ``.venv/bin/python bench/ledger_bench.py [--members 1000000] [--purchases 10000] [--reuse]``
-(``BENCH_DATABASE_URL`` picks the database; it is dropped and rebuilt unless ``--reuse``).
+Usage: ``.venv/bin/python bench/ledger_bench.py [--members 1000000] [--purchases 10000] [--reuse | --from-seed]``
+(``BENCH_DATABASE_URL`` picks the database; it is dropped and rebuilt unless ``--reuse``). A fresh dataset is also
+saved as ``<database>_seed``; ``--from-seed`` starts from a copy of it, so the expiry job finds its million due
+lots again without regenerating.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import tempfile
 import time
 from decimal import Decimal
 
-from _dataset import _literal, insert_select, setup_django, timed
+from _dataset import _literal, database_exists, database_snapshot, insert_select, setup_django, timed
 
 ENTRIES_PER_MEMBER = 10
 LOTS_PER_MEMBER = 5
@@ -307,13 +309,29 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=1_000_000)
     parser.add_argument("--purchases", type=int, default=10_000)
     parser.add_argument("--sample", type=int, default=10_000, help="lots for the per-lot ORM loop")
-    parser.add_argument("--reuse", action="store_true", help="keep an existing dataset")
+    start = parser.add_mutually_exclusive_group()
+    start.add_argument("--reuse", action="store_true", help="keep an existing dataset")
+    start.add_argument("--from-seed", action="store_true", help="start from a copy of the saved fresh dataset")
     args = parser.parse_args()
-    url = setup_django(recreate=not args.reuse)
+    import os
+    from urllib.parse import urlparse
+
+    from _dataset import DEFAULT_URL
+
+    seed = urlparse(os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)).path.lstrip("/") + "_seed"
+    template = None
+    if args.from_seed:
+        if not database_exists(os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL), seed):
+            raise SystemExit(f"No saved dataset {seed}: run once without --from-seed first.")
+        template = seed
+    with timed("preparing the database"):
+        url = setup_django(recreate=not (args.reuse or args.from_seed), template=template)
     from members.models import Member
 
-    if not args.reuse or not Member.objects.exists():
+    if not (args.reuse or args.from_seed) or not Member.objects.exists():
         generate(args.members)
+        with timed(f"saving the fresh dataset as {seed}"):
+            database_snapshot(url, seed)
     members = Member.objects.count()
     results: dict = {}
     print("Earning:")
