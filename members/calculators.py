@@ -19,6 +19,7 @@ preview, line by line.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
@@ -56,7 +57,7 @@ class Basket:
     tier: Tier | None = None
     #: Facts about the member's history that campaign rules need (purchase counts, channels used…),
     #: filled in by the service so providers do not query per line.
-    context: dict = field(default_factory=dict)
+    context: Mapping = field(default_factory=dict)
 
     @property
     def total(self) -> Decimal:

@@ -442,14 +442,15 @@ def _next_review(program: ProgramSettings, today: date) -> date:
         return today.replace(year=today.year + 1, day=28)
 
 
-def tiers_evaluate(*, today: date | None = None) -> int:
+def tiers_evaluate(*, today: date | None = None, batch_size: int = 5000) -> int:
     """Review every member whose ``tier_review_at`` has come; returns how many were reviewed.
 
     A member below their tier's threshold (qualifying points or spend over the review window) goes down exactly
     one tier (a soft landing); one at or above it keeps the tier. Either way the review date moves on a period
     (members landing on the entry tier have nothing left to review) and a TierHistory row records the outcome.
-    Set-based, one transaction per tier: lock the due members, insert their history rows, move the
-    downgraded ones and re-date the rest. ``tier.changed`` is emitted for every downgrade.
+    Set-based, per tier in keyset chunks of ``batch_size`` members (one transaction each): lock the chunk, insert
+    its history rows, re-date the members who keep the tier and move the others down. ``tier.changed`` is
+    emitted for every downgrade. A crash loses at most the chunk in progress; a re-run reviews only who is left.
     """
     program = program_settings_get()
     today = today or timezone.localdate()
@@ -475,74 +476,82 @@ def tiers_evaluate(*, today: date | None = None) -> int:
             value_sql=value_sql,
             window_params=window_params,
             next_review=next_review,
+            batch_size=batch_size,
         )
     return reviewed
 
 
-def _review_tier(*, tier, lower, entry_tier, today, now, value_sql, window_params, next_review) -> int:
+def _review_tier(*, tier, lower, entry_tier, today, now, value_sql, window_params, next_review, batch_size) -> int:
+    """Review the tier's due members in keyset chunks, one short transaction each, so a review of a million
+    members never holds a million row locks (purchases of those members would wait behind it)."""
     due_sql = "m.tier_id = %s AND m.tier_review_at <= %s AND m.status = %s"
     due_params = [tier.pk, _day(today), Member.Status.ACTIVE]
     threshold = Decimal(tier.threshold)
-    with transaction.atomic():
-        lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-        locked = _fetch(
-            f"SELECT COUNT(*) FROM (SELECT m.id FROM {MEMBERS} m WHERE {due_sql} ORDER BY m.id{lock}) due",
-            due_params,
-        )[0][0]
-        if not locked:
-            return 0
-        if lower is None:
-            # The entry tier cannot be lost: nothing to review any more.
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    lower_review = None if lower is None or lower.pk == entry_tier.pk else _day(next_review)
+    reviewed, last = 0, 0
+    while True:
+        with transaction.atomic():
+            ids = [
+                row[0]
+                for row in _fetch(
+                    f"SELECT m.id FROM {MEMBERS} m WHERE {due_sql} AND m.id > %s ORDER BY m.id LIMIT %s{lock}",
+                    [*due_params, last, batch_size],
+                )
+            ]
+            if not ids:
+                return reviewed
+            last = ids[-1]
+            reviewed += len(ids)
+            chunk_sql, chunk_params = _in("m.id", ids)
+            chunk = f"SELECT m.id FROM {MEMBERS} m WHERE {chunk_sql}"
+            if lower is None:
+                # The entry tier cannot be lost: nothing to review any more.
+                _execute(f"UPDATE {MEMBERS} SET tier_review_at = NULL WHERE id IN ({chunk})", chunk_params)
+                continue
+            below = f"{value_sql} < CAST(%s AS NUMERIC)"
+            downgraded = _fetch(
+                f"SELECT m.member_number FROM {MEMBERS} m WHERE {chunk_sql} AND {below} ORDER BY m.id",
+                [*chunk_params, *window_params, threshold],
+            )
             _execute(
-                f"UPDATE {MEMBERS} SET tier_review_at = NULL"
-                f" WHERE id IN (SELECT m.id FROM {MEMBERS} m WHERE {due_sql})",
-                due_params,
+                f"""
+                INSERT INTO {TIER_HISTORY} (member_id, from_tier_id, to_tier_id, reason, qualifying_value, created_at)
+                SELECT v.member_id, %s, CASE WHEN v.value < CAST(%s AS NUMERIC) THEN %s ELSE %s END,
+                       CASE WHEN v.value < CAST(%s AS NUMERIC) THEN %s ELSE %s END, v.value, %s
+                FROM (SELECT m.id AS member_id, {value_sql} AS value FROM {MEMBERS} m WHERE {chunk_sql}) v
+                ORDER BY v.member_id
+                """,
+                [
+                    tier.pk,
+                    threshold,
+                    lower.pk,
+                    tier.pk,
+                    threshold,
+                    TierHistoryModel.Reason.DOWNGRADE,
+                    TierHistoryModel.Reason.RETAINED,
+                    _ts(now),
+                    *window_params,
+                    *chunk_params,
+                ],
             )
-            return locked
-        downgraded = _fetch(
-            f"SELECT m.member_number FROM {MEMBERS} m"
-            f" WHERE {due_sql} AND {value_sql} < CAST(%s AS NUMERIC) ORDER BY m.id",
-            [*due_params, *window_params, threshold],
-        )
-        _execute(
-            f"""
-            INSERT INTO {TIER_HISTORY} (member_id, from_tier_id, to_tier_id, reason, qualifying_value, created_at)
-            SELECT v.member_id, %s, CASE WHEN v.value < CAST(%s AS NUMERIC) THEN %s ELSE %s END,
-                   CASE WHEN v.value < CAST(%s AS NUMERIC) THEN %s ELSE %s END, v.value, %s
-            FROM (SELECT m.id AS member_id, {value_sql} AS value FROM {MEMBERS} m WHERE {due_sql}) v
-            ORDER BY v.member_id
-            """,
-            [
-                tier.pk,
-                threshold,
-                lower.pk,
-                tier.pk,
-                threshold,
-                TierHistoryModel.Reason.DOWNGRADE,
-                TierHistoryModel.Reason.RETAINED,
-                _ts(now),
-                *window_params,
-                *due_params,
-            ],
-        )
-        lower_review = None if lower.pk == entry_tier.pk else _day(next_review)
-        _execute(
-            f"UPDATE {MEMBERS} SET tier_id = %s, tier_achieved_at = %s, tier_review_at = %s"
-            f" WHERE id IN (SELECT m.id FROM {MEMBERS} m WHERE {due_sql} AND {value_sql} < CAST(%s AS NUMERIC))",
-            [lower.pk, _ts(now), lower_review, *due_params, *window_params, threshold],
-        )
-        _execute(
-            f"UPDATE {MEMBERS} SET tier_review_at = %s WHERE id IN (SELECT m.id FROM {MEMBERS} m WHERE {due_sql})",
-            [_day(next_review), *due_params],
-        )
-        for (number,) in downgraded:
-            hooks.emit(
-                "tier.changed",
-                {
-                    "member_number": number,
-                    "from": tier.name,
-                    "to": lower.name,
-                    "reason": TierHistoryModel.Reason.DOWNGRADE,
-                },
+            # Re-date the members who keep the tier first: the downgrade below changes tier_id, not the chunk.
+            _execute(
+                f"UPDATE {MEMBERS} SET tier_review_at = %s WHERE id IN ({chunk} AND NOT ({below}))",
+                [_day(next_review), *chunk_params, *window_params, threshold],
             )
-        return locked
+            _execute(
+                f"UPDATE {MEMBERS} SET tier_id = %s, tier_achieved_at = %s, tier_review_at = %s"
+                f" WHERE id IN ({chunk} AND {below})",
+                [lower.pk, _ts(now), lower_review, *chunk_params, *window_params, threshold],
+            )
+            for (number,) in downgraded:
+                hooks.emit(
+                    "tier.changed",
+                    {
+                        "member_number": number,
+                        "from": tier.name,
+                        "to": lower.name,
+                        "reason": TierHistoryModel.Reason.DOWNGRADE,
+                    },
+                )

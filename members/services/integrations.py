@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 import httpx
 from django.conf import settings
+from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -70,6 +71,7 @@ def api_key_create(*, name: str, scopes: list[str], created_by=None) -> tuple[AP
 def api_key_revoke(*, api_key: APIKey) -> APIKey:
     """Revoke a key at once; requests with it get 401 from then on. Revoking twice keeps the first date."""
     APIKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    webhook_subscriptions_clear()
     api_key.refresh_from_db(fields=["revoked_at"])
     return api_key
 
@@ -177,25 +179,44 @@ def webhook_secret_new() -> str:
     return "whsec_" + secrets.token_hex(24)
 
 
+WEBHOOK_SUBSCRIPTIONS_CACHE_KEY = "members:webhook-subscriptions"
+
+
+def webhook_subscriptions() -> list[tuple[int, list[str]]]:
+    """``(endpoint id, events)`` of every active endpoint whose key is not revoked.
+
+    Every purchase asks, and the answer changes only when staff edit endpoints or keys, so it is cached: saving
+    or deleting an endpoint or a key clears it (signals in ``members.integrations``), and it lives a minute at
+    most where the cache is per process. A delivery checks its endpoint and key again before it is sent.
+    """
+    subscriptions = cache.get(WEBHOOK_SUBSCRIPTIONS_CACHE_KEY)
+    if subscriptions is None:
+        subscriptions = list(
+            WebhookEndpoint.objects.filter(is_active=True, api_key__revoked_at__isnull=True).values_list("pk", "events")
+        )
+        cache.set(WEBHOOK_SUBSCRIPTIONS_CACHE_KEY, subscriptions, 60)
+    return subscriptions
+
+
+def webhook_subscriptions_clear() -> None:
+    cache.delete(WEBHOOK_SUBSCRIPTIONS_CACHE_KEY)
+
+
 def webhook_event_enqueue(*, event: str, payload: dict) -> list[WebhookDelivery]:
     """Record a delivery of ``event`` for every active endpoint that subscribed to it, and send them after commit.
 
     Called inside the transaction of the change it reports, so an event is recorded exactly when the change
     commits; nothing is sent for a change that rolls back.
     """
-    endpoints = [
-        endpoint
-        for endpoint in WebhookEndpoint.objects.filter(is_active=True, api_key__revoked_at__isnull=True)
-        if event in endpoint.events
-    ]
-    if not endpoints:
+    endpoint_ids = [endpoint_id for endpoint_id, events in webhook_subscriptions() if event in events]
+    if not endpoint_ids:
         return []
     now = timezone.now()
     data = json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
     deliveries = WebhookDelivery.objects.bulk_create(
         [
-            WebhookDelivery(endpoint=endpoint, event=event, payload=data, created_at=now, next_attempt_at=now)
-            for endpoint in endpoints
+            WebhookDelivery(endpoint_id=endpoint_id, event=event, payload=data, created_at=now, next_attempt_at=now)
+            for endpoint_id in endpoint_ids
         ]
     )
     ids = [delivery.pk for delivery in deliveries]
@@ -254,14 +275,13 @@ def webhook_deliver(*, delivery_id: int, final_attempt: bool = False, retry_in: 
     ``final_attempt`` marks the delivery failed when this attempt does not succeed; otherwise it stays pending
     with ``next_attempt_at`` set ``retry_in`` seconds ahead (the task schedules that retry).
     """
-    delivery = WebhookDelivery.objects.select_related("endpoint").filter(pk=delivery_id).first()
+    delivery = WebhookDelivery.objects.select_related("endpoint__api_key").filter(pk=delivery_id).first()
     if delivery is None or delivery.status != WebhookDelivery.Status.PENDING:
         return DeliveryOutcome(delivered=delivery is not None, give_up=True)
     endpoint = delivery.endpoint
-    if not endpoint.is_active:
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(
-            status=WebhookDelivery.Status.FAILED, last_error="Endpoint disabled."
-        )
+    if not endpoint.is_active or not endpoint.api_key.is_active:
+        reason = "Endpoint disabled." if not endpoint.is_active else "API key revoked."
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(status=WebhookDelivery.Status.FAILED, last_error=reason)
         return DeliveryOutcome(delivered=False, give_up=True)
     body = webhook_body(delivery)
     timestamp = int(time.time())
@@ -346,5 +366,6 @@ def webhook_endpoint_update(
     if unknown:
         raise ValueError(f"Unknown event(s): {', '.join(unknown)}")
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(url=url, events=sorted(set(events)), is_active=is_active)
+    webhook_subscriptions_clear()
     endpoint.refresh_from_db()
     return endpoint

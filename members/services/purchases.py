@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q, Sum
+from django.db.models import F, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -17,7 +18,8 @@ from ..exceptions import AccountClosed, DuplicateRequest, InvalidPurchase, Refun
 from ..models import LedgerEntry, Member, PointsAccount, PointsLot, Purchase, PurchaseLine, Refund, Tier
 from ..selectors import earning_rules_active, program_settings_get, tiers_list
 from .ledger import account_lock, ledger_post, lot_expiry_for
-from .tiers import qualifying_activity_add, tier_upgrade_if_qualified
+from .sql import insert_unless_exists
+from .tiers import purchase_activity_record, qualifying_activity_add
 
 Kind = LedgerEntry.Kind
 MAX_LINES = 500
@@ -107,10 +109,7 @@ def basket_build(
             _("This program earns on %(currency)s purchases only.") % {"currency": program.currency},
             field="currency",
         )
-    context = {}
-    if member is not None and hooks.earning_providers:
-        # Only campaign rules (earning providers) look at the member's history; without any, skip the query.
-        context = _member_context(member)
+    context = MemberHistory(member) if member is not None else {}
     return Basket(
         lines=tuple(
             BasketLine(
@@ -139,10 +138,33 @@ def _member_tier(member: Member | None) -> Tier | None:
     return next((tier for tier in tiers_list() if tier.pk == member.tier_id), None) or member.tier
 
 
-def _member_context(member: Member) -> dict:
-    """History facts campaign rules need, read once per basket (one query over the member's purchases)."""
-    channels = set(Purchase.objects.filter(member=member).order_by().values_list("channel", flat=True).distinct())
-    return {"purchase_channels": channels, "has_purchased": bool(channels)}
+class MemberHistory(Mapping):
+    """Facts about the member's purchase history that campaign rules may ask for (``basket.context``).
+
+    Read with one query on first access only: most baskets meet no rule that looks at history, and an earn
+    should not pay for a question nobody asked.
+    """
+
+    def __init__(self, member: Member):
+        self._member = member
+        self._facts: dict | None = None
+
+    def _load(self) -> dict:
+        if self._facts is None:
+            channels = set(
+                Purchase.objects.filter(member=self._member).order_by().values_list("channel", flat=True).distinct()
+            )
+            self._facts = {"purchase_channels": channels, "has_purchased": bool(channels)}
+        return self._facts
+
+    def __getitem__(self, key):
+        return self._load()[key]
+
+    def __iter__(self):
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
 
 
 def _active_rules() -> list:
@@ -209,15 +231,19 @@ def purchase_record(
     try:
         with transaction.atomic():
             account = account_lock(member_id=member.pk)
-            existing = Purchase.objects.filter(source=source, external_id=external_id).first()
-            if existing is not None:
-                return _replay(existing, member)
-            if member.status != Member.Status.ACTIVE:
-                raise AccountClosed()
-            earning = calculate(basket=basket, program=program, rules=_active_rules(), now=now)
-            if earning.awards and hooks.award_reservers:
+            earning = None
+            if member.status == Member.Status.ACTIVE:
+                earning = calculate(basket=basket, program=program, rules=_active_rules(), now=now)
+            if earning is None or (earning.awards and hooks.award_reservers):
+                # Reserving awards writes to campaign budgets, and a closed account's retry is still a replay:
+                # both need to know about an earlier recording first. Plain earns let the INSERT find out.
+                existing = Purchase.objects.filter(source=source, external_id=external_id).first()
+                if existing is not None:
+                    return _replay(existing, member)
+                if earning is None:
+                    raise AccountClosed()
                 _reserve_awards(earning=earning, basket=basket, now=now)
-            purchase = Purchase.objects.create(
+            purchase = Purchase(
                 member=member,
                 external_id=external_id,
                 source=source,
@@ -230,6 +256,8 @@ def purchase_record(
                 points_earned=earning.base_points,
                 points_bonus=earning.bonus_points,
             )
+            if not insert_unless_exists(purchase, unique_fields=["source", "external_id"]):
+                return _replay(Purchase.objects.get(source=source, external_id=external_id), member)
             line_points = dict(earning.line_points)
             for award in earning.awards:
                 for number, points in award.line_points.items():
@@ -283,11 +311,9 @@ def purchase_record(
                         now,
                     )
                 )
-            qualifying_activity_add(member=member, when=occurred_at, points=earning.base_points, spend=total)
-            Member.objects.filter(
-                Q(last_purchase_at__isnull=True) | Q(last_purchase_at__lt=occurred_at), pk=member.pk
-            ).update(last_purchase_at=occurred_at)
-            tier_changed = tier_upgrade_if_qualified(member=member, now=now)
+            tier_changed = purchase_activity_record(
+                member=member, occurred_at=occurred_at, points=earning.base_points, spend=total, now=now
+            )
             result = PurchaseResult(
                 purchase=purchase,
                 earning=earning,

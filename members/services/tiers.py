@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.db.models import F, Sum
+from django.db import connection
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from .. import hooks
@@ -65,8 +66,64 @@ def tier_for_value(value: Decimal, tiers: list[Tier]) -> Tier | None:
     return reached[-1] if reached else (tiers[0] if tiers else None)
 
 
-def tier_upgrade_if_qualified(*, member: Member, now: datetime | None = None, actor=None) -> bool:
-    """Move the member up at once if their qualifying value reaches a higher tier. Never moves down."""
+def purchase_activity_record(
+    *, member: Member, occurred_at: datetime, points: int, spend: Decimal, now: datetime
+) -> bool:
+    """Book a purchase towards tiers: its qualifying month, the member's last purchase date, and an upgrade if
+    the member now qualifies for a higher tier. Returns whether the tier changed. Caller holds the account lock.
+
+    Every earn runs this, so on PostgreSQL the bucket upsert, the last-purchase update and the qualifying sum are
+    one statement; the sum reads the snapshot from before the upsert, so the bucket's new value is added from
+    its RETURNING row instead.
+    """
+    if connection.vendor != "postgresql":
+        qualifying_activity_add(member=member, when=occurred_at, points=points, spend=spend)
+        Member.objects.filter(
+            Q(last_purchase_at__isnull=True) | Q(last_purchase_at__lt=occurred_at), pk=member.pk
+        ).update(last_purchase_at=occurred_at)
+        return tier_upgrade_if_qualified(member=member, now=now)
+    program = program_settings_get()
+    window_start = qualification_window_start(program=program, today=timezone.localdate(now))
+    basis = "points" if program.tier_basis == ProgramSettings.TierBasis.POINTS else "spend"
+    buckets, members = QualifyingActivity._meta.db_table, Member._meta.db_table
+    sql = f"""
+        WITH bucket AS (
+            INSERT INTO {buckets} (member_id, month, points, spend, purchases)
+            VALUES (%(member)s, %(month)s, %(points)s, %(spend)s, 1)
+            ON CONFLICT (member_id, month) DO UPDATE SET
+                points = {buckets}.points + EXCLUDED.points,
+                spend = {buckets}.spend + EXCLUDED.spend,
+                purchases = {buckets}.purchases + 1
+            RETURNING month, points, spend
+        ), last_purchase AS (
+            UPDATE {members} SET last_purchase_at = %(at)s
+            WHERE id = %(member)s AND (last_purchase_at IS NULL OR last_purchase_at < %(at)s)
+        )
+        SELECT COALESCE(SUM({basis}), 0) + COALESCE((SELECT {basis} FROM bucket WHERE month >= %(start)s), 0)
+        FROM {buckets}
+        WHERE member_id = %(member)s AND month >= %(start)s AND month <> %(month)s
+    """  # noqa: S608 - table and column names come from model metadata and a fixed choice; values are parameters
+    params = {
+        "member": member.pk,
+        "month": _month_start(occurred_at),
+        "points": points,
+        "spend": spend,
+        "at": occurred_at,
+        "start": window_start,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        (value,) = cursor.fetchone()
+    return tier_upgrade_if_qualified(member=member, now=now, value=Decimal(value))
+
+
+def tier_upgrade_if_qualified(
+    *, member: Member, now: datetime | None = None, actor=None, value: Decimal | None = None
+) -> bool:
+    """Move the member up at once if their qualifying value reaches a higher tier. Never moves down.
+
+    ``value`` is the member's qualifying value when the caller has just computed it.
+    """
     tiers = tiers_list()
     if not tiers:
         return False
@@ -76,7 +133,8 @@ def tier_upgrade_if_qualified(*, member: Member, now: datetime | None = None, ac
     now = now or timezone.now()
     program = program_settings_get()
     today = timezone.localdate(now)
-    value = qualifying_value(member=member, today=today, program=program)
+    if value is None:
+        value = qualifying_value(member=member, today=today, program=program)
     target = tier_for_value(value, tiers)
     if target is None or (current is not None and target.rank <= current.rank):
         return False

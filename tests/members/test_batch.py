@@ -275,6 +275,24 @@ def test_tier_review_downgrades_one_step_and_keeps_qualified_members(program, ev
     assert batch.tiers_evaluate(today=today) == 0
 
 
+def test_tier_review_in_small_chunks_reviews_everyone_once(program, events):
+    tiers = _tiers()
+    today = timezone.localdate()
+    gold = MemberFactory.create_batch(7)
+    Member.objects.filter(pk__in=[m.pk for m in gold]).update(tier=tiers["Gold"], tier_review_at=today)
+    keepers = gold[::2]  # members 0, 2, 4, 6 qualify; the chunks of two mix keepers and leavers
+    for member in keepers:
+        qualifying_activity_add(member=member, when=timezone.now(), points=6000, spend=0)
+
+    assert batch.tiers_evaluate(today=today, batch_size=2) == 7
+    by_tier = dict(Member.objects.filter(pk__in=[m.pk for m in gold]).values_list("pk", "tier__name"))
+    assert by_tier == {m.pk: ("Gold" if m in keepers else "Silver") for m in gold}
+    assert TierHistory.objects.filter(reason="retained").count() == 4
+    assert TierHistory.objects.filter(reason="downgrade").count() == 3
+    assert len([e for e, _payload in events if e == "tier.changed"]) == 3
+    assert batch.tiers_evaluate(today=today, batch_size=2) == 0
+
+
 def test_calendar_year_review_counts_the_year_just_ended(program):
     program_set(tier_period=ProgramSettings.TierPeriod.CALENDAR_YEAR, tier_basis=ProgramSettings.TierBasis.SPEND)
     tiers = _tiers()

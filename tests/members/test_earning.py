@@ -3,6 +3,8 @@
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from members import hooks
@@ -214,11 +216,52 @@ def test_recording_a_purchase_runs_a_bounded_number_of_queries(
     # The core's own statements: other apps' hooks (referrals, campaigns) are counted in their own tests.
     monkeypatch.setattr(hooks, "purchase_recorded", [])
     monkeypatch.setattr(hooks, "earning_providers", [])
-    # Lock, replay check, purchase, lines (one bulk insert), entry, lot, account, qualifying bucket, last purchase
-    # date, tier check, plus the savepoint pair of the test's transaction: the same for the first or 1000th.
-    with django_assert_max_num_queries(12):
+    # Lock, purchase (its replay check is the INSERT's ON CONFLICT), lines (one bulk insert), entry, lot, account,
+    # qualifying bucket, last purchase date, tier check (those three are one statement on PostgreSQL), plus the
+    # savepoint pair of the test's transaction: the same for the first or 1000th.
+    with django_assert_max_num_queries(11):
         buy(member, "7", external_id="COUNTED", lines=[line("3", sku="A"), line("4", sku="B")])
     assert LedgerEntry.objects.filter(account_id=member.pk).count() == 31
+
+
+def test_an_established_members_earn_is_a_fixed_short_list_of_statements_with_every_app_installed(
+    program, member, django_assert_num_queries
+):
+    """What a till's everyday purchase costs, with campaigns, referrals and webhooks all listening."""
+    Member.objects.filter(pk=member.pk).update(enrolled_at=timezone.now() - days(400))
+    member.refresh_from_db()
+    buy(member, "5", external_id="WARM-UP")  # this month's qualifying bucket now exists; caches are warm
+    statements = [
+        "SAVEPOINT",
+        "SELECT … FOR UPDATE (account lock)",
+        "INSERT purchase … ON CONFLICT DO NOTHING",
+        "INSERT purchase lines",
+        "INSERT ledger entry",
+        "INSERT lot",
+        "UPDATE account",
+        "RELEASE SAVEPOINT",
+    ]
+    if connection.vendor == "postgresql":
+        statements.append("qualifying bucket + last purchase date + tier value, one statement")
+    else:
+        statements += ["UPDATE qualifying bucket", "UPDATE last purchase date", "SELECT tier value"]
+    with django_assert_num_queries(len(statements)):
+        result = buy(member, "7", external_id="COUNTED")
+    assert result.purchase.points_earned == 7 and not result.replayed
+    member.refresh_from_db()
+    assert member.last_purchase_at == result.purchase.occurred_at
+    assert assert_consistent(member).pending + account_of(member).balance == 12
+
+
+def test_a_replay_is_found_by_the_insert_and_changes_nothing(program, member):
+    first = buy(member, "42", external_id="TILL-R")
+    with CaptureQueriesContext(connection) as ctx:
+        again = buy(member, "99", external_id="TILL-R")
+    assert again.replayed and again.purchase.pk == first.purchase.pk
+    assert Purchase.objects.get().total == Decimal("42")
+    inserts = [q["sql"] for q in ctx.captured_queries if q["sql"].startswith("INSERT")]
+    assert len(inserts) == 1 and 'INSERT INTO "members_purchase"' in inserts[0]  # the attempt that found it
+    assert LedgerEntry.objects.count() == 1
 
 
 def test_earning_rules_are_cached_and_refreshed_on_change(program, member, django_assert_num_queries):
