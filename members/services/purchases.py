@@ -15,7 +15,17 @@ from django.utils.translation import gettext as _
 from .. import hooks
 from ..calculators import Basket, BasketLine, EarningResult, Step, calculate
 from ..exceptions import AccountClosed, DuplicateRequest, InvalidPurchase, RefundExceedsPurchase
-from ..models import LedgerEntry, Member, PointsAccount, PointsLot, Purchase, PurchaseLine, Refund, Tier
+from ..models import (
+    LedgerEntry,
+    Member,
+    PointsAccount,
+    PointsLot,
+    ProgramSettings,
+    Purchase,
+    PurchaseLine,
+    Refund,
+    Tier,
+)
 from ..selectors import earning_rules_active, program_settings_get, tiers_list
 from .ledger import account_lock, ledger_post, lot_expiry_for
 from .sql import insert_unless_exists
@@ -99,11 +109,12 @@ def basket_build(
     occurred_at: datetime,
     currency: str,
     member: Member | None,
+    program: ProgramSettings | None = None,
 ) -> Basket:
     _validate_lines(lines)
     if channel not in Purchase.Channel.values:
         raise InvalidPurchase(_("Unknown channel: %(channel)s.") % {"channel": channel}, field="channel")
-    program = program_settings_get()
+    program = program or program_settings_get()
     if currency.upper() != program.currency:
         raise InvalidPurchase(
             _("This program earns on %(currency)s purchases only.") % {"currency": program.currency},
@@ -222,7 +233,13 @@ def purchase_record(
         raise InvalidPurchase(_("The purchase date is in the future."), field="occurred_at")
     program = program_settings_get()
     basket = basket_build(
-        lines=lines, channel=channel, store=store, occurred_at=occurred_at, currency=currency, member=member
+        lines=lines,
+        channel=channel,
+        store=store,
+        occurred_at=occurred_at,
+        currency=currency,
+        member=member,
+        program=program,
     )
     line_total = basket.total
     total = line_total if total is None else Decimal(total)
@@ -256,26 +273,25 @@ def purchase_record(
                 points_earned=earning.base_points,
                 points_bonus=earning.bonus_points,
             )
-            if not insert_unless_exists(purchase, unique_fields=["source", "external_id"]):
-                return _replay(Purchase.objects.get(source=source, external_id=external_id), member)
             line_points = dict(earning.line_points)
             for award in earning.awards:
                 for number, points in award.line_points.items():
                     line_points[number] = line_points.get(number, 0) + points
-            PurchaseLine.objects.bulk_create(
-                [
-                    PurchaseLine(
-                        purchase=purchase,
-                        line_number=line.line_number,
-                        sku=line.sku,
-                        category=line.category,
-                        quantity=line.quantity,
-                        unit_price=line.unit_price,
-                        points=line_points.get(line.line_number, 0),
-                    )
-                    for line in basket.lines
-                ]
-            )
+            lines = [
+                PurchaseLine(
+                    line_number=line.line_number,
+                    sku=line.sku,
+                    category=line.category,
+                    quantity=line.quantity,
+                    unit_price=line.unit_price,
+                    points=line_points.get(line.line_number, 0),
+                )
+                for line in basket.lines
+            ]
+            if not insert_unless_exists(
+                purchase, unique_fields=["source", "external_id"], children=lines, child_fk="purchase"
+            ):
+                return _replay(Purchase.objects.get(source=source, external_id=external_id), member)
             available_at = occurred_at + timedelta(days=program.pending_days)
             pending = program.pending_days > 0 and available_at > now
             entries = []
@@ -294,6 +310,7 @@ def purchase_record(
                         pending,
                         available_at,
                         now,
+                        program,
                     )
                 )
             for award in earning.awards:
@@ -309,10 +326,16 @@ def purchase_record(
                         pending,
                         available_at,
                         now,
+                        program,
                     )
                 )
             tier_changed = purchase_activity_record(
-                member=member, occurred_at=occurred_at, points=earning.base_points, spend=total, now=now
+                member=member,
+                occurred_at=occurred_at,
+                points=earning.base_points,
+                spend=total,
+                now=now,
+                program=program,
             )
             result = PurchaseResult(
                 purchase=purchase,
@@ -358,9 +381,9 @@ def _reserve_awards(*, earning: EarningResult, basket: Basket, now: datetime) ->
     earning.awards = [award for award in awards if award.points > 0]
 
 
-def _credit(account, kind, points, key, description, purchase, source, pending, available_at, now):
+def _credit(account, kind, points, key, description, purchase, source, pending, available_at, now, program):
     # Purchase points expire counting from the purchase, not from when a till got round to sending it.
-    expires_at = lot_expiry_for(program=program_settings_get(), earned_at=purchase.occurred_at)
+    expires_at = lot_expiry_for(program=program, earned_at=purchase.occurred_at)
     amounts = {"pending_delta": points, "available_at": available_at} if pending else {"points": points}
     # The key derives from the purchase row just inserted under the account lock, so it cannot have been used.
     return ledger_post(

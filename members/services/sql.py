@@ -1,45 +1,85 @@
 """Statements the ORM cannot express in one round trip, for the hot earning path.
 
-Standard SQL (``INSERT … ON CONFLICT … RETURNING``) that PostgreSQL and SQLite ≥ 3.35 both run; column lists
-come from model metadata so they stay in step with the models.
+Every earn waits on PostgreSQL once per statement, so the earn's inserts are grouped: a purchase with its lines,
+and a ledger entry with its lot and the account's new balances, each go as one statement (data-modifying
+``WITH`` clauses, PostgreSQL only; other databases take the ORM's statements one by one). Column lists come
+from model metadata so they stay in step with the models; every value is a parameter.
 """
 
 from __future__ import annotations
 
 from django.db import connection, models
 
-
-def _insert_parts(instance: models.Model) -> tuple[list[models.Field], list]:
-    fields = [
-        field
-        for field in instance._meta.concrete_fields
-        if not (field.primary_key and getattr(instance, field.attname) is None)
-    ]
-    values = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
-    return fields, values
+quote = connection.ops.quote_name
 
 
-def insert_unless_exists(instance: models.Model, *, unique_fields: list[str]) -> bool:
+def insert_values(instance: models.Model, *, expressions: dict[str, str] | None = None) -> tuple[str, str, list]:
+    """``(columns, values, params)`` for an INSERT of ``instance`` (its primary key left to the database).
+
+    ``expressions`` gives SQL to use instead of a parameter for some columns (e.g. the id a previous ``WITH``
+    clause returned).
+    """
+    expressions = expressions or {}
+    columns, values, params = [], [], []
+    for field in instance._meta.concrete_fields:
+        if field.primary_key and getattr(instance, field.attname) is None:
+            continue
+        columns.append(quote(field.column))
+        if field.column in expressions:
+            values.append(expressions[field.column])
+        else:
+            values.append("%s")
+            params.append(field.get_db_prep_save(field.pre_save(instance, True), connection))
+    return ", ".join(columns), ", ".join(values), params
+
+
+def mark_saved(instance: models.Model, pk) -> None:
+    setattr(instance, instance._meta.pk.attname, pk)
+    instance._state.adding = False
+    instance._state.db = connection.alias
+
+
+def insert_unless_exists(
+    instance: models.Model, *, unique_fields: list[str], children: list[models.Model] = (), child_fk: str = ""
+) -> bool:
     """INSERT ``instance`` unless a row with the same ``unique_fields`` exists; True (and the pk set) if inserted.
 
-    One statement instead of a look-up followed by an insert. The conflict is settled by the unique constraint
-    itself, so a concurrent insert of the same key waits for the other transaction rather than racing it.
+    One statement instead of a look-up followed by an insert: the unique constraint settles it, so a concurrent
+    insert of the same key waits for the other transaction rather than racing it. On PostgreSQL ``children``
+    (rows whose ``child_fk`` points at ``instance``) are inserted by the same statement, and only if the parent
+    was; elsewhere they are bulk-inserted afterwards.
     """
-    quote = connection.ops.quote_name
     meta = instance._meta
-    fields, values = _insert_parts(instance)
+    columns, values, params = insert_values(instance)
     conflict = ", ".join(quote(meta.get_field(name).column) for name in unique_fields)
-    table, pk = quote(meta.db_table), quote(meta.pk.column)
-    columns = ", ".join(quote(field.column) for field in fields)
-    placeholders = ", ".join(["%s"] * len(fields))
-    # Identifiers come from model metadata, quoted; values are parameters.
-    sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) ON CONFLICT ({conflict}) DO NOTHING RETURNING {pk}"  # noqa: S608
+    parent = (
+        f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({values}) "  # noqa: S608
+        f"ON CONFLICT ({conflict}) DO NOTHING RETURNING {quote(meta.pk.column)}"
+    )
+    with_children = bool(children) and connection.vendor == "postgresql"
+    if with_children:
+        child_meta = children[0]._meta
+        fk_column = child_meta.get_field(child_fk).column
+        rows = [insert_values(child, expressions={fk_column: "(SELECT id FROM parent)"}) for child in children]
+        child_columns = rows[0][0]
+        tuples = ", ".join(f"({row_values})" for _columns, row_values, _params in rows)
+        sql = (
+            f"WITH parent AS ({parent}), children AS ("  # noqa: S608
+            f"INSERT INTO {quote(child_meta.db_table)} ({child_columns}) "
+            f"SELECT * FROM (VALUES {tuples}) AS rows WHERE EXISTS (SELECT 1 FROM parent)"
+            ") SELECT id FROM parent"
+        )
+        params = params + [param for _columns, _values, row_params in rows for param in row_params]
+    else:
+        sql = parent
     with connection.cursor() as cursor:
-        cursor.execute(sql, values)
+        cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
         return False
-    setattr(instance, meta.pk.attname, row[0])
-    instance._state.adding = False
-    instance._state.db = connection.alias
+    mark_saved(instance, row[0])
+    for child in children:
+        setattr(child, child_fk, instance)
+    if children and not with_children:
+        type(children[0]).objects.bulk_create(children)
     return True

@@ -67,7 +67,13 @@ def tier_for_value(value: Decimal, tiers: list[Tier]) -> Tier | None:
 
 
 def purchase_activity_record(
-    *, member: Member, occurred_at: datetime, points: int, spend: Decimal, now: datetime
+    *,
+    member: Member,
+    occurred_at: datetime,
+    points: int,
+    spend: Decimal,
+    now: datetime,
+    program: ProgramSettings | None = None,
 ) -> bool:
     """Book a purchase towards tiers: its qualifying month, the member's last purchase date, and an upgrade if
     the member now qualifies for a higher tier. Returns whether the tier changed. Caller holds the account lock.
@@ -82,7 +88,7 @@ def purchase_activity_record(
             Q(last_purchase_at__isnull=True) | Q(last_purchase_at__lt=occurred_at), pk=member.pk
         ).update(last_purchase_at=occurred_at)
         return tier_upgrade_if_qualified(member=member, now=now)
-    program = program_settings_get()
+    program = program or program_settings_get()
     window_start = qualification_window_start(program=program, today=timezone.localdate(now))
     basis = "points" if program.tier_basis == ProgramSettings.TierBasis.POINTS else "spend"
     buckets, members = QualifyingActivity._meta.db_table, Member._meta.db_table
@@ -114,11 +120,16 @@ def purchase_activity_record(
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         (value,) = cursor.fetchone()
-    return tier_upgrade_if_qualified(member=member, now=now, value=Decimal(value))
+    return tier_upgrade_if_qualified(member=member, now=now, value=Decimal(value), program=program)
 
 
 def tier_upgrade_if_qualified(
-    *, member: Member, now: datetime | None = None, actor=None, value: Decimal | None = None
+    *,
+    member: Member,
+    now: datetime | None = None,
+    actor=None,
+    value: Decimal | None = None,
+    program: ProgramSettings | None = None,
 ) -> bool:
     """Move the member up at once if their qualifying value reaches a higher tier. Never moves down.
 
@@ -131,7 +142,7 @@ def tier_upgrade_if_qualified(
     if current is not None and current.rank >= tiers[-1].rank:
         return False  # already at the top: nothing to compute
     now = now or timezone.now()
-    program = program_settings_get()
+    program = program or program_settings_get()
     today = timezone.localdate(now)
     if value is None:
         value = qualifying_value(member=member, today=today, program=program)
