@@ -18,7 +18,8 @@ their own transaction, in registration order. No model signals are involved.
 - ``member_enrolled``: ``hook(member, context) -> None`` — after a member is created; ``context`` is a dict
   with e.g. ``referral_code`` and ``request`` (may be None).
 - ``points_changed``: ``hook(event, payload) -> None`` — notifications such as ``points.expired`` and
-  ``tier.changed`` for outbound webhooks.
+  ``tier.changed`` for outbound webhooks. A hook may carry a ``wants(event) -> bool`` attribute, so that batch
+  jobs can skip building a payload nobody would read (see :func:`listening`).
 - ``export_providers``: ``provider(member) -> dict`` — what the app holds about a member, merged into the
   member's data export (``members.selectors.member_export``); keys name the app's data, e.g. ``"vouchers"``.
 - ``featured_rewards``: ``provider(limit) -> list`` — rewards to show on the public home page.
@@ -50,6 +51,11 @@ def collect(registry: list, *args, limit: int) -> list:
     for provider in registry:
         items.extend(provider(*args, limit=limit))
     return items[:limit]
+
+
+def listening(event: str) -> bool:
+    """Whether any ``points_changed`` hook wants ``event`` (a hook without ``wants`` wants everything)."""
+    return any(getattr(hook, "wants", None) is None or hook.wants(event) for hook in points_changed)
 
 
 def emit(event: str, payload: dict) -> None:

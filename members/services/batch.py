@@ -147,6 +147,8 @@ def _expire_chunk(ids, program, now, lot_type, description) -> int:
     run_at = timezone.now()
     with transaction.atomic():
         _lock_accounts(ids)
+        if connection.vendor == "postgresql":
+            return _expire_locked_chunk_in_one_statement(ids, program, now, run_at, lot_type, description)
         in_sql, in_params = _in("account_id", ids)
         lot_in_sql, lot_in_params = _in("l.account_id", ids)
         # UPDATE cannot alias its target on SQLite: the due condition names the table itself.
@@ -182,7 +184,7 @@ def _expire_chunk(ids, program, now, lot_type, description) -> int:
             """,
             [_ts(run_at), *in_params, _ts(run_at)],
         )
-        if not hooks.points_changed:
+        if not hooks.listening("points.expired"):
             # Nobody listens: the total is all the caller needs.
             return int(
                 _fetch(
@@ -206,6 +208,63 @@ def _expire_chunk(ids, program, now, lot_type, description) -> int:
             },
         )
         return points
+
+
+def _expire_locked_chunk_in_one_statement(ids, program, now, run_at, lot_type, description) -> int:
+    """PostgreSQL: the same steps as the portable path, as data-modifying WITH clauses in one statement.
+
+    The lots are read once (the UPDATE's RETURNING feeds the entries and the balances) instead of three times,
+    and a million expiring lots cost a few hundred round trips instead of a thousand. The entries' running
+    ``balance_after`` reads the balances as they were before this statement, which is what it needs.
+    """
+    due_sql, due_params = _expiry_due_sql(program, now, LOTS)
+    listening = hooks.listening("points.expired")
+    if listening:
+        result = (
+            f"SELECT m.member_number, t.points FROM totals t JOIN {MEMBERS} m ON m.id = t.account_id"
+            " ORDER BY m.member_number"
+        )
+    else:
+        result = "SELECT NULL, COALESCE(SUM(points), 0) FROM totals"
+    rows = _fetch(
+        f"""
+        WITH expired AS (
+            UPDATE {LOTS} SET expired = expired + remaining, remaining = 0, expired_at = %s
+            WHERE account_id = ANY(%s) AND {due_sql}
+            RETURNING id, account_id, expires_at, expired
+        ), entries AS (
+            INSERT INTO {ENTRIES} (account_id, kind, points, pending_delta, owed_delta, balance_after,
+                                   idempotency_key, description, source_type_id, source_id, created_at)
+            SELECT e.account_id, %s, -e.expired, 0, 0,
+                   a.balance - SUM(e.expired) OVER (
+                       PARTITION BY e.account_id ORDER BY e.expires_at ASC NULLS LAST, e.id
+                       ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW),
+                   'expire:lot:' || e.id, %s, %s, e.id, %s
+            FROM expired e JOIN {ACCOUNTS} a ON a.member_id = e.account_id
+            ORDER BY e.account_id, e.expires_at ASC NULLS LAST, e.id
+        ), totals AS (
+            SELECT account_id, SUM(expired) AS points FROM expired GROUP BY account_id
+        ), balances AS (
+            UPDATE {ACCOUNTS} SET balance = {ACCOUNTS}.balance - totals.points, updated_at = %s
+            FROM totals WHERE {ACCOUNTS}.member_id = totals.account_id
+        )
+        {result}
+        """,
+        [_ts(run_at), list(ids), *due_params, Kind.EXPIRE, description, lot_type, _ts(run_at), _ts(run_at)],
+    )
+    if not listening:
+        return int(rows[0][1])
+    points = sum(int(expired) for _number, expired in rows)
+    if points:
+        hooks.emit(
+            "points.expired",
+            {
+                "expired_at": run_at.isoformat(),
+                "points": points,
+                "members": [{"member_number": number, "points": int(expired)} for number, expired in rows],
+            },
+        )
+    return points
 
 
 # --- release of pending points -----------------------------------------------------------------------------------

@@ -359,6 +359,13 @@ def on_points_changed(event: str, payload: dict) -> None:
         webhook_event_enqueue(event=event, payload=payload)
 
 
+def _webhooks_want(event: str) -> bool:
+    return any(event in events for _endpoint_id, events in webhook_subscriptions())
+
+
+on_points_changed.wants = _webhooks_want
+
+
 def webhook_endpoint_update(
     *, endpoint: WebhookEndpoint, url: str, events: list[str], is_active: bool
 ) -> WebhookEndpoint:

@@ -14,6 +14,7 @@ from members.services.integrations import (
     api_key_create,
     api_key_revoke,
     webhook_endpoint_create,
+    webhook_endpoint_update,
     webhook_event_enqueue,
     webhook_signature,
     webhook_signature_verify,
@@ -95,6 +96,27 @@ def test_only_subscribed_active_endpoints_of_live_keys_get_events(api, member, r
     api_key_revoke(api_key=revoked_key)
     post(api, "/api/v1/purchases/", purchase_body(member))
     assert not WebhookDelivery.objects.exists()
+
+
+def test_subscriptions_are_cached_and_follow_endpoint_and_key_changes(api, member, django_assert_num_queries):
+    assert not hooks.listening("points.expired")  # batch jobs skip building payloads nobody reads
+    endpoint = webhook_endpoint_create(api_key=api.api_key, url="https://till.example/hook", events=["tier.changed"])
+    assert hooks.listening("tier.changed") and not hooks.listening("points.expired")
+    with django_assert_num_queries(0):
+        assert hooks.listening("tier.changed")  # answered from the cache
+    webhook_endpoint_update(endpoint=endpoint, url=endpoint.url, events=["points.expired"], is_active=True)
+    assert hooks.listening("points.expired") and not hooks.listening("tier.changed")
+    api_key_revoke(api_key=api.api_key)
+    assert not hooks.listening("points.expired")
+
+
+def test_a_delivery_recorded_before_its_key_was_revoked_is_not_sent(endpoint, receiver):
+    delivery = webhook_event_enqueue(event="tier.changed", payload={"to": "Gold"})[0]
+    api_key_revoke(api_key=endpoint.api_key)
+    webhook_deliver_task(delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == WebhookDelivery.Status.FAILED and delivery.last_error == "API key revoked."
+    assert receiver.requests == []
 
 
 def test_points_changed_events_become_deliveries(endpoint, django_capture_on_commit_callbacks, receiver):

@@ -79,21 +79,18 @@ def test_expiry_takes_only_what_is_left_of_partly_spent_lots(program, member):
 def test_expiry_of_a_crashed_chunk_rolls_back_and_reruns_cleanly(program, member, monkeypatch):
     now = timezone.now()
     buy(member, "30", occurred_at=now - days(400), now=now - days(400))
-    original = batch._execute
-    calls = {"n": 0}
 
-    def crash_on_account_update(sql, params):
-        calls["n"] += 1
-        if calls["n"] == 3:  # lots updated, entries inserted, then the balance update dies
-            raise RuntimeError("worker lost")
-        return original(sql, params)
+    def worker_lost(event, payload):
+        # The chunk's lots, entries and balances are written by now; its transaction has not committed.
+        raise RuntimeError("worker lost")
 
-    monkeypatch.setattr(batch, "_execute", crash_on_account_update)
+    monkeypatch.setattr(hooks, "points_changed", [worker_lost])
     with pytest.raises(RuntimeError):
         batch.points_expire_due(now=now)
     assert_consistent(member)
     assert PointsLot.objects.get(account_id=member.pk).remaining == 30
-    monkeypatch.setattr(batch, "_execute", original)
+    assert not LedgerEntry.objects.filter(kind=LedgerEntry.Kind.EXPIRE).exists()
+    monkeypatch.setattr(hooks, "points_changed", [])
     assert batch.points_expire_due(now=now) == 30
     assert assert_consistent(member).balance == 0
 
