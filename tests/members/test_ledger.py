@@ -286,6 +286,26 @@ def test_database_refuses_raw_updates_of_the_ledger():
     assert LedgerEntry.objects.get(pk=entry.pk).points == 5
 
 
+@pytest.mark.postgres
+def test_an_earn_updates_the_member_and_account_rows_in_place(program, member):
+    """Room on every page (fillfactor 90) and no index on what an earn changes: the updates stay heap-only."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, reloptions FROM pg_class WHERE relname IN ('members_member', 'members_pointsaccount')"
+        )
+        assert dict(cursor.fetchall()) == {
+            "members_member": ["fillfactor=90"],
+            "members_pointsaccount": ["fillfactor=90"],
+        }
+        cursor.execute(
+            "SELECT a.attname FROM pg_index i"
+            " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
+            " WHERE i.indrelid IN ('members_member'::regclass, 'members_pointsaccount'::regclass)"
+        )
+        indexed = {row[0] for row in cursor.fetchall()}
+    assert not indexed & {"last_purchase_at", "balance", "pending", "lifetime_earned", "updated_at"}
+
+
 # --- verify_ledger -----------------------------------------------------------------------------------------------
 
 
