@@ -198,7 +198,13 @@ def _expire_chunk(ids, program, now, lot_type, description) -> int:
             """,
             [*lot_in_params, _ts(run_at)],
         )
-        points = sum(int(row[1]) for row in rows)
+        return _announce_expiry(rows, run_at)
+
+
+def _announce_expiry(rows: list[tuple], run_at: datetime) -> int:
+    """Emit one ``points.expired`` event for a chunk from its ``(member_number, points)`` rows; returns the total."""
+    points = sum(int(expired) for _number, expired in rows)
+    if points:
         hooks.emit(
             "points.expired",
             {
@@ -207,7 +213,7 @@ def _expire_chunk(ids, program, now, lot_type, description) -> int:
                 "members": [{"member_number": number, "points": int(expired)} for number, expired in rows],
             },
         )
-        return points
+    return points
 
 
 def _expire_locked_chunk_in_one_statement(ids, program, now, run_at, lot_type, description) -> int:
@@ -254,17 +260,7 @@ def _expire_locked_chunk_in_one_statement(ids, program, now, run_at, lot_type, d
     )
     if not listening:
         return int(rows[0][1])
-    points = sum(int(expired) for _number, expired in rows)
-    if points:
-        hooks.emit(
-            "points.expired",
-            {
-                "expired_at": run_at.isoformat(),
-                "points": points,
-                "members": [{"member_number": number, "points": int(expired)} for number, expired in rows],
-            },
-        )
-    return points
+    return _announce_expiry(rows, run_at)
 
 
 # --- release of pending points -----------------------------------------------------------------------------------
