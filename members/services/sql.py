@@ -63,22 +63,24 @@ def insert_unless_exists(
     meta = instance._meta
     columns, values, params = insert_values(instance)
     conflict = ", ".join(quote(meta.get_field(name).column) for name in unique_fields)
+    pk = quote(meta.pk.column)
     parent = (
         f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({values}) "  # noqa: S608
-        f"ON CONFLICT ({conflict}) DO NOTHING RETURNING {quote(meta.pk.column)}"
+        f"ON CONFLICT ({conflict}) DO NOTHING RETURNING {pk}"
     )
     with_children = bool(children) and connection.vendor == "postgresql"
     if with_children:
         child_meta = children[0]._meta
         fk_column = child_meta.get_field(child_fk).column
-        rows = [insert_values(child, expressions={fk_column: "(SELECT id FROM parent)"}) for child in children]
+        parent_id = f"(SELECT {pk} FROM parent)"  # noqa: S608 - a quoted column name from model metadata
+        rows = [insert_values(child, expressions={fk_column: parent_id}) for child in children]
         child_columns = rows[0][0]
         tuples = ", ".join(f"({row_values})" for _columns, row_values, _params in rows)
         sql = (
             f"WITH parent AS ({parent}), children AS ("  # noqa: S608
             f"INSERT INTO {quote(child_meta.db_table)} ({child_columns}) "
             f"SELECT * FROM (VALUES {tuples}) AS rows WHERE EXISTS (SELECT 1 FROM parent)"
-            ") SELECT id FROM parent"
+            f") SELECT {pk} FROM parent"
         )
         params = params + [param for _columns, _values, row_params in rows for param in row_params]
     else:
