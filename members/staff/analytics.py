@@ -28,6 +28,7 @@ the period's purchases. ``dashboard_get`` keeps a built dashboard for a few minu
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -120,8 +121,9 @@ def purchase_stats(period: Period) -> dict:
             GROUP BY member_id
         ) per_member
     """  # noqa: S608 - the table name comes from model metadata; values are parameters
-    with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+    postgres = connection.vendor == "postgresql"
+    with transaction.atomic() if postgres else nullcontext(), connection.cursor() as cursor:
+        if postgres:
             # One group per buyer: with the default work_mem a year's groups spill to disk; this is one report
             # query, so let it hash in memory (the setting ends with the transaction).
             cursor.execute(f"SET LOCAL work_mem = '{PURCHASE_SCAN_WORK_MEM}'")
