@@ -8,9 +8,10 @@ transaction that committed after the previous run had read its day is counted no
 rows since the previous run (a purchase a till sent days late). Only rows up to the id marks read at the start are
 rolled up; the reports add anything newer live (``members.staff.rollups``).
 
-Rows are upserted, never deleted: the ledger is append-only and members, purchases and tier history are protected
+Rows are upserted, not deleted: the ledger is append-only and members, purchases and tier history are protected
 by foreign keys and read-only in the admin, so a day's group cannot disappear. A run that finds nothing new
-changes no row (the upsert only updates a row whose numbers differ).
+changes no row (the upsert only updates a row whose numbers differ). Only a change of ``TIME_ZONE`` (other days)
+empties the tables before the rebuild.
 """
 
 from __future__ import annotations
@@ -187,6 +188,10 @@ def analytics_rollup(*, since: date | None = None, everything: bool = False, tod
             # Never move the watermark back: the days after ``through`` hold rows up to the old marks only, and
             # the new marks would hide the rest of them from the reports.
             through = max(through, state.rolled_through)
+        if state.rolled_through is None or state.time_zone != time_zone:
+            # Rows keyed by another time zone's days would not be overwritten where the new days differ.
+            for model in (DailyPoints, DailyActivity, DailyTierMovement):
+                model.objects.all().delete()
         if everything or state.rolled_through is None or state.time_zone != time_zone:
             start = _earliest_day(tz)
         else:

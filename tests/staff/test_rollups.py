@@ -287,6 +287,19 @@ def test_rollups_in_another_time_zone_are_not_used():
         assert dashboard_build(Period(start=date(2025, 2, 3), end=date(2025, 2, 3))).points_issued == 100
 
 
+def test_a_time_zone_change_rebuilds_the_rollups_in_the_new_days(settings):
+    member = MemberFactory()
+    post(member, Kind.IMPORT, points=100, when=aware(2025, 2, 4, 0, 30))  # 23:30 UTC on the 3rd
+    analytics_rollup()
+    settings.TIME_ZONE = "UTC"
+    run = analytics_rollup()
+    assert run.start <= date(2025, 2, 3)
+    assert list(DailyPoints.objects.filter(kind=Kind.IMPORT).values_list("day", "points")) == [(date(2025, 2, 3), 100)]
+    assert rollup_watermark() is not None
+    period = Period(start=date(2025, 2, 3), end=date(2025, 2, 4))
+    assert figures(dashboard_build(period)) == figures(dashboard_build(period, use_rollups=False))
+
+
 def test_nightly_task_and_beat_entry():
     member = MemberFactory()
     post(member, Kind.IMPORT, points=100, when=timezone.now() - timedelta(days=3))
