@@ -375,3 +375,15 @@ def test_seed_demo_rolls_up_and_stays_idempotent():
     assert sum(row["purchases"] for row in rows) >= 5
     call_command("seed_demo", stdout=io.StringIO())
     assert list(DailyActivity.objects.order_by("pk").values()) == rows
+
+
+def test_rollup_admin_lists_are_read_only(client):
+    from tests.factories import SuperUserFactory
+
+    member = MemberFactory()
+    post(member, Kind.IMPORT, points=100, when=timezone.now() - timedelta(days=3))
+    analytics_rollup()
+    client.force_login(SuperUserFactory())
+    for name in ("rollupstate", "dailypoints", "dailyactivity"):
+        assert client.get(reverse(f"admin:members_{name}_changelist")).status_code == 200, name
+    assert client.get(reverse("admin:members_dailypoints_add")).status_code == 403
