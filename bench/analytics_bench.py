@@ -190,6 +190,14 @@ def rollups_reset() -> None:
     )
 
 
+def tuned(func, *args):
+    """Run one dashboard step with the session settings the dashboard runs its queries under."""
+    from members.staff.analytics import report_settings
+
+    with report_settings():
+        return func(*args)
+
+
 def figures(dashboard) -> dict:
     values = dataclasses.asdict(dashboard)
     values.pop("computed_at")
@@ -259,10 +267,10 @@ def main() -> None:
         period = Period.last_days(days, today=today)
         print(f"dashboard, last {days} days (load {load()}):")
         steps = [
-            ("buyers, repeat buyers, purchase cycle (one pass)", lambda p=period: analytics.purchase_stats(p)),
+            ("buyers, repeat buyers, purchase cycle (one pass)", lambda p=period: tuned(analytics.purchase_stats, p)),
             ("points by day and kind (roll-ups + live)", lambda p=period: analytics.points_days(p, watermark)),
             ("enrolments, purchases, revenue (roll-ups+live)", lambda p=period: analytics.activity_days(p, watermark)),
-            ("tier distribution (now)", analytics.tier_distribution),
+            ("tier distribution (now)", lambda: tuned(analytics.tier_distribution)),
             ("tier movements (roll-ups + live)", lambda p=period: analytics.tier_movements(p, watermark)),
         ]
         for label, func in steps:
