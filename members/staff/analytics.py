@@ -65,7 +65,7 @@ ZERO = Decimal("0")
 CENT = Decimal("0.01")
 SECONDS_PER_DAY = 86400
 DASHBOARD_CACHE_SECONDS = 300
-REPORT_WORK_MEM = "256MB"
+REPORT_WORK_MEM = "64MB"
 
 
 def _ratio(numerator, denominator) -> Decimal | None:
@@ -150,9 +150,11 @@ def purchase_stats(period: Period) -> dict:
 def report_settings():
     """A transaction tuned for a few large report queries (PostgreSQL; elsewhere nothing changes).
 
-    JIT compilation costs more than it saves on these scans (measured: the purchase pass and the tier count each
-    ran ~0.3 s slower with it), and the purchase pass groups one row per buyer, which with the default work_mem
-    spills to disk when the planner hashes. ``SET LOCAL`` ends with the transaction.
+    JIT compilation costs more than it saves on these short scans. The purchase pass groups one row per buyer: a
+    month's buyers fit a hash in 64 MB (with the default 4 MB it spills to disk); a year's do not, and the planner
+    then walks the ``(member, occurred_at)`` index in member order, which is faster than hashing a million groups
+    (measured on the bench data: 0.9 s against 2.2 s with work_mem large enough to hash them). ``SET LOCAL`` ends
+    with the transaction.
     """
     if connection.vendor != "postgresql":
         yield
