@@ -11,7 +11,7 @@ def import_job_run_task(job_id: int) -> str:
     return job.status
 
 
-@shared_task(name="members.staff.analytics_rollup", acks_late=True)
+@shared_task(acks_late=True)
 def analytics_rollup_task() -> str:
     """Nightly (``CELERY_BEAT_SCHEDULE``): roll the analytics up through yesterday. Idempotent, so a retry or a
     second delivery only recomputes the same days."""
