@@ -1,6 +1,6 @@
 """Time the staff analytics dashboard and the points-accounting queries on 1,000,000 members (PostgreSQL).
 
-    .venv/bin/python bench/analytics_bench.py [--members 1000000] [--repeat 3]
+    .venv/bin/python bench/analytics_bench.py [--members 1000000] [--repeat 3] [--keep-rollups] [--skip-live]
 
 Uses (and creates if missing) the database named by BENCH_DATABASE_URL, default
 postgres://postgres@127.0.0.1:5432/loyalty_bench_staff. The dataset is generated once with INSERT … SELECT
@@ -8,9 +8,14 @@ generate_series and reused on later runs: members enrolled over two years, three
 purchase, a REDEEM entry for every fourth purchase, an EXPIRE entry for every seventh, tier history and accounts
 whose balance is the sum of their entries. The per-entry ``balance_after`` values are synthetic (the queries timed
 here do not read them).
+
+Each run empties the daily roll-ups and times the back-fill (``analytics_rollup --all``) and a nightly run, then
+the dashboard (30 and 365 days) cold and from the cache, the liability and the movements, each also computed live
+without roll-ups (the pre-roll-up cost) and checked to give the same numbers.
 """
 
 import argparse
+import dataclasses
 import os
 import statistics
 import sys
@@ -154,20 +159,69 @@ def timed(label: str, func, repeat: int) -> float:
         func()
         runs.append(time.perf_counter() - started)
     median = statistics.median(runs)
-    print(f"  {label:<44} median {median * 1000:9.1f} ms   (best {min(runs) * 1000:.1f} ms)")
+    print(f"  {label:<52} median {median * 1000:9.1f} ms   (best {min(runs) * 1000:.1f} ms)", flush=True)
     return median
+
+
+def once(label: str, func):
+    started = time.perf_counter()
+    result = func()
+    summary = f"{result.start} … {result.through}, {result.rows_changed:,} rows changed"
+    print(f"  {label:<52} {time.perf_counter() - started:9.2f} s   ({summary})", flush=True)
+    return result
+
+
+def load() -> str:
+    with open("/proc/loadavg") as handle:
+        return " ".join(handle.read().split()[:3])
+
+
+def rollups_reset() -> None:
+    """Empty the roll-ups, so the back-fill is timed from scratch on every run."""
+    from django.db import connection
+
+    from members.models import DailyActivity, DailyPoints, DailyTierMovement, RollupState
+
+    with connection.cursor() as cursor:
+        for model in (DailyPoints, DailyActivity, DailyTierMovement):
+            cursor.execute(f"TRUNCATE {model._meta.db_table}")
+    RollupState.objects.filter(pk=1).update(
+        rolled_through=None, ledger_entry_id=0, purchase_id=0, member_id=0, tier_history_id=0, rolled_at=None
+    )
+
+
+def tuned(func, *args):
+    """Run one dashboard step with the session settings the dashboard runs its queries under."""
+    from members.staff.analytics import report_settings
+
+    with report_settings():
+        return func(*args)
+
+
+def figures(dashboard) -> dict:
+    values = dataclasses.asdict(dashboard)
+    values.pop("computed_at")
+    values.pop("rolled_through")
+    return values
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--keep-rollups", action="store_true", help="skip the back-fill; use the roll-ups there are")
+    parser.add_argument("--skip-live", action="store_true", help="skip timing the live (pre-roll-up) computation")
     args = parser.parse_args()
 
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
     ensure_database(url)
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty_site.settings")
+    # Measure what production runs: DEBUG off (no query logging).
+    os.environ["DEBUG"] = "false"
+    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz")
+    os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
+    os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
     import django
 
     django.setup()
@@ -183,32 +237,88 @@ def main() -> None:
             "(SELECT COUNT(*) FROM members_ledgerentry)"
         )
         members, purchases, entries = cursor.fetchone()
-    print(f"dataset: {members:,} members, {purchases:,} purchases, {entries:,} ledger entries")
+    print(f"dataset: {members:,} members, {purchases:,} purchases, {entries:,} ledger entries; load {load()}")
 
+    from members.services.rollups import analytics_rollup
     from members.staff import accounting, analytics
     from members.staff.periods import Period
+    from members.staff.rollups import rollup_watermark
 
     today = timezone.localdate()
-    total = {}
+    print("roll-ups:")
+    if not args.keep_rollups:
+        rollups_reset()
+        once("back-fill, every day (analytics_rollup --all)", lambda: analytics_rollup(everything=True))
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE members_dailypoints, members_dailyactivity, members_dailytiermovement")
+    once("nightly run (last 3 days)", analytics_rollup)
+    once("nightly run again (idempotent)", analytics_rollup)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT (SELECT COUNT(*) FROM members_dailypoints), (SELECT COUNT(*) FROM members_dailyactivity), "
+            "(SELECT COUNT(*) FROM members_dailytiermovement)"
+        )
+        print("  roll-up rows: points {:,}, activity {:,}, tier movements {:,}".format(*cursor.fetchone()))
+    watermark = rollup_watermark()
+    print(f"  rolled through {watermark.through}; load {load()}")
+
+    results = {}
     for days in (30, 365):
         period = Period.last_days(days, today=today)
-        print(f"dashboard, last {days} days:")
+        print(f"dashboard, last {days} days (load {load()}):")
         steps = [
-            ("active members, purchases, AOV, repeat rate", lambda p=period: analytics.purchase_stats(p)),
-            ("enrolments (total and per day)", lambda p=period: analytics.enrolment_stats(p)),
-            ("points issued / redeemed / expired", lambda p=period: analytics.points_stats(p)),
-            ("points issued / redeemed per day", lambda p=period: analytics.points_by_day(p)),
-            ("average purchase cycle (LAG)", lambda p=period: analytics.average_purchase_cycle_days(p)),
-            ("tier distribution", analytics.tier_distribution),
-            ("tier movements", lambda p=period: analytics.tier_movements(p)),
+            ("buyers, repeat buyers, purchase cycle (one pass)", lambda p=period: tuned(analytics.purchase_stats, p)),
+            ("points by day and kind (roll-ups + live)", lambda p=period: analytics.points_days(p, watermark)),
+            ("enrolments, purchases, revenue (roll-ups+live)", lambda p=period: analytics.activity_days(p, watermark)),
+            ("tier distribution (now)", lambda: tuned(analytics.tier_distribution)),
+            ("tier movements (roll-ups + live)", lambda p=period: analytics.tier_movements(p, watermark)),
         ]
-        total[days] = sum(timed(label, func, args.repeat) for label, func in steps)
-        timed("whole dashboard (dashboard_build)", lambda p=period: analytics.dashboard_build(p), args.repeat)
-    print("points accounting:")
-    timed("liability as of today", lambda: accounting.liability_as_of(today), args.repeat)
-    timed("liability as of a year ago", lambda: accounting.liability_as_of(today - timedelta(days=365)), args.repeat)
-    timed("movements, last 30 days", lambda: accounting.movements_for(Period.last_days(30, today=today)), args.repeat)
-    timed("movements, last 365 days", lambda: accounting.movements_for(Period.last_days(365, today=today)), args.repeat)
+        for label, func in steps:
+            timed(label, func, args.repeat)
+        results[days, "cold"] = timed(
+            "whole dashboard, cold (dashboard_build)", lambda p=period: analytics.dashboard_build(p), args.repeat
+        )
+        analytics.dashboard_get(period)
+        results[days, "warm"] = timed(
+            "whole dashboard, warm (dashboard_get, cached)", lambda p=period: analytics.dashboard_get(p), args.repeat
+        )
+        if not args.skip_live:
+            results[days, "live"] = timed(
+                "whole dashboard, live only (no roll-ups)",
+                lambda p=period: analytics.dashboard_build(p, use_rollups=False),
+                args.repeat,
+            )
+            same = figures(analytics.dashboard_build(period)) == figures(
+                analytics.dashboard_build(period, use_rollups=False)
+            )
+            print(f"  same numbers with and without roll-ups: {'yes' if same else 'NO'}")
+
+    print(f"points accounting (load {load()}):")
+    a_year_ago = today - timedelta(days=365)
+    checks = [
+        ("liability as of today", lambda live: accounting.liability_as_of(today, use_rollups=not live)),
+        ("liability as of a year ago", lambda live: accounting.liability_as_of(a_year_ago, use_rollups=not live)),
+        (
+            "movements, last 30 days",
+            lambda live: accounting.movements_for(Period.last_days(30, today=today), use_rollups=not live),
+        ),
+        (
+            "movements, last 365 days",
+            lambda live: accounting.movements_for(Period.last_days(365, today=today), use_rollups=not live),
+        ),
+    ]
+    for label, func in checks:
+        timed(f"{label} (roll-ups + live)", lambda f=func: f(False), args.repeat)
+        if not args.skip_live:
+            timed(f"{label} (live only)", lambda f=func: f(True), args.repeat)
+            rolled, live = func(False), func(True)
+            same = (
+                rolled == live
+                if isinstance(rolled, accounting.Liability)
+                else (rolled.opening, rolled.lines, rolled.closing) == (live.opening, live.lines, live.closing)
+            )
+            print(f"  same numbers with and without roll-ups: {'yes' if same else 'NO'}")
+    print(f"done; load {load()}")
 
 
 if __name__ == "__main__":

@@ -196,6 +196,8 @@ CELERY_BEAT_SCHEDULE = {
     "vouchers-expire": {"task": "rewards.tasks.expire_vouchers", "schedule": crontab(minute=5)},
     "referrals-expire": {"task": "referrals.tasks.expire_referrals", "schedule": crontab(minute=45, hour=3)},
     "api-idempotency-purge": {"task": "members.api.tasks.purge_idempotency_records", "schedule": timedelta(hours=1)},
+    # After midnight, once the day's transactions have committed; each run also re-checks the two days before.
+    "analytics-rollup": {"task": "members.staff.tasks.analytics_rollup_task", "schedule": crontab(minute=20, hour=0)},
 }
 CELERY_BEAT_SCHEDULE |= {
     "campaigns-advance": {"task": "campaigns.tasks.advance_campaigns", "schedule": timedelta(minutes=1)},

@@ -565,5 +565,6 @@ class EarningRule(models.Model):
         return result
 
 
+from .analytics_models import *  # noqa: E402, F403
 from .integrations import *  # noqa: E402,F403
 from .staff_models import *  # noqa: E402, F403

@@ -1,9 +1,13 @@
-"""Points accounting: the liability on any date and the movements of a period, straight from the ledger.
+"""Points accounting: the liability on any date and the movements of a period, from the ledger.
 
 Outstanding points on a date are the sum of every ledger entry (spendable ``points`` plus ``pending_delta``)
 created before the end of that day, which equals the sum of all members' balance plus pending at that moment.
 Period movements bucket the entries of the period by kind; opening + Σ movements = closing holds by
 construction, because every entry falls in exactly one bucket.
+
+Both sum the daily roll-ups (``DailyPoints``: entries per day and kind) for the days they cover and add the ledger
+entries those do not hold yet (``members.staff.rollups.live_rows``): the same numbers as summing the ledger, at
+the cost of a few thousand roll-up rows plus the entries since the last roll-up run.
 """
 
 from __future__ import annotations
@@ -13,13 +17,13 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db.models import F, Q, Sum
-from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
-from ..models import LedgerEntry
+from ..models import DailyPoints, LedgerEntry
 from ..selectors import program_settings_get
 from ..services.ledger import EARNING_KINDS
 from .periods import Period, day_start
+from .rollups import Watermark, live_rows, rolled_days, rollup_watermark
 
 Kind = LedgerEntry.Kind
 CENT = Decimal("0.01")
@@ -82,23 +86,45 @@ def _months_before(day: date, months: int) -> date:
     raise ValueError(day)  # pragma: no cover
 
 
-def liability_as_of(as_of: date) -> Liability:
+def _ledger_totals(last_day: date, end_at, watermark: Watermark | None, aggregates) -> dict[str, int]:
+    """Sums over every entry created before ``end_at`` (the midnight after ``last_day``): the roll-up rows of the
+    days they cover plus the entries they do not hold. ``aggregates(when, on_rollups)`` builds the same sums for
+    both: on the roll-ups ``when`` is the day, on the ledger the entry's time."""
+    totals: dict[str, int] = {}
+    rolled = rolled_days(None, last_day, watermark)
+    if rolled:
+        rows = DailyPoints.objects.filter(day__lte=rolled[1]).aggregate(**aggregates("day", True))
+        totals = {key: int(value or 0) for key, value in rows.items()}
+    mark = watermark.ledger_entry_id if watermark else 0
+    live = LedgerEntry.objects.filter(live_rows("created_at", None, end_at, watermark, mark))
+    for key, value in live.aggregate(**aggregates("created_at", False)).items():
+        totals[key] = totals.get(key, 0) + int(value or 0)
+    return totals
+
+
+def liability_as_of(as_of: date, *, use_rollups: bool = True) -> Liability:
     """Outstanding points at the end of ``as_of`` (local time), their value, breakage and deferred revenue.
 
     Breakage is estimated from the program's own history: expired ÷ (expired + redeemed) over the 24 months
     up to ``as_of``. With no expiries or redemptions in that window it is 0 (stated on the report).
+    ``use_rollups=False`` sums the ledger alone (the reference the roll-ups are tested against).
     """
     program = program_settings_get()
     cutoff = day_start(as_of + timedelta(days=1))
-    window_start = day_start(_months_before(as_of, BREAKAGE_MONTHS) + timedelta(days=1))
-    totals = LedgerEntry.objects.filter(created_at__lt=cutoff).aggregate(
-        spendable=Coalesce(Sum("points"), 0),
-        pending=Coalesce(Sum("pending_delta"), 0),
-        expired=Coalesce(Sum("points", filter=Q(kind=Kind.EXPIRE, created_at__gte=window_start)), 0),
-        redeemed=Coalesce(
-            Sum("points", filter=Q(kind__in=[Kind.REDEEM, Kind.DONATION], created_at__gte=window_start)), 0
-        ),
-    )
+    window_first_day = _months_before(as_of, BREAKAGE_MONTHS) + timedelta(days=1)
+    window_start = day_start(window_first_day)
+
+    def aggregates(when: str, on_rollups: bool) -> dict:
+        in_window = Q(**{f"{when}__gte": window_first_day if on_rollups else window_start})
+        return {
+            "spendable": Sum("points"),
+            "pending": Sum("pending_delta"),
+            "expired": Sum("points", filter=Q(kind=Kind.EXPIRE) & in_window),
+            "redeemed": Sum("points", filter=Q(kind__in=[Kind.REDEEM, Kind.DONATION]) & in_window),
+        }
+
+    watermark = rollup_watermark() if use_rollups else None
+    totals = _ledger_totals(as_of, cutoff, watermark, aggregates)
     expired, redeemed = -totals["expired"], -totals["redeemed"]
     if expired + redeemed > 0:
         breakage = (Decimal(expired) / Decimal(expired + redeemed)).quantize(Decimal("0.0001"), ROUND_HALF_UP)
@@ -144,15 +170,22 @@ class Movements:
         return next(points for line_key, _label, points in self.lines if line_key == key)
 
 
-def movements_for(period: Period) -> Movements:
-    """Opening balance, movements by bucket and closing balance (spendable + pending) in one aggregate query."""
-    in_period = Q(created_at__gte=period.start_at)
-    aggregates = {"opening": Coalesce(Sum(MOVED, filter=Q(created_at__lt=period.start_at)), 0)}
-    for key, _label, kinds in MOVEMENT_BUCKETS:
-        aggregates[key] = Coalesce(Sum(MOVED, filter=in_period & Q(kind__in=kinds)), 0)
-    aggregates["other"] = Coalesce(Sum(MOVED, filter=in_period & Q(kind__in=OTHER_KINDS)), 0)
-    aggregates["closing"] = Coalesce(Sum(MOVED), 0)
-    totals = LedgerEntry.objects.filter(created_at__lt=period.end_at).aggregate(**aggregates)
+def movements_for(period: Period, *, use_rollups: bool = True) -> Movements:
+    """Opening balance, movements by bucket and closing balance (spendable + pending): one aggregate over the
+    roll-ups and one over the ledger entries they do not hold (``use_rollups=False``: the ledger alone)."""
+
+    def aggregates(when: str, on_rollups: bool) -> dict:
+        start = period.start if on_rollups else period.start_at
+        in_period = Q(**{f"{when}__gte": start})
+        sums = {"opening": Sum(MOVED, filter=Q(**{f"{when}__lt": start}))}
+        for key, _label, kinds in MOVEMENT_BUCKETS:
+            sums[key] = Sum(MOVED, filter=in_period & Q(kind__in=kinds))
+        sums["other"] = Sum(MOVED, filter=in_period & Q(kind__in=OTHER_KINDS))
+        sums["closing"] = Sum(MOVED)
+        return sums
+
+    watermark = rollup_watermark() if use_rollups else None
+    totals = _ledger_totals(period.end, period.end_at, watermark, aggregates)
     lines = [(key, str(label), totals[key]) for key, label, _kinds in MOVEMENT_BUCKETS]
     lines.append(("other", str(_("Other (transfers, reversals, pending released)")), totals["other"]))
     return Movements(period=period, opening=totals["opening"], lines=lines, closing=totals["closing"])

@@ -17,9 +17,12 @@ from django.utils.translation import gettext_lazy as _
 from ..exceptions import LoyaltyError
 from ..models import (
     AdjustmentRequest,
+    DailyActivity,
+    DailyPoints,
     EarningRule,
     ImportJob,
     ProgramSettings,
+    RollupState,
     StaffAuditLog,
     StaffSettings,
     Tier,
@@ -199,6 +202,28 @@ class StaffSettingsAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(RollupState)
+class RollupStateAdmin(ReadOnlyAdmin):
+    """Whether the nightly analytics roll-up runs: the last day it reached and when."""
+
+    list_display = ["__str__", "rolled_through", "rolled_at", "time_zone"]
+
+
+@admin.register(DailyPoints)
+class DailyPointsAdmin(ReadOnlyAdmin):
+    list_display = ["day", "kind", "points", "pending_delta", "entries"]
+    list_filter = ["kind"]
+    date_hierarchy = "day"
+    show_full_result_count = False
+
+
+@admin.register(DailyActivity)
+class DailyActivityAdmin(ReadOnlyAdmin):
+    list_display = ["day", "enrolments", "purchases", "revenue"]
+    date_hierarchy = "day"
+    show_full_result_count = False
 
 
 for _model in (ProgramSettings, Tier, EarningRule):

@@ -104,7 +104,7 @@ def analytics_dashboard(request):
     form = PeriodForm.from_request(request)
     dashboard = charts = None
     if form.is_valid():
-        dashboard = analytics.dashboard_build(form.period)
+        dashboard = analytics.dashboard_get(form.period)
         tier_rows = dashboard.tier_distribution
         charts = {
             "enrolments": svg.bar_chart(

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils.module_loading import module_has_submodule
 
 from members.demo import DEMO_MEMBER_EMAIL, DEMO_MEMBER_PASSWORD, DEMO_STAFF_EMAIL, DEMO_STAFF_PASSWORD
+from members.services.rollups import analytics_rollup
 
 
 class Command(BaseCommand):
@@ -23,6 +24,9 @@ class Command(BaseCommand):
                 if app_config.name == "members" or not module_has_submodule(app_config.module, "demo"):
                     continue
                 import_module(f"{app_config.name}.demo").seed(stdout=self.stdout)
+            # Roll the demo history up, so the staff dashboards read roll-ups as they do in production. A second
+            # run recomputes the same days and changes no row.
+            analytics_rollup()
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write(f"  Member login: {DEMO_MEMBER_EMAIL} / {DEMO_MEMBER_PASSWORD}")
         self.stdout.write(f"  Staff login:  {DEMO_STAFF_EMAIL} / {DEMO_STAFF_PASSWORD}  (http://127.0.0.1:8000/admin/)")
