@@ -12,7 +12,7 @@ def create_state(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('members', '0023_site_from_settings'),
+        ('members', '0025_earn_path_indexes'),
     ]
 
     operations = [
