@@ -1,4 +1,5 @@
 from datetime import datetime
+from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Group
@@ -6,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from members.services import account_lock, ledger_post
+from members.services.purchases import PurchaseLineInput, purchase_record
 from members.staff.roles import AUDITOR, MARKETER, PROGRAM_MANAGER, SUPPORT, roles_setup
 from tests.factories import MemberFactory, StaffUserFactory, UserFactory
 
@@ -75,3 +77,16 @@ def post(member, kind, *, points=0, pending=0, when=None, key=None):
             now=when,
             available_at=when,
         )
+
+
+def buy(member, external_id, when, total):
+    """A one-line in-store purchase of ``total`` recorded as of ``when``."""
+    return purchase_record(
+        member=member,
+        external_id=external_id,
+        lines=[PurchaseLineInput(sku="SKU", quantity=1, unit_price=Decimal(total))],
+        channel="in_store",
+        occurred_at=when,
+        currency="EUR",
+        now=when,
+    )

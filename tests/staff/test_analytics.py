@@ -7,26 +7,13 @@ import pytest
 from django.urls import reverse
 
 from members.models import LedgerEntry, Member, Tier, TierHistory
-from members.services.purchases import PurchaseLineInput, purchase_record
 from members.staff.analytics import dashboard_build
 from members.staff.periods import Period
 from tests.factories import MemberFactory
-from tests.staff.conftest import aware, post
+from tests.staff.conftest import aware, buy, post
 
 pytestmark = pytest.mark.django_db
 JANUARY = Period(start=date(2025, 1, 1), end=date(2025, 1, 31))
-
-
-def buy(member, external_id, when, total):
-    return purchase_record(
-        member=member,
-        external_id=external_id,
-        lines=[PurchaseLineInput(sku="SKU", quantity=1, unit_price=Decimal(total))],
-        channel="in_store",
-        occurred_at=when,
-        currency="EUR",
-        now=when,
-    )
 
 
 @pytest.fixture

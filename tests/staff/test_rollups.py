@@ -28,7 +28,6 @@ from members.models import (
     Tier,
     TierHistory,
 )
-from members.services.purchases import PurchaseLineInput, purchase_record
 from members.services.rollups import analytics_rollup
 from members.staff.accounting import liability_as_of, movements_for
 from members.staff.analytics import dashboard_build, dashboard_get, purchase_stats
@@ -36,7 +35,7 @@ from members.staff.periods import Period, day_start
 from members.staff.rollups import rollup_watermark
 from members.staff.tasks import analytics_rollup_task
 from tests.factories import MemberFactory
-from tests.staff.conftest import aware, post
+from tests.staff.conftest import aware, buy, post
 
 pytestmark = pytest.mark.django_db
 Kind = LedgerEntry.Kind
@@ -46,18 +45,6 @@ DEBITS = [Kind.REDEEM, Kind.EXPIRE, Kind.ADJUST, Kind.DONATION, Kind.TRANSFER_OU
 
 def local(day: date, hour: int, minute: int = 0) -> datetime:
     return timezone.make_aware(datetime.combine(day, time(hour, minute)))
-
-
-def record(member, external_id, when, total):
-    return purchase_record(
-        member=member,
-        external_id=external_id,
-        lines=[PurchaseLineInput(sku="SKU", quantity=1, unit_price=Decimal(total))],
-        channel="in_store",
-        occurred_at=when,
-        currency="EUR",
-        now=when,
-    )
 
 
 def figures(dashboard) -> dict:
@@ -84,7 +71,7 @@ def random_history(rng: random.Random, today: date, *, days: int = 75, events: i
         roll = rng.random()
         try:
             if roll < 0.3:
-                record(member, f"P{number}", when, f"{rng.randint(1, 90)}.{rng.randint(0, 99):02d}")
+                buy(member, f"P{number}", when, f"{rng.randint(1, 90)}.{rng.randint(0, 99):02d}")
             elif roll < 0.55:
                 post(member, rng.choice(CREDITS), points=rng.randint(1, 300), when=when, key=f"c{number}")
             elif roll < 0.65:
@@ -130,7 +117,7 @@ def test_rollups_plus_live_tail_equal_the_live_reports_on_random_data():
     # Rows recorded after the run on days it already rolled up: a purchase a till sent late, an entry whose
     # transaction committed after the run, a back-dated tier move. The reports add them from the live side.
     late_day = today - timedelta(days=40)
-    record(members[0], "LATE-1", local(late_day, 23, 50), "77.70")
+    buy(members[0], "LATE-1", local(late_day, 23, 50), "77.70")
     post(members[1], Kind.ADJUST, points=123, when=local(late_day, 0, 5), key="late-entry")
     TierHistory.objects.create(member=members[2], reason="staff", created_at=local(late_day, 12))
     assert_reports_match_live(rng, today)
@@ -146,12 +133,12 @@ def test_purchase_cycle_telescopes_to_the_hand_computed_mean_gap():
     a, b, c = MemberFactory(), MemberFactory(), MemberFactory()
     day = date(2025, 5, 1)
     # A: gaps of 1.5 and 2.5 days; B: one gap of 10 days; C: one purchase, no gap.
-    record(a, "A1", local(day, 8), "10.00")
-    record(a, "A2", local(day + timedelta(days=1), 20), "10.00")
-    record(a, "A3", local(day + timedelta(days=4), 8), "10.00")
-    record(b, "B1", local(day, 9), "10.00")
-    record(b, "B2", local(day + timedelta(days=10), 9), "10.00")
-    record(c, "C1", local(day, 9), "10.00")
+    buy(a, "A1", local(day, 8), "10.00")
+    buy(a, "A2", local(day + timedelta(days=1), 20), "10.00")
+    buy(a, "A3", local(day + timedelta(days=4), 8), "10.00")
+    buy(b, "B1", local(day, 9), "10.00")
+    buy(b, "B2", local(day + timedelta(days=10), 9), "10.00")
+    buy(c, "C1", local(day, 9), "10.00")
     stats = purchase_stats(Period(start=day, end=day + timedelta(days=30)))
     # Mean of the gaps (1.5 + 2.5 + 10) / 3 = 4.666…; telescoped: (4 + 10) / (2 + 1), the same.
     assert stats["average_purchase_cycle_days"] == Decimal("4.67")
@@ -183,7 +170,7 @@ def test_purchase_cycle_equals_the_lag_window_on_random_purchases():
     start = date(2025, 1, 1)
     for number in range(80):
         when = local(start + timedelta(days=rng.randint(0, 90)), rng.randint(0, 23), rng.randint(0, 59))
-        record(rng.choice(members), f"R{number}", when, "12.00")
+        buy(rng.choice(members), f"R{number}", when, "12.00")
     for _ in range(15):
         first = start + timedelta(days=rng.randint(0, 80))
         period = Period(start=first, end=first + timedelta(days=rng.randint(0, 30)))
@@ -195,7 +182,7 @@ def test_rollup_is_idempotent():
     today = timezone.localdate()
     for offset in range(1, 6):
         post(member, Kind.IMPORT, points=100 * offset, when=local(today - timedelta(days=offset), 23, 59))
-    record(member, "I1", local(today - timedelta(days=2), 0, 1), "25.00")
+    buy(member, "I1", local(today - timedelta(days=2), 0, 1), "25.00")
 
     def snapshot():
         return [
@@ -233,9 +220,9 @@ def test_rollup_rechecks_the_last_days_for_late_commits():
 def test_rollup_picks_up_a_late_purchase_on_an_old_day():
     member = MemberFactory()
     today = timezone.localdate()
-    record(member, "OLD-1", local(today - timedelta(days=30), 10), "10.00")
+    buy(member, "OLD-1", local(today - timedelta(days=30), 10), "10.00")
     analytics_rollup()
-    record(member, "OLD-2", local(today - timedelta(days=30), 18), "15.00")  # sent by the till a month late
+    buy(member, "OLD-2", local(today - timedelta(days=30), 18), "15.00")  # sent by the till a month late
     run = analytics_rollup()
     assert run.start == today - timedelta(days=30)
     row = DailyActivity.objects.get(day=today - timedelta(days=30))
@@ -325,7 +312,7 @@ def _history(members, days: int, today: date):
     for number in range(days):
         when = local(today - timedelta(days=number + 1), 12)
         member = members[number % len(members)]
-        record(member, f"H{days}-{number}", when, "20.00")
+        buy(member, f"H{days}-{number}", when, "20.00")
         post(member, Kind.ADJUST, points=5, when=when, key=f"h{days}-{number}")
 
 
