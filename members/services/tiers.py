@@ -87,7 +87,7 @@ def purchase_activity_record(
         Member.objects.filter(
             Q(last_purchase_at__isnull=True) | Q(last_purchase_at__lt=occurred_at), pk=member.pk
         ).update(last_purchase_at=occurred_at)
-        return tier_upgrade_if_qualified(member=member, now=now)
+        return tier_upgrade_if_qualified(member=member, now=now, program=program)
     program = program or program_settings_get()
     window_start = qualification_window_start(program=program, today=timezone.localdate(now))
     basis = "points" if program.tier_basis == ProgramSettings.TierBasis.POINTS else "spend"
