@@ -142,6 +142,24 @@ def points_expire_due(*, now: datetime | None = None, batch_size: int = 5000) ->
         total += _expire_chunk(ids, program, now, lot_type, description)
 
 
+def _expire_entries_sql(lots: str, where: str = "") -> str:
+    """``INSERT … SELECT`` of one EXPIRE entry per expired lot read from ``lots`` (aliased ``l``), its
+    ``balance_after`` a running sum over the account. Parameters: kind, description, lot content type, created_at,
+    then those of ``where``."""
+    return f"""
+        INSERT INTO {ENTRIES} (account_id, kind, points, pending_delta, owed_delta, balance_after,
+                               idempotency_key, description, source_type_id, source_id, created_at)
+        SELECT l.account_id, %s, -l.expired, 0, 0,
+               a.balance - SUM(l.expired) OVER (
+                   PARTITION BY l.account_id ORDER BY l.expires_at ASC NULLS LAST, l.id
+                   ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW),
+               'expire:lot:' || l.id, %s, %s, l.id, %s
+        FROM {lots} JOIN {ACCOUNTS} a ON a.member_id = l.account_id
+        {where}
+        ORDER BY l.account_id, l.expires_at ASC NULLS LAST, l.id
+    """
+
+
 def _expire_chunk(ids, program, now, lot_type, description) -> int:
     # Every run stamps its own lots with a fresh timestamp, which the later statements select them by.
     run_at = timezone.now()
@@ -161,18 +179,7 @@ def _expire_chunk(ids, program, now, lot_type, description) -> int:
         if not changed:
             return 0
         _execute(
-            f"""
-            INSERT INTO {ENTRIES} (account_id, kind, points, pending_delta, owed_delta, balance_after,
-                                   idempotency_key, description, source_type_id, source_id, created_at)
-            SELECT l.account_id, %s, -l.expired, 0, 0,
-                   a.balance - SUM(l.expired) OVER (
-                       PARTITION BY l.account_id ORDER BY l.expires_at ASC NULLS LAST, l.id
-                       ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW),
-                   'expire:lot:' || l.id, %s, %s, l.id, %s
-            FROM {LOTS} l JOIN {ACCOUNTS} a ON a.member_id = l.account_id
-            WHERE {lot_in_sql} AND l.expired_at = %s
-            ORDER BY l.account_id, l.expires_at ASC NULLS LAST, l.id
-            """,
+            _expire_entries_sql(f"{LOTS} l", f"WHERE {lot_in_sql} AND l.expired_at = %s"),
             [Kind.EXPIRE, description, lot_type, _ts(run_at), *lot_in_params, _ts(run_at)],
         )
         _execute(
@@ -239,15 +246,7 @@ def _expire_locked_chunk_in_one_statement(ids, program, now, run_at, lot_type, d
             WHERE account_id = ANY(%s) AND {due_sql}
             RETURNING id, account_id, expires_at, expired
         ), entries AS (
-            INSERT INTO {ENTRIES} (account_id, kind, points, pending_delta, owed_delta, balance_after,
-                                   idempotency_key, description, source_type_id, source_id, created_at)
-            SELECT e.account_id, %s, -e.expired, 0, 0,
-                   a.balance - SUM(e.expired) OVER (
-                       PARTITION BY e.account_id ORDER BY e.expires_at ASC NULLS LAST, e.id
-                       ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW),
-                   'expire:lot:' || e.id, %s, %s, e.id, %s
-            FROM expired e JOIN {ACCOUNTS} a ON a.member_id = e.account_id
-            ORDER BY e.account_id, e.expires_at ASC NULLS LAST, e.id
+            {_expire_entries_sql("expired l")}
         ), totals AS (
             SELECT account_id, SUM(expired) AS points FROM expired GROUP BY account_id
         ), balances AS (
