@@ -180,7 +180,7 @@ def rollups_reset() -> None:
     """Empty the roll-ups, so the back-fill is timed from scratch on every run."""
     from django.db import connection
 
-    from members.models import DailyActivity, DailyPoints, DailyTierMovement, RollupState
+    from backoffice.models import DailyActivity, DailyPoints, DailyTierMovement, RollupState
 
     with connection.cursor() as cursor:
         for model in (DailyPoints, DailyActivity, DailyTierMovement):
@@ -192,7 +192,7 @@ def rollups_reset() -> None:
 
 def tuned(func, *args):
     """Run one dashboard step with the session settings the dashboard runs its queries under."""
-    from members.staff.analytics import report_settings
+    from backoffice.analytics import report_settings
 
     with report_settings():
         return func(*args)
@@ -239,10 +239,10 @@ def main() -> None:
         members, purchases, entries = cursor.fetchone()
     print(f"dataset: {members:,} members, {purchases:,} purchases, {entries:,} ledger entries; load {load()}")
 
-    from members.services.rollups import analytics_rollup
-    from members.staff import accounting, analytics
-    from members.staff.periods import Period
-    from members.staff.rollups import rollup_watermark
+    from backoffice import accounting, analytics
+    from backoffice.periods import Period
+    from backoffice.rollups import rollup_watermark
+    from backoffice.services.rollups import analytics_rollup
 
     today = timezone.localdate()
     print("roll-ups:")

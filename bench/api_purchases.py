@@ -42,11 +42,11 @@ def setup_data(members: int) -> tuple[list[str], str]:
     import logging
 
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    from members.integrations import APIKey
+    from integrations.models import APIKey
+    from integrations.services import api_key_create
     from members.models import Member
     from members.services import member_register
     from members.services.enrollment import MemberAlreadyExists
-    from members.services.integrations import api_key_create
 
     numbers = []
     for index in range(members):

@@ -6,7 +6,7 @@ Anything else under ``/api/`` answers with the API's JSON error shape, never an 
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from members.api.errors import not_found
+from integrations.api.errors import not_found
 
 app_name = "api"
 

@@ -46,10 +46,12 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "integrations",
     "members",
     "rewards",
     "campaigns",
     "referrals",
+    "backoffice",
 ]
 
 MIDDLEWARE = [
@@ -181,7 +183,6 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
-CELERY_IMPORTS = ["members.staff.tasks"]
 CELERY_BEAT_SCHEDULE = {
     "points-release-pending": {
         "task": "members.tasks.release_pending_points",
@@ -195,9 +196,9 @@ CELERY_BEAT_SCHEDULE = {
     "tiers-evaluate": {"task": "members.tasks.evaluate_tiers", "schedule": crontab(minute=30, hour=3)},
     "vouchers-expire": {"task": "rewards.tasks.expire_vouchers", "schedule": crontab(minute=5)},
     "referrals-expire": {"task": "referrals.tasks.expire_referrals", "schedule": crontab(minute=45, hour=3)},
-    "api-idempotency-purge": {"task": "members.api.tasks.purge_idempotency_records", "schedule": timedelta(hours=1)},
+    "api-idempotency-purge": {"task": "integrations.tasks.purge_idempotency_records", "schedule": timedelta(hours=1)},
     # After midnight, once the day's transactions have committed; each run also re-checks the two days before.
-    "analytics-rollup": {"task": "members.staff.tasks.analytics_rollup_task", "schedule": crontab(minute=20, hour=0)},
+    "analytics-rollup": {"task": "backoffice.tasks.analytics_rollup_task", "schedule": crontab(minute=20, hour=0)},
 }
 CELERY_BEAT_SCHEDULE |= {
     "campaigns-advance": {"task": "campaigns.tasks.advance_campaigns", "schedule": timedelta(minutes=1)},
@@ -210,13 +211,13 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "members.api.authentication.APIKeyAuthentication",
-        "members.api.authentication.MemberSessionAuthentication",
+        "integrations.api.authentication.APIKeyAuthentication",
+        "integrations.api.authentication.MemberSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_THROTTLE_CLASSES": ["members.api.throttling.APIKeyRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["integrations.api.throttling.APIKeyRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api_key": env.str("API_KEY_THROTTLE_RATE", default="1200/min")},
-    "EXCEPTION_HANDLER": "members.api.errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "integrations.api.errors.api_exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
     "DATETIME_FORMAT": "iso-8601",
 }

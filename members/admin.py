@@ -1,26 +1,22 @@
 """Staff console for the members core.
 
-Points never change here directly: the ledger, lots, purchases and accounts are read-only, and the two write
-actions (adjust a member's points, reverse an entry) go through :mod:`members.services`. Every page runs a
+Points never change here directly: the ledger, lots, purchases and accounts are read-only, and reversing an
+entry goes through :mod:`members.services`. Adjusting a member's points is the staff console's page (one page, one
+form, with the support limit and two-person approval); ``backoffice.admin`` links it from the member. Every page runs a
 fixed number of queries whatever a member's history: the member page shows the latest rows only and links to
 the filtered, paginated lists.
 """
 
-import uuid
-
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
-from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from .exceptions import LoyaltyError
-from .forms import apply_domain_error
 from .models import (
     EarningRule,
     LedgerEntry,
@@ -37,7 +33,6 @@ from .models import (
 )
 from .selectors import program_cache_clear
 from .services import member_update_profile, points_reverse
-from .services.staff import staff_points_adjust
 
 RECENT_ROWS = 20
 
@@ -135,22 +130,6 @@ class EarningRuleAdmin(admin.ModelAdmin):
 # --- members -----------------------------------------------------------------------------------------------------
 
 
-class AdjustPointsForm(forms.Form):
-    points = forms.IntegerField(
-        label=_("Points"), help_text=_("Positive to add, negative to remove. The balance never goes below zero.")
-    )
-    reason = forms.CharField(
-        label=_("Reason"), max_length=255, help_text=_("Shown to the member in their activity and kept in the ledger.")
-    )
-    token = forms.CharField(widget=forms.HiddenInput, max_length=64)
-
-    def clean_points(self):
-        points = self.cleaned_data["points"]
-        if points == 0:
-            raise forms.ValidationError(_("Add or remove at least one point."))
-        return points
-
-
 @admin.register(Member)
 class MemberAdmin(admin.ModelAdmin):
     list_display = ["member_number", "email", "name", "tier", "balance", "status", "enrolled_at"]
@@ -166,7 +145,7 @@ class MemberAdmin(admin.ModelAdmin):
     show_full_result_count = False
     fieldsets = (
         (None, {"fields": ("member_number", "card_number", "user", "status", "enrolled_at", "closed_at")}),
-        (_("Points"), {"fields": ("account_summary", "adjust_link", "open_lots", "recent_entries")}),
+        (_("Points"), {"fields": ("account_summary", "open_lots", "recent_entries")}),
         (_("Tier"), {"fields": ("tier", "tier_achieved_at", "tier_review_at", "recent_tier_history")}),
         (
             _("Profile"),
@@ -185,7 +164,6 @@ class MemberAdmin(admin.ModelAdmin):
         "tier_review_at",
         "last_purchase_at",
         "account_summary",
-        "adjust_link",
         "open_lots",
         "recent_entries",
         "recent_tier_history",
@@ -225,16 +203,6 @@ class MemberAdmin(admin.ModelAdmin):
         return format_html(
             "<table><tbody>{}</tbody></table>",
             format_html_join("", "<tr><th scope='row'>{}</th><td>{}</td></tr>", rows),
-        )
-
-    @admin.display(description=_("adjust"))
-    def adjust_link(self, obj):
-        if obj.status != Member.Status.ACTIVE:
-            return "—"
-        return format_html(
-            '<a class="button" href="{}">{}</a>',
-            reverse("admin:members_member_adjust_points", args=[obj.pk]),
-            _("Adjust points…"),
         )
 
     @admin.display(description=_("open lots"))
@@ -343,63 +311,6 @@ class MemberAdmin(admin.ModelAdmin):
             email_notifications=form.cleaned_data.get("email_notifications"),
             by_staff=True,
         )
-
-    def get_urls(self):
-        return [
-            path(
-                "<int:member_id>/adjust-points/",
-                self.admin_site.admin_view(self.adjust_points_view),
-                name="members_member_adjust_points",
-            ),
-            *super().get_urls(),
-        ]
-
-    def adjust_points_view(self, request, member_id):
-        member = get_object_or_404(Member.objects.select_related("user", "account"), pk=member_id)
-        if not request.user.has_perm("members.adjust_points"):
-            raise PermissionDenied
-        if request.method == "POST":
-            form = AdjustPointsForm(request.POST)
-            if form.is_valid():
-                try:
-                    # The same path as the staff console's: the support limit, two-person approval and the audit
-                    # log apply here too. The form's token makes a double submit post once.
-                    outcome = staff_points_adjust(
-                        member=member,
-                        points=form.cleaned_data["points"],
-                        reason=form.cleaned_data["reason"],
-                        actor=request.user,
-                        idempotency_key=f"admin-adjust:{member.pk}:{form.cleaned_data['token']}",
-                    )
-                except LoyaltyError as error:
-                    apply_domain_error(form, error)
-                else:
-                    entry = outcome.entry
-                    if outcome.needs_approval:
-                        messages.warning(
-                            request,
-                            _("The adjustment is over the support limit and waits for a second person's approval."),
-                        )
-                    elif entry.replayed:
-                        messages.info(request, _("This adjustment was already posted."))
-                    else:
-                        messages.success(
-                            request,
-                            _("Adjusted %(points)+d points; the balance is now %(balance)s.")
-                            % {"points": entry.points, "balance": entry.balance_after},
-                        )
-                    return HttpResponseRedirect(reverse("admin:members_member_change", args=[member.pk]))
-        else:
-            form = AdjustPointsForm(initial={"token": uuid.uuid4().hex})
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Adjust points for %(member)s") % {"member": member.member_number},
-            "member": member,
-            "form": form,
-            "opts": self.model._meta,
-            "original": member,
-        }
-        return TemplateResponse(request, "admin/members/member/adjust_points.html", context)
 
 
 # --- ledger, lots and purchases: read-only -----------------------------------------------------------------------
@@ -535,7 +446,3 @@ class TierHistoryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["member__user", "from_tier", "to_tier"]
     search_fields = ["=member__member_number"]
     show_full_result_count = False
-
-
-from .api.admin import *  # noqa: E402,F403  (integrations: API keys, webhooks)
-from .staff import admin as staff_admin  # noqa: E402,F401

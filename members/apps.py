@@ -6,9 +6,13 @@ class MembersConfig(AppConfig):
     verbose_name = "Members and points"
 
     def ready(self):
-        from . import hooks
-        from .api import tasks  # noqa: F401  (registers the API's Celery tasks)
-        from .services.integrations import on_points_changed, on_purchase_recorded
+        from integrations.registry import domain_error_register
+        from integrations.services import on_event
 
-        hooks.register(hooks.purchase_recorded, on_purchase_recorded)
-        hooks.register(hooks.points_changed, on_points_changed)
+        from . import hooks, webhooks
+        from .api import scopes  # noqa: F401  (registers the members API's scopes)
+        from .exceptions import LoyaltyError
+
+        domain_error_register(LoyaltyError)
+        hooks.register(hooks.purchase_settled, webhooks.on_purchase_settled)
+        hooks.register(hooks.points_changed, on_event)

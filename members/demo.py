@@ -52,10 +52,6 @@ def _user(email, password, **extra):
 
 
 def seed(*, stdout=None):
-    from .staff.roles import roles_setup
-
-    # Groups get their permissions once every app's migrations have created them.
-    roles_setup()
     staff = _user(DEMO_STAFF_EMAIL, DEMO_STAFF_PASSWORD, is_staff=True, is_superuser=True, first_name="Sam")
     demo = _user(DEMO_MEMBER_EMAIL, DEMO_MEMBER_PASSWORD, first_name="Dana", last_name="Demo")
     member = member_enroll(user=demo, marketing_consent=True)

@@ -14,6 +14,9 @@ their own transaction, in registration order. No model signals are involved.
   ``line_points`` shrunk) or left out. Previews never call it.
 - ``purchase_recorded``: ``hook(result) -> None`` — after a purchase and its points are posted (same
   transaction). ``result`` is a :class:`members.services.purchases.PurchaseResult`.
+- ``purchase_settled``: ``hook(result) -> None`` — once every ``purchase_recorded`` hook has run (same
+  transaction), with ``result.balance``, ``pending`` and ``entries`` re-read from the stored rows. For announcing
+  the purchase (webhooks), never for posting points: nothing that runs after it would be seen.
 - ``purchase_refunded``: ``hook(refund) -> None`` — after a refund's clawback is posted (same transaction).
 - ``member_enrolled``: ``hook(member, context) -> None`` — after a member is created; ``context`` is a dict
   with e.g. ``referral_code`` and ``request`` (may be None).
@@ -30,6 +33,7 @@ their own transaction, in registration order. No model signals are involved.
 earning_providers: list = []
 award_reservers: list = []
 purchase_recorded: list = []
+purchase_settled: list = []
 purchase_refunded: list = []
 member_enrolled: list = []
 points_changed: list = []

@@ -563,8 +563,3 @@ class EarningRule(models.Model):
         result = super().delete(*args, **kwargs)
         _clear_program_cache()
         return result
-
-
-from .analytics_models import *  # noqa: E402, F403
-from .integrations import *  # noqa: E402,F403
-from .staff_models import *  # noqa: E402, F403

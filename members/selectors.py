@@ -454,3 +454,21 @@ def member_export(member: Member) -> dict:
     for provider in hooks.export_providers:
         data.update(provider(member))
     return data
+
+
+def member_get(*, member_number: str) -> Member | None:
+    return Member.objects.select_related("user", "tier", "account").filter(member_number=member_number).first()
+
+
+def member_find(*, identifier: str) -> Member | None:
+    """A member by member number, card number or email address (what a till scans, an e-shop knows or staff type).
+
+    The one look-up by identifier: the API, the staff console and the imports all call it.
+    """
+    identifier = identifier.strip()
+    queryset = Member.objects.select_related("user", "tier", "account")
+    if "@" in identifier:
+        return queryset.filter(user__email__iexact=identifier).first()
+    if identifier[:1].upper() == "M":
+        return queryset.filter(member_number=identifier.upper()).first()
+    return queryset.filter(card_number=identifier.replace(" ", "")).first()

@@ -7,10 +7,12 @@ class ReferralsConfig(AppConfig):
     verbose_name = _("Referrals")
 
     def ready(self):
+        from integrations.registry import event_register
         from members import hooks
 
         from . import selectors, services
 
+        event_register("referral.qualified", "Referral qualified")
         hooks.register(hooks.member_enrolled, services.on_member_enrolled)
         hooks.register(hooks.purchase_recorded, services.on_purchase_recorded)
         hooks.register(hooks.purchase_refunded, services.on_purchase_refunded)

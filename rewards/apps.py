@@ -9,6 +9,7 @@ class RewardsConfig(AppConfig):
         from members import hooks
 
         from . import selectors
+        from .api import scopes  # noqa: F401  (registers the rewards API's scopes and webhook events)
 
         hooks.register(hooks.featured_rewards, _featured)
         hooks.register(hooks.reward_suggestions, selectors.rewards_for_member_dashboard)

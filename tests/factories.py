@@ -172,7 +172,7 @@ class DisposableEmailDomainFactory(factory.django.DjangoModelFactory):
 def webhook_endpoint_for(events, *, name="Shop"):
     """An active endpoint (on a fresh API key) subscribed to ``events``; nothing listens at its URL, so only the
     delivery rows matter (tests never run the after-commit send unless they capture it)."""
-    from members.services.integrations import api_key_create, webhook_endpoint_create
+    from integrations.services import api_key_create, webhook_endpoint_create
 
     api_key, _raw = api_key_create(name=name, scopes=[])
     return webhook_endpoint_create(api_key=api_key, url="http://127.0.0.1:9/hooks", events=list(events))

@@ -9,9 +9,12 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 
-from ..integrations import APIKey
+from integrations.api.base import IDEMPOTENCY_HEADER, LoyaltyAPIView, error_responses, idempotent, validated
+from integrations.api.pagination import NewestFirstCursorPagination
+from integrations.models import APIKey
+
 from ..models import LedgerEntry, Member, PointsAccount, Purchase
-from ..selectors import member_summary, member_tier_progress, program_settings_get
+from ..selectors import member_find, member_get, member_summary, member_tier_progress, program_settings_get
 from ..services import member_register
 from ..services.purchases import (
     PurchaseLineInput,
@@ -21,18 +24,8 @@ from ..services.purchases import (
     purchase_record,
     purchase_refund,
 )
+from . import scopes
 from . import serializers as s
-from .base import IDEMPOTENCY_HEADER, LoyaltyAPIView, error_responses, idempotent
-from .pagination import NewestFirstCursorPagination
-from .selectors import member_find, member_get
-
-Scope = APIKey.Scope
-
-
-def validated(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 def _member_or_400(identifier: str) -> Member:
@@ -103,7 +96,7 @@ def purchase_data(result: PurchaseResult, member: Member) -> dict:
 
 
 class PurchaseCreateView(LoyaltyAPIView):
-    required_scopes = {"POST": (Scope.PURCHASES_WRITE,)}
+    required_scopes = {"POST": (scopes.PURCHASES_WRITE,)}
 
     @extend_schema(
         operation_id="purchases_record",
@@ -135,7 +128,7 @@ class PurchaseCreateView(LoyaltyAPIView):
 
 
 class PurchasePreviewView(LoyaltyAPIView):
-    required_scopes = {"POST": (Scope.PURCHASES_READ, Scope.PURCHASES_WRITE)}
+    required_scopes = {"POST": (scopes.PURCHASES_READ, scopes.PURCHASES_WRITE)}
 
     @extend_schema(
         operation_id="purchases_preview",
@@ -209,7 +202,7 @@ class PurchasePreviewView(LoyaltyAPIView):
 
 
 class PurchaseRefundView(LoyaltyAPIView):
-    required_scopes = {"POST": (Scope.PURCHASES_WRITE,)}
+    required_scopes = {"POST": (scopes.PURCHASES_WRITE,)}
 
     @extend_schema(
         operation_id="purchases_refund",
@@ -255,7 +248,7 @@ class PurchaseRefundView(LoyaltyAPIView):
 
 
 class MemberListView(LoyaltyAPIView):
-    required_scopes = {"GET": (Scope.MEMBERS_READ,), "POST": (Scope.MEMBERS_WRITE,)}
+    required_scopes = {"GET": (scopes.MEMBERS_READ,), "POST": (scopes.MEMBERS_WRITE,)}
 
     @extend_schema(
         operation_id="members_lookup",
@@ -299,7 +292,7 @@ class MemberListView(LoyaltyAPIView):
 
 
 class MemberDetailView(LoyaltyAPIView):
-    required_scopes = {"GET": (Scope.MEMBERS_READ,)}
+    required_scopes = {"GET": (scopes.MEMBERS_READ,)}
     member_session_methods = ("GET",)
 
     @extend_schema(
@@ -313,7 +306,7 @@ class MemberDetailView(LoyaltyAPIView):
 
 
 class MemberActivityView(LoyaltyAPIView, ListAPIView):
-    required_scopes = {"GET": (Scope.MEMBERS_READ,)}
+    required_scopes = {"GET": (scopes.MEMBERS_READ,)}
     member_session_methods = ("GET",)
     serializer_class = s.LedgerEntryOutSerializer
     pagination_class = NewestFirstCursorPagination

@@ -1,17 +1,8 @@
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
 
-def setup_roles(apps, schema_editor):
-    # Permissions are normally created after all migrations (post_migrate); create them now so the groups
-    # can be given them in this migration.
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
-    from members.staff.roles import roles_setup
-
-    roles_setup(group_model=apps.get_model("auth", "Group"), permission_model=apps.get_model("auth", "Permission"))
+# The staff roles moved to the backoffice app, whose migration 0002_staff_roles sets them up once every app's
+# permissions exist. This step stays, empty, so databases that ran it keep a consistent history.
 
 
 class Migration(migrations.Migration):
@@ -21,4 +12,4 @@ class Migration(migrations.Migration):
         ("contenttypes", "0002_remove_content_type_name"),
     ]
 
-    operations = [migrations.RunPython(setup_roles, migrations.RunPython.noop)]
+    operations = [migrations.RunPython(migrations.RunPython.noop, migrations.RunPython.noop)]

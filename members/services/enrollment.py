@@ -20,10 +20,14 @@ from .ledger import account_lock, ledger_post
 class MemberAlreadyExists(LoyaltyError):
     code = "member_exists"
     default_message = _("A member with this email address already exists.")
+    http_status = 409
 
     def __init__(self, member: Member):
         self.member = member
         super().__init__(field="email")
+
+    def api_extra(self) -> dict:
+        return {"member_number": self.member.member_number}
 
 
 class BirthdayLocked(LoyaltyError):

@@ -10,6 +10,7 @@ release of pending points), which take the same row locks, in primary-key order,
 from __future__ import annotations
 
 import calendar
+import threading
 from datetime import datetime
 
 from django.contrib.contenttypes.models import ContentType
@@ -37,6 +38,13 @@ EARNING_KINDS = {Kind.EARN, Kind.BONUS, Kind.REFERRAL, Kind.IMPORT}
 SPENDING_KINDS = {Kind.REDEEM, Kind.DONATION}
 
 _UNSET = object()
+_writes = threading.local()
+
+
+def ledger_writes() -> int:
+    """How many ledger entries this thread has written: a caller compares two readings to learn whether a hook it
+    ran posted anything, and re-reads balances only then."""
+    return getattr(_writes, "count", 0)
 
 
 def add_months(moment: datetime, months: int) -> datetime:
@@ -232,6 +240,7 @@ def _write(*, account: PointsAccount, entry: LedgerEntry, lot: PointsLot | None,
 
     On PostgreSQL that is one statement (every earn pays for each round trip); elsewhere three.
     """
+    _writes.count = ledger_writes() + 1
     changed = {name: delta for name, delta in deltas.items() if delta}
     if connection.vendor != "postgresql":
         entry.save(force_insert=True)

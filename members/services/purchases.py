@@ -27,7 +27,7 @@ from ..models import (
     Tier,
 )
 from ..selectors import earning_rules_active, program_settings_get, tiers_list
-from .ledger import account_lock, ledger_post, lot_expiry_for
+from .ledger import account_lock, ledger_post, ledger_writes, lot_expiry_for
 from .sql import insert_unless_exists
 from .tiers import purchase_activity_record, qualifying_activity_add
 
@@ -345,7 +345,14 @@ def purchase_record(
                 pending=account.pending,
                 tier_changed=tier_changed,
             )
+            writes_before_hooks = ledger_writes()
             for hook in hooks.purchase_recorded:
+                hook(result)
+            if ledger_writes() != writes_before_hooks:
+                # A hook posted more points (a referral bonus on a first purchase): what callers and
+                # announcements see is read from the stored rows after all of them.
+                _result_refresh(result)
+            for hook in hooks.purchase_settled:
                 hook(result)
             return result
     except IntegrityError:
@@ -354,6 +361,12 @@ def purchase_record(
         if existing is None:
             raise
         return _replay(existing, member)
+
+
+def _result_refresh(result: PurchaseResult) -> None:
+    account = PointsAccount.objects.filter(pk=result.purchase.member_id)
+    result.balance, result.pending = account.values_list("balance", "pending").get()
+    result.entries = list(result.purchase.entries.filter(kind__in=[Kind.EARN, Kind.BONUS]).order_by("id"))
 
 
 def _reserve_awards(*, earning: EarningResult, basket: Basket, now: datetime) -> None:

@@ -10,19 +10,16 @@ from rest_framework.generics import ListAPIView
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
-from members.api.base import IDEMPOTENCY_HEADER, LoyaltyAPIView, error_responses, idempotent
-from members.api.selectors import member_get
-from members.api.views import validated
-from members.integrations import APIKey
+from integrations.api.base import IDEMPOTENCY_HEADER, LoyaltyAPIView, error_responses, idempotent, validated
 from members.models import PointsAccount, Purchase
+from members.selectors import member_get
 
 from ..models import Reward
 from ..selectors import rewards_available, voucher_check
 from ..services import ShippingAddress, reward_redeem, voucher_use
+from . import scopes
 from . import serializers as s
 from .filters import RewardFilter
-
-Scope = APIKey.Scope
 
 
 class CataloguePagination(CursorPagination):
@@ -33,7 +30,7 @@ class CataloguePagination(CursorPagination):
 
 
 class RewardListView(LoyaltyAPIView, ListAPIView):
-    required_scopes = {"GET": (Scope.REWARDS_READ,)}
+    required_scopes = {"GET": (scopes.REWARDS_READ,)}
     serializer_class = s.RewardOutSerializer
     pagination_class = CataloguePagination
     filter_backends = [DjangoFilterBackend]
@@ -53,7 +50,7 @@ class RewardListView(LoyaltyAPIView, ListAPIView):
 
 
 class MemberRedemptionView(LoyaltyAPIView):
-    required_scopes = {"POST": (Scope.REDEMPTIONS_WRITE,)}
+    required_scopes = {"POST": (scopes.REDEMPTIONS_WRITE,)}
 
     @extend_schema(
         operation_id="members_redeem",
@@ -101,7 +98,7 @@ def _voucher_data(voucher, error=None) -> dict:
 
 
 class VoucherDetailView(LoyaltyAPIView):
-    required_scopes = {"GET": (Scope.VOUCHERS_READ, Scope.VOUCHERS_REDEEM)}
+    required_scopes = {"GET": (scopes.VOUCHERS_READ, scopes.VOUCHERS_REDEEM)}
 
     @extend_schema(
         operation_id="vouchers_check",
@@ -118,7 +115,7 @@ class VoucherDetailView(LoyaltyAPIView):
 
 
 class VoucherRedeemView(LoyaltyAPIView):
-    required_scopes = {"POST": (Scope.VOUCHERS_REDEEM,)}
+    required_scopes = {"POST": (scopes.VOUCHERS_REDEEM,)}
 
     @extend_schema(
         operation_id="vouchers_redeem",

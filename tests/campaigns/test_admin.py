@@ -67,7 +67,7 @@ def test_marketer_group_has_campaign_rights_but_cannot_adjust_points(marketer):
     user = marketer.user
     assert user.has_perm("campaigns.change_campaign") and user.has_perm("campaigns.report_campaign")
     assert user.has_perm("members.view_member") and not user.has_perm("members.change_member")
-    assert not user.has_perm("members.adjust_points")
+    assert not user.has_perm("backoffice.adjust_points")
     member = MemberFactory()
     url = reverse("admin:members_member_change", args=[member.pk])
     assert marketer.post(url, {"marketing_consent": "on"}).status_code == 403

@@ -10,8 +10,7 @@ from django.urls import reverse
 from members.models import LedgerEntry, PointsAccount, ProgramSettings
 from members.services import points_adjust
 from tests.factories import MemberFactory, SuperUserFactory, UserFactory
-
-from .conftest import assert_consistent, buy
+from tests.members.conftest import assert_consistent, buy
 
 pytestmark = pytest.mark.django_db
 Kind = LedgerEntry.Kind
@@ -100,7 +99,7 @@ def test_adjust_points_through_the_service(staff_client, program, member):
 
 
 def test_adjust_points_over_the_support_limit_waits_for_approval(staff_client, program, member):
-    from members.staff_models import AdjustmentRequest, StaffAuditLog
+    from backoffice.models import AdjustmentRequest, StaffAuditLog
 
     url = reverse("admin:members_member_adjust_points", args=[member.pk])
     response = staff_client.post(url, {"points": 5000, "reason": "Status match", "token": "t-big"})

@@ -14,8 +14,7 @@ from members.services.ledger import account_lock, ledger_post
 from members.services.purchases import purchase_refund
 from members.services.tiers import qualifying_activity_add
 from tests.factories import MemberFactory
-
-from .conftest import account_of, assert_consistent, buy, days, program_set
+from tests.members.conftest import account_of, assert_consistent, buy, days, program_set
 
 pytestmark = pytest.mark.django_db
 Kind = LedgerEntry.Kind

@@ -13,8 +13,7 @@ from members.services import points_adjust, points_transfer
 from members.services.ledger import account_lock, ledger_post
 from members.services.purchases import PurchaseLineInput, purchase_record
 from tests.factories import MemberFactory
-
-from .conftest import assert_consistent, program_set
+from tests.members.conftest import assert_consistent, program_set
 
 # serialized_rollback restores the migrations' rows (tiers, program settings, content types) for the next tests.
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]

@@ -13,8 +13,7 @@ from members.models import EarningRule, LedgerEntry, Member, PointsLot, ProgramS
 from members.services import member_close
 from members.services.purchases import PurchaseLineInput, purchase_preview, purchase_record
 from tests.factories import EarningRuleFactory, MemberFactory
-
-from .conftest import account_of, assert_consistent, buy, days, program_set
+from tests.members.conftest import account_of, assert_consistent, buy, days, program_set
 
 pytestmark = pytest.mark.django_db
 Kind = LedgerEntry.Kind

@@ -22,8 +22,7 @@ from members.services import member_close, points_adjust, points_reverse, points
 from members.services.ledger import account_lock, ledger_post
 from members.services.purchases import PurchaseLineInput, RefundLineInput, purchase_refund
 from tests.factories import MemberFactory, SuperUserFactory
-
-from .conftest import account_of, assert_consistent, buy, days, program_set
+from tests.members.conftest import account_of, assert_consistent, buy, days, program_set
 
 pytestmark = pytest.mark.django_db
 Kind = LedgerEntry.Kind

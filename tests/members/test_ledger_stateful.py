@@ -22,8 +22,7 @@ from members.services import batch, points_adjust, points_transfer
 from members.services.ledger import account_lock, ledger_post
 from members.services.purchases import PurchaseLineInput, RefundLineInput, purchase_record, purchase_refund
 from tests.factories import MemberFactory
-
-from .conftest import account_of, assert_consistent, program_set
+from tests.members.conftest import account_of, assert_consistent, program_set
 
 MEMBERS = 3
 

@@ -6,13 +6,7 @@ from members.models import LedgerEntry, PointsAccount
 from referrals.exceptions import ReasonRequired, ReferralNotReviewable
 from referrals.models import DisposableEmailDomain, Referral, ReferralEvent, ReferralProgram
 from referrals.services import referral_approve, referral_reject
-from tests.factories import (
-    MemberFactory,
-    SuperUserFactory,
-    referral_program_set,
-    referral_purchase,
-    referred_friend,
-)
+from tests.factories import MemberFactory, SuperUserFactory, referral_program_set, referral_purchase, referred_friend
 
 pytestmark = pytest.mark.django_db
 State = Referral.State

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from members.integrations import WebhookDelivery
+from integrations.models import WebhookDelivery
 from referrals.models import Referral
 from referrals.services import referral_approve, referral_qualify
 from tests.factories import (

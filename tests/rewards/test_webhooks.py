@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from integrations.models import WebhookDelivery
 from members.exceptions import InsufficientPoints
-from members.integrations import WebhookDelivery
 from members.services.purchases import PurchaseLineInput, purchase_record
 from rewards.exceptions import VoucherAlreadyUsed
 from rewards.models import Reward

@@ -1,0 +1,271 @@
+"""Admin for the staff console's models, the audit mixin for program-rule admins, and the member admin with the
+console's adjustment page.
+
+``backoffice`` comes after the feature apps in ``INSTALLED_APPS``, so its admin module is discovered after theirs
+and the program-rule admins registered there can be swapped for audited subclasses of themselves here.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import admin, messages
+from django.db import transaction
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from backoffice import views
+from backoffice.models import (
+    AdjustmentRequest,
+    DailyActivity,
+    DailyPoints,
+    ImportJob,
+    RollupState,
+    StaffAuditLog,
+    StaffSettings,
+)
+from backoffice.services.staff import adjustment_approve, adjustment_reject, program_rule_change_record, snapshot
+from members import admin as members_admin
+from members.exceptions import LoyaltyError
+from members.models import EarningRule, Member, ProgramSettings, Tier
+
+
+class AuditedAdminMixin:
+    """Records every create, change and delete made through this ModelAdmin in the staff audit log.
+
+    The record is written in the admin's own transaction, so a change and its audit entry commit together.
+    Adopt it in any ModelAdmin of program rules: ``class RewardAdmin(AuditedAdminMixin, admin.ModelAdmin)``.
+    """
+
+    def save_model(self, request, obj, form, change):
+        before = None
+        if change and obj.pk is not None:
+            before = snapshot(type(obj)._default_manager.filter(pk=obj.pk).first())
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            program_rule_change_record(actor=request.user, obj=obj, before=before)
+
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            program_rule_change_record(actor=request.user, obj=obj, before=snapshot(obj), deleted=True)
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        # One audit entry per row (and each model's own delete(), e.g. cache invalidation).
+        with transaction.atomic():
+            for obj in queryset:
+                self.delete_model(request, obj)
+
+
+def audit_admin_of(model, site=admin.site) -> None:
+    """Swap the registered admin of ``model`` for an audited subclass of itself (idempotent)."""
+    current = site._registry.get(model)
+    base = type(current) if current is not None else admin.ModelAdmin
+    if issubclass(base, AuditedAdminMixin):
+        return
+    if current is not None:
+        site.unregister(model)
+    site.register(model, type(f"Audited{base.__name__}", (AuditedAdminMixin, base), {}))
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def _pretty(value) -> str:
+    if value is None:
+        return "—"
+    return format_html("<pre style='margin:0;white-space:pre-wrap'>{}</pre>", json.dumps(value, indent=2))
+
+
+@admin.register(StaffAuditLog)
+class StaffAuditLogAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "actor", "action", "object_repr", "member", "short_reason"]
+    list_filter = ["action", "object_type"]
+    search_fields = ["object_repr", "reason", "actor__email", "member__member_number", "object_id"]
+    list_select_related = ["actor", "member__user"]
+    date_hierarchy = "created_at"
+    fields = [
+        "created_at",
+        "actor",
+        "action",
+        "object_type",
+        "object_id",
+        "object_repr",
+        "member",
+        "before_pretty",
+        "after_pretty",
+        "reason",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description=_("reason"))
+    def short_reason(self, obj):
+        return (obj.reason[:60] + "…") if len(obj.reason) > 60 else obj.reason
+
+    @admin.display(description=_("before"))
+    def before_pretty(self, obj):
+        return _pretty(obj.before)
+
+    @admin.display(description=_("after"))
+    def after_pretty(self, obj):
+        return _pretty(obj.after)
+
+
+@admin.register(AdjustmentRequest)
+class AdjustmentRequestAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "member_link", "points", "status", "requested_by", "decided_by", "reason"]
+    list_filter = ["status"]
+    search_fields = ["member__member_number", "reason", "requested_by__email"]
+    list_select_related = ["member", "requested_by", "decided_by"]
+    actions = ["approve_selected", "reject_selected"]
+
+    @admin.display(description=_("member"))
+    def member_link(self, obj):
+        return format_html('<a href="{}">{}</a>', reverse("staff:member_360", args=[obj.member_id]), obj.member_id)
+
+    def has_approve_permission(self, request):
+        return request.user.has_perm("backoffice.approve_adjustment")
+
+    def _decide(self, request, queryset, service, done_message):
+        done = 0
+        for request_obj in queryset:
+            try:
+                service(request=request_obj, actor=request.user)
+            except LoyaltyError as error:
+                self.message_user(request, f"#{request_obj.pk}: {error.message}", messages.ERROR)
+            else:
+                done += 1
+        if done:
+            self.message_user(request, done_message % {"count": done}, messages.SUCCESS)
+
+    @admin.action(description=_("Approve and post the selected adjustments"), permissions=["approve"])
+    def approve_selected(self, request, queryset):
+        self._decide(request, queryset, adjustment_approve, _("%(count)s adjustments approved and posted."))
+
+    @admin.action(description=_("Reject the selected adjustments"), permissions=["approve"])
+    def reject_selected(self, request, queryset):
+        self._decide(request, queryset, adjustment_reject, _("%(count)s adjustments rejected."))
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "kind", "dry_run", "status", "processed_rows", "total_rows", "error_count"]
+    list_filter = ["kind", "status", "dry_run"]
+    list_select_related = ["created_by"]
+    fields = [
+        "kind",
+        "dry_run",
+        "status",
+        "file",
+        "file_sha256",
+        "source_name",
+        "total_rows",
+        "processed_rows",
+        "created_rows",
+        "skipped_rows",
+        "error_count",
+        "message",
+        "created_by",
+        "created_at",
+        "started_at",
+        "finished_at",
+    ]
+    readonly_fields = fields
+    change_form_template = "admin/staff/importjob_change_form.html"
+    change_list_template = "admin/staff/importjob_change_list.html"
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        job = self.get_object(request, object_id)
+        extra_context = {
+            **(extra_context or {}),
+            "job": job,
+            "shown_errors": (job.errors or [])[:200] if job else [],
+            "can_import": request.user.has_perms(["backoffice.import_data", "backoffice.add_importjob"]),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
+@admin.register(StaffSettings)
+class StaffSettingsAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    list_display = ["__str__", "support_adjustment_limit", "updated_at"]
+
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and not StaffSettings.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(RollupState)
+class RollupStateAdmin(ReadOnlyAdmin):
+    """Whether the nightly analytics roll-up runs: the last day it reached and when."""
+
+    list_display = ["__str__", "rolled_through", "rolled_at", "time_zone"]
+
+
+@admin.register(DailyPoints)
+class DailyPointsAdmin(ReadOnlyAdmin):
+    list_display = ["day", "kind", "points", "pending_delta", "entries"]
+    list_filter = ["kind"]
+    date_hierarchy = "day"
+    show_full_result_count = False
+
+
+@admin.register(DailyActivity)
+class DailyActivityAdmin(ReadOnlyAdmin):
+    list_display = ["day", "enrolments", "purchases", "revenue"]
+    date_hierarchy = "day"
+    show_full_result_count = False
+
+
+for _model in (ProgramSettings, Tier, EarningRule):
+    audit_admin_of(_model)
+
+
+admin.site.unregister(Member)
+
+
+@admin.register(Member)
+class MemberAdmin(members_admin.MemberAdmin):
+    """The members admin, with the console's one point-adjustment page linked from each member.
+
+    ``/admin/members/member/<id>/adjust-points/`` keeps answering: it is the same page and form as the console's
+    ``/admin/staff/members/<id>/adjust/``, returning to the member's admin page.
+    """
+
+    fieldsets = tuple(
+        (name, {**options, "fields": ("account_summary", "adjust_link", *options["fields"][1:])})
+        if options["fields"][:1] == ("account_summary",)
+        else (name, options)
+        for name, options in members_admin.MemberAdmin.fieldsets
+    )
+    readonly_fields = [*members_admin.MemberAdmin.readonly_fields, "adjust_link"]
+
+    @admin.display(description=_("adjust"))
+    def adjust_link(self, obj):
+        if obj.status != Member.Status.ACTIVE:
+            return "—"
+        return format_html(
+            '<a class="button" href="{}">{}</a>',
+            reverse("admin:members_member_adjust_points", args=[obj.pk]),
+            _("Adjust points…"),
+        )
+
+    def get_urls(self):
+        return [
+            path("<int:member_id>/adjust-points/", self.adjust_points_view, name="members_member_adjust_points"),
+            *super().get_urls(),
+        ]
+
+    def adjust_points_view(self, request, member_id):
+        done = reverse("admin:members_member_change", args=[member_id])
+        return views.member_adjust(request, member_id, done_url=done)

@@ -1,0 +1,649 @@
+"""CSV imports: members with opening balances, purchase back-fill, partner code pools.
+
+How a job runs (:func:`run_import`, called by the Celery task through ``backoffice.services.staff``):
+
+1. **Validate everything first.** The file is streamed (never loaded whole) and checked row by row, with the
+   database checks done once per chunk. Every row's errors are collected. A dry run stops here; so does a real
+   run that found any error — nothing is written unless the whole file is clean.
+2. **Write in chunks**, one transaction per chunk, updating the job's progress after each.
+
+Re-importing a file changes nothing, because every row has a natural key:
+
+- members: the email address; an opening balance is an ``IMPORT`` ledger entry with the key
+  ``import:opening:<email>``, so a member gets at most one opening balance whichever file (or re-run) brings it.
+- purchases: ``(source, external_id)`` with source ``import:<source name>``, the idempotency key of
+  ``purchase_record``.
+
+**Set-based path for new members.** Calling ``member_register`` 100,000 times is slow, so members new to the
+program are created per chunk with ``bulk_create``: users (unusable password; they sign in through "forgot
+password"), members in the entry tier, ``TierHistory`` (enrolled), accounts whose ``balance`` and
+``lifetime_earned`` equal the opening balance, one ``IMPORT`` entry (``balance_after`` = opening balance) and one
+lot per opening balance, expiring per the program's policy. That is exactly what ``member_enroll`` followed by
+``ledger_post`` would leave, so ``balance == Σ entries == Σ lots`` holds when the chunk commits; no lock is needed
+because nobody else can reference accounts that did not exist before the transaction. This path does not run
+the ``member_enrolled`` hooks (welcome emails, referral codes): an import is a migration, not a sign-up. Rows for
+users who already exist go through the ordinary services (``member_enroll``, ``account_lock`` + ``ledger_post``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+
+from backoffice.models import ImportJob
+from members.exceptions import LoyaltyError
+from members.models import LedgerEntry, Member, PointsAccount, PointsLot, Purchase, TierHistory
+from members.selectors import program_settings_get, tiers_list
+from members.services.enrollment import _new_card_number, _new_member_number, member_enroll
+from members.services.ledger import account_lock, ledger_post, lot_expiry_for
+from members.services.purchases import PurchaseLineInput, purchase_record
+
+logger = logging.getLogger(__name__)
+
+CHUNK_ROWS = 1000
+TRUE_VALUES = {"1", "true", "yes", "y", "t"}
+FALSE_VALUES = {"", "0", "false", "no", "n", "f"}
+
+
+@dataclass
+class Unit:
+    """What one write handles: a member row, or all the consecutive rows (lines) of one purchase."""
+
+    row: int
+    rows: list[dict] = field(default_factory=list)
+    data: dict = field(default_factory=dict)
+
+
+class Importer:
+    kind: str = ""
+    required_columns: tuple[str, ...] = ()
+    optional_columns: tuple[str, ...] = ()
+
+    def __init__(self, job: ImportJob):
+        self.job = job
+        self.errors: list[dict] = []
+
+    def error(self, row: int, column: str, message) -> None:
+        self.errors.append({"row": row, "field": column, "message": str(message)})
+
+    def check_header(self, header: list[str]) -> bool:
+        missing = [name for name in self.required_columns if name not in header]
+        for name in missing:
+            self.error(1, name, _("Missing column “%(name)s”.") % {"name": name})
+        return not missing
+
+    def units(self, rows: Iterator[tuple[int, dict]]) -> Iterator[Unit]:
+        for number, raw in rows:
+            yield Unit(row=number, rows=[raw])
+
+    def parse(self, unit: Unit) -> bool:
+        """Check one unit without the database; fill ``unit.data``. Return False if it has errors."""
+        raise NotImplementedError
+
+    def validate_chunk(self, units: list[Unit]) -> None:
+        """Database checks for a chunk of parsed units (a fixed number of queries)."""
+
+    def write_chunk(self, units: list[Unit]) -> tuple[int, int]:
+        """Write a chunk inside the caller's transaction; return (created, skipped)."""
+        raise NotImplementedError
+
+
+def _text(raw: dict, name: str) -> str:
+    return (raw.get(name) or "").strip()
+
+
+class MemberImporter(Importer):
+    kind = ImportJob.Kind.MEMBERS
+    required_columns = ("email",)
+    optional_columns = ("first_name", "last_name", "phone", "birthday", "marketing_consent", "opening_balance")
+
+    def __init__(self, job):
+        super().__init__(job)
+        self.seen: set[str] = set()
+
+    def parse(self, unit):
+        raw, row, ok = unit.rows[0], unit.row, True
+        email = _text(raw, "email").lower()
+        try:
+            validate_email(email)
+        except ValidationError:
+            self.error(row, "email", _("“%(value)s” is not a valid email address.") % {"value": email})
+            ok = False
+        else:
+            if email in self.seen:
+                self.error(row, "email", _("This email address appears earlier in the file."))
+                ok = False
+            self.seen.add(email)
+        birthday = None
+        if _text(raw, "birthday"):
+            try:
+                birthday = date.fromisoformat(_text(raw, "birthday"))
+            except ValueError:
+                self.error(row, "birthday", _("Use the date format YYYY-MM-DD."))
+                ok = False
+        consent_text = _text(raw, "marketing_consent").lower()
+        if consent_text not in TRUE_VALUES | FALSE_VALUES:
+            self.error(row, "marketing_consent", _("Use yes or no."))
+            ok = False
+        opening = 0
+        if _text(raw, "opening_balance"):
+            try:
+                opening = int(_text(raw, "opening_balance"))
+            except ValueError:
+                self.error(row, "opening_balance", _("The opening balance must be a whole number of points."))
+                ok = False
+            else:
+                if opening < 0:
+                    self.error(row, "opening_balance", _("The opening balance cannot be negative."))
+                    ok = False
+        for name, limit in (("first_name", 150), ("last_name", 150), ("phone", 32)):
+            if len(_text(raw, name)) > limit:
+                self.error(row, name, _("At most %(limit)s characters.") % {"limit": limit})
+                ok = False
+        unit.data = {
+            "email": email,
+            "first_name": _text(raw, "first_name"),
+            "last_name": _text(raw, "last_name"),
+            "phone": _text(raw, "phone"),
+            "birthday": birthday,
+            "marketing_consent": consent_text in TRUE_VALUES,
+            "opening_balance": opening,
+        }
+        return ok
+
+    def validate_chunk(self, units):
+        emails = [unit.data["email"] for unit in units]
+        closed = set(
+            Member.objects.filter(user__email__in=emails, status=Member.Status.CLOSED).values_list(
+                "user__email", flat=True
+            )
+        )
+        for unit in units:
+            if unit.data["email"] in closed:
+                self.error(unit.row, "email", _("This member's membership is closed."))
+
+    def write_chunk(self, units):
+        user_model = get_user_model()
+        by_email = {unit.data["email"]: unit.data for unit in units}
+        existing = {user.email: user for user in user_model.objects.filter(email__in=by_email).select_related("member")}
+        created = skipped = 0
+        new = [data for email, data in by_email.items() if email not in existing]
+        if new:
+            self._bulk_create_members(new)
+            created += len(new)
+        for email, user in existing.items():
+            data = by_email[email]
+            member = getattr(user, "member", None)
+            if member is None:
+                member = member_enroll(
+                    user=user,
+                    channel="import",
+                    birthday=data["birthday"],
+                    phone=data["phone"],
+                    marketing_consent=data["marketing_consent"],
+                )
+            posted = False
+            if data["opening_balance"]:
+                account = account_lock(member_id=member.pk)
+                entry = ledger_post(
+                    account=account,
+                    kind=LedgerEntry.Kind.IMPORT,
+                    points=data["opening_balance"],
+                    idempotency_key=self.opening_key(email),
+                    description=self.opening_description(),
+                    actor=self.job.created_by,
+                )
+                posted = not entry.replayed
+            if posted:
+                created += 1
+            else:
+                skipped += 1
+        return created, skipped
+
+    def opening_key(self, email: str) -> str:
+        return f"import:opening:{email}"
+
+    def opening_description(self) -> str:
+        return _("Opening balance (import #%(id)s)") % {"id": self.job.pk}
+
+    def _unique_numbers(self, count: int, field_name: str, make) -> list[str]:
+        numbers: set[str] = set()
+        while len(numbers) < count:
+            candidates = {make() for _ in range(count - len(numbers))} - numbers
+            taken = set(Member.objects.filter(**{f"{field_name}__in": candidates}).values_list(field_name, flat=True))
+            numbers |= candidates - taken
+        return list(numbers)
+
+    def _bulk_create_members(self, rows: list[dict]) -> None:
+        user_model = get_user_model()
+        now = timezone.now()
+        program = program_settings_get()
+        tiers = tiers_list()
+        entry_tier = tiers[0] if tiers else None
+        users = user_model.objects.bulk_create(
+            [
+                user_model(
+                    email=data["email"],
+                    first_name=data["first_name"],
+                    last_name=data["last_name"],
+                    password=make_password(None),
+                    date_joined=now,
+                )
+                for data in rows
+            ]
+        )
+        member_numbers = self._unique_numbers(len(rows), "member_number", _new_member_number)
+        card_numbers = self._unique_numbers(len(rows), "card_number", _new_card_number)
+        members = Member.objects.bulk_create(
+            [
+                Member(
+                    user_id=user.pk,
+                    member_number=member_numbers[index],
+                    card_number=card_numbers[index],
+                    tier=entry_tier,
+                    tier_achieved_at=now if entry_tier else None,
+                    birthday=data["birthday"],
+                    phone=data["phone"],
+                    marketing_consent=data["marketing_consent"],
+                    enrollment_channel="import",
+                    enrolled_at=now,
+                )
+                for index, (user, data) in enumerate(zip(users, rows, strict=True))
+            ]
+        )
+        PointsAccount.objects.bulk_create(
+            [
+                PointsAccount(
+                    member_id=member.pk,
+                    balance=data["opening_balance"],
+                    lifetime_earned=data["opening_balance"],
+                    updated_at=now,
+                )
+                for member, data in zip(members, rows, strict=True)
+            ]
+        )
+        TierHistory.objects.bulk_create(
+            [
+                TierHistory(member_id=member.pk, to_tier=entry_tier, reason=TierHistory.Reason.ENROLLED, created_at=now)
+                for member in members
+            ]
+        )
+        funded = [(member, data) for member, data in zip(members, rows, strict=True) if data["opening_balance"] > 0]
+        entries = LedgerEntry.objects.bulk_create(
+            [
+                LedgerEntry(
+                    account_id=member.pk,
+                    kind=LedgerEntry.Kind.IMPORT,
+                    points=data["opening_balance"],
+                    balance_after=data["opening_balance"],
+                    idempotency_key=self.opening_key(data["email"]),
+                    description=self.opening_description(),
+                    actor=self.job.created_by,
+                    created_at=now,
+                )
+                for member, data in funded
+            ]
+        )
+        expires_at = lot_expiry_for(program=program, earned_at=now)
+        PointsLot.objects.bulk_create(
+            [
+                PointsLot(
+                    account_id=entry.account_id,
+                    entry_id=entry.pk,
+                    amount=entry.points,
+                    remaining=entry.points,
+                    available_at=now,
+                    expires_at=expires_at,
+                    created_at=now,
+                )
+                for entry in entries
+            ]
+        )
+
+
+class PurchaseImporter(Importer):
+    """One row per purchase line; the rows of one purchase (same ``external_id``) must be consecutive."""
+
+    kind = ImportJob.Kind.PURCHASES
+    required_columns = ("external_id", "member", "occurred_at", "sku", "quantity", "unit_price")
+    optional_columns = ("category", "channel", "store", "currency", "total")
+
+    def __init__(self, job):
+        super().__init__(job)
+        self.seen_ids: set[str] = set()
+        self.program = program_settings_get()
+        self.source = f"import:{job.source_name}"
+
+    def units(self, rows):
+        unit = None
+        for number, raw in rows:
+            external_id = _text(raw, "external_id")
+            if unit is not None and external_id and external_id == unit.data.get("external_id"):
+                unit.rows.append((number, raw))
+                continue
+            if unit is not None:
+                yield unit
+            unit = Unit(row=number, rows=[(number, raw)], data={"external_id": external_id})
+        if unit is not None:
+            yield unit
+
+    def parse(self, unit):
+        ok = True
+        first_number, first = unit.rows[0]
+        external_id = unit.data["external_id"]
+        if not external_id:
+            self.error(first_number, "external_id", _("An external id is required."))
+            ok = False
+        elif external_id in self.seen_ids:
+            self.error(first_number, "external_id", _("The rows of one purchase must be consecutive."))
+            ok = False
+        self.seen_ids.add(external_id)
+        member_ref = _text(first, "member")
+        occurred_text = _text(first, "occurred_at")
+        occurred_at = parse_datetime(occurred_text) if occurred_text else None
+        if occurred_at is None:
+            try:
+                occurred_at = datetime.combine(date.fromisoformat(occurred_text), datetime.min.time())
+            except ValueError:
+                occurred_at = None
+        if occurred_at is None:
+            self.error(first_number, "occurred_at", _("Use an ISO date and time, e.g. 2024-05-31T14:30:00+02:00."))
+            ok = False
+        else:
+            if timezone.is_naive(occurred_at):
+                occurred_at = timezone.make_aware(occurred_at)
+            if occurred_at > timezone.now():
+                self.error(first_number, "occurred_at", _("The purchase date is in the future."))
+                ok = False
+        channel = _text(first, "channel") or Purchase.Channel.IN_STORE
+        if channel not in Purchase.Channel.values:
+            self.error(first_number, "channel", _("Unknown channel: %(channel)s.") % {"channel": channel})
+            ok = False
+        currency = (_text(first, "currency") or self.program.currency).upper()
+        if currency != self.program.currency:
+            self.error(
+                first_number,
+                "currency",
+                _("This program earns on %(currency)s purchases only.") % {"currency": self.program.currency},
+            )
+            ok = False
+        if not member_ref:
+            self.error(first_number, "member", _("A member number, card number or email is required."))
+            ok = False
+        lines = []
+        for number, raw in unit.rows:
+            if _text(raw, "member") != member_ref or _text(raw, "occurred_at") != occurred_text:
+                self.error(number, "member", _("All lines of a purchase need the same member and date."))
+                ok = False
+            sku = _text(raw, "sku")
+            if not sku:
+                self.error(number, "sku", _("Every line needs a SKU."))
+                ok = False
+            try:
+                quantity = int(_text(raw, "quantity"))
+                if quantity < 1:
+                    raise ValueError
+            except ValueError:
+                self.error(number, "quantity", _("The quantity must be a whole number of at least 1."))
+                ok = False
+                quantity = 1
+            try:
+                unit_price = Decimal(_text(raw, "unit_price"))
+                if not unit_price.is_finite() or unit_price < 0 or unit_price != unit_price.quantize(Decimal("0.01")):
+                    raise InvalidOperation
+            except InvalidOperation:
+                self.error(number, "unit_price", _("The unit price must be an amount like 12.50, not negative."))
+                ok = False
+                unit_price = Decimal("0")
+            lines.append(
+                PurchaseLineInput(sku=sku, quantity=quantity, unit_price=unit_price, category=_text(raw, "category"))
+            )
+        unit.data.update(
+            member_ref=member_ref,
+            occurred_at=occurred_at,
+            channel=channel,
+            currency=currency,
+            store=_text(first, "store"),
+            lines=lines,
+        )
+        return ok
+
+    def _members(self, units) -> dict[str, Member]:
+        refs = {unit.data["member_ref"] for unit in units}
+        lowered = {ref.lower() for ref in refs}
+        found = {}
+        for member in Member.objects.filter(
+            Q(member_number__in=refs) | Q(card_number__in=refs) | Q(user__email__in=lowered)
+        ).select_related("user"):
+            for key in (member.member_number, member.card_number, member.user.email):
+                found[key] = member
+        return {ref: found.get(ref) or found.get(ref.lower()) for ref in refs}
+
+    def validate_chunk(self, units):
+        members = self._members(units)
+        recorded = dict(
+            Purchase.objects.filter(
+                source=self.source, external_id__in=[unit.data["external_id"] for unit in units]
+            ).values_list("external_id", "member_id")
+        )
+        for unit in units:
+            member = members.get(unit.data["member_ref"])
+            if member is None:
+                self.error(unit.row, "member", _("No member with this number, card or email."))
+            elif member.status != Member.Status.ACTIVE:
+                self.error(unit.row, "member", _("This member's membership is closed."))
+            elif unit.data["external_id"] in recorded and recorded[unit.data["external_id"]] != member.pk:
+                self.error(unit.row, "external_id", _("This purchase id was already recorded for another member."))
+
+    def write_chunk(self, units):
+        members = self._members(units)
+        created = skipped = 0
+        for unit in units:
+            result = purchase_record(
+                member=members[unit.data["member_ref"]],
+                external_id=unit.data["external_id"],
+                lines=unit.data["lines"],
+                channel=unit.data["channel"],
+                occurred_at=unit.data["occurred_at"],
+                currency=unit.data["currency"],
+                store=unit.data["store"],
+                source=self.source,
+                actor=self.job.created_by,
+            )
+            if result.replayed:
+                skipped += 1
+            else:
+                created += 1
+        return created, skipped
+
+
+class CodePoolImporter(Importer):
+    """Partner codes for a reward (by slug), added through ``rewards.services.partner_codes_add``.
+
+    A code repeated in the file is an error; a code already in the reward's pool is skipped, so re-importing a
+    file adds nothing.
+    """
+
+    kind = ImportJob.Kind.CODES
+    required_columns = ("reward", "code")
+
+    def __init__(self, job):
+        super().__init__(job)
+        self.seen: set[tuple[str, str]] = set()
+
+    def parse(self, unit):
+        from rewards.services import PARTNER_CODE_MAX_LENGTH
+
+        raw, row, ok = unit.rows[0], unit.row, True
+        unit.data = {"reward": _text(raw, "reward"), "code": _text(raw, "code")}
+        if not unit.data["reward"]:
+            self.error(row, "reward", _("The reward's slug is required."))
+            ok = False
+        if not unit.data["code"]:
+            self.error(row, "code", _("The code is required."))
+            ok = False
+        elif len(unit.data["code"]) > PARTNER_CODE_MAX_LENGTH:
+            self.error(row, "code", _("At most %(limit)s characters.") % {"limit": PARTNER_CODE_MAX_LENGTH})
+            ok = False
+        elif ok:
+            key = (unit.data["reward"], unit.data["code"])
+            if key in self.seen:
+                self.error(row, "code", _("This code appears earlier in the file for the same reward."))
+                ok = False
+            self.seen.add(key)
+        return ok
+
+    def _rewards(self, units) -> dict:
+        from rewards.models import Reward
+
+        return {
+            reward.slug: reward for reward in Reward.objects.filter(slug__in={unit.data["reward"] for unit in units})
+        }
+
+    def validate_chunk(self, units):
+        from rewards.models import Reward
+
+        rewards = self._rewards(units)
+        for unit in units:
+            reward = rewards.get(unit.data["reward"])
+            if reward is None:
+                self.error(unit.row, "reward", _("No reward with this slug."))
+            elif reward.kind != Reward.Kind.PARTNER:
+                self.error(unit.row, "reward", _("Only partner rewards have code pools."))
+
+    def write_chunk(self, units):
+        from rewards.services import partner_codes_add
+
+        rewards = self._rewards(units)
+        by_reward: dict[str, list[str]] = {}
+        for unit in units:
+            by_reward.setdefault(unit.data["reward"], []).append(unit.data["code"])
+        created = skipped = 0
+        for slug, codes in by_reward.items():
+            added = partner_codes_add(reward=rewards[slug], codes=codes)
+            created += added
+            skipped += len(codes) - added
+        return created, skipped
+
+
+IMPORTERS = {
+    ImportJob.Kind.MEMBERS: MemberImporter,
+    ImportJob.Kind.PURCHASES: PurchaseImporter,
+    ImportJob.Kind.CODES: CodePoolImporter,
+}
+
+
+def _rows(job: ImportJob) -> tuple[list[str], Iterator[tuple[int, dict]], object]:
+    handle = job.file.storage.open(job.file.name, "rb")
+    text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
+    reader = csv.DictReader(text)
+    header = [name.strip() for name in (reader.fieldnames or [])]
+    reader.fieldnames = header
+
+    def rows():
+        for raw in reader:
+            yield reader.line_num, raw
+
+    return header, rows(), text
+
+
+def _chunks(importer: Importer, rows) -> Iterator[list[Unit]]:
+    chunk, size = [], 0
+    for unit in importer.units(rows):
+        chunk.append(unit)
+        size += len(unit.rows)
+        if size >= CHUNK_ROWS:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
+
+
+def _progress(job: ImportJob, **fields) -> None:
+    for name, value in fields.items():
+        setattr(job, name, value)
+    ImportJob.objects.filter(pk=job.pk).update(**fields)
+
+
+def run_import(*, job_id: int) -> ImportJob:
+    job = ImportJob.objects.select_related("created_by").get(pk=job_id)
+    if job.status != ImportJob.Status.QUEUED:
+        return job  # a retried task for a job that already ran
+    importer = IMPORTERS[job.kind](job)
+    _progress(job, status=ImportJob.Status.VALIDATING, started_at=timezone.now())
+    try:
+        # Pass 1: check every row, writing nothing.
+        header, rows, handle = _rows(job)
+        with handle:
+            total = 0
+            if importer.check_header(header):
+                for chunk in _chunks(importer, rows):
+                    valid = [unit for unit in chunk if importer.parse(unit)]
+                    if valid:
+                        importer.validate_chunk(valid)
+                    total += sum(len(unit.rows) for unit in chunk)
+                    _progress(job, total_rows=total, processed_rows=total)
+        importer.errors.sort(key=lambda error: error["row"])
+        if importer.errors or job.dry_run:
+            message = (
+                _("Dry run: %(rows)s rows checked, %(errors)s errors. Nothing was written.")
+                if job.dry_run
+                else _("%(errors)s errors in %(rows)s rows. Nothing was written; fix the file and import again.")
+            ) % {"rows": total, "errors": len(importer.errors)}
+            _progress(
+                job,
+                status=ImportJob.Status.DONE if job.dry_run else ImportJob.Status.FAILED,
+                errors=importer.errors,
+                error_count=len(importer.errors),
+                message=message,
+                finished_at=timezone.now(),
+            )
+            return job
+        # Pass 2: write, one transaction per chunk.
+        _progress(job, status=ImportJob.Status.RUNNING, processed_rows=0)
+        importer = IMPORTERS[job.kind](job)
+        header, rows, handle = _rows(job)
+        processed = created = skipped = 0
+        with handle:
+            for chunk in _chunks(importer, rows):
+                for unit in chunk:
+                    importer.parse(unit)
+                with transaction.atomic():
+                    chunk_created, chunk_skipped = importer.write_chunk(chunk)
+                processed += sum(len(unit.rows) for unit in chunk)
+                created += chunk_created
+                skipped += chunk_skipped
+                _progress(job, processed_rows=processed, created_rows=created, skipped_rows=skipped)
+        _progress(
+            job,
+            status=ImportJob.Status.DONE,
+            message=_("%(created)s imported, %(skipped)s already there.") % {"created": created, "skipped": skipped},
+            finished_at=timezone.now(),
+        )
+    except LoyaltyError as error:
+        _progress(job, status=ImportJob.Status.FAILED, message=error.message, finished_at=timezone.now())
+    except Exception as error:
+        logger.exception("Import job %s failed", job.pk)
+        _progress(job, status=ImportJob.Status.FAILED, message=str(error)[:1000], finished_at=timezone.now())
+    return job
+
+
+def error_report_rows(job: ImportJob) -> Iterator[list]:
+    yield ["row", "field", "message"]
+    for error in job.errors:
+        yield [error["row"], error["field"], error["message"]]

@@ -1,0 +1,308 @@
+"""Models of the staff console: audit trail, two-person point adjustments, CSV imports, console settings, and the
+daily roll-ups behind the analytics and points-accounting reports.
+
+The tables keep the names they had when these models lived in the ``members`` app (they were moved by migration
+state only, no data copied). The roll-ups are filled by ``backoffice.services.rollups.analytics_rollup`` with
+set-based upserts; the reports sum the rolled-up days and add a live query for whatever the roll-ups do not hold
+yet (see ``RollupState``). A day is a local calendar day in ``RollupState.time_zone`` (the project's
+``TIME_ZONE``), the same days ``backoffice.periods.day_start`` draws.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+BIG_MONEY = {"max_digits": 16, "decimal_places": 2}
+
+
+class StaffSettings(models.Model):
+    """Console-wide settings, one row (pk=1). Also carries the console's custom permissions."""
+
+    support_adjustment_limit = models.PositiveIntegerField(
+        default=500,
+        help_text=_(
+            "Largest point adjustment (credit or debit) one person may post alone; larger ones need a second "
+            "person's approval."
+        ),
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "members_staffsettings"
+        verbose_name = _("staff console settings")
+        verbose_name_plural = _("staff console settings")
+        constraints = [models.CheckConstraint(condition=Q(pk=1), name="staff_settings_singleton")]
+        permissions = [
+            ("adjust_points", _("Can adjust member points (within the support limit)")),
+            ("approve_adjustment", _("Can approve point adjustments over the support limit")),
+            ("view_reports", _("Can view analytics and points accounting reports")),
+            ("export_data", _("Can export data as CSV")),
+            ("import_data", _("Can import members, purchases and codes from CSV")),
+        ]
+
+    def __str__(self):
+        return str(_("Staff console settings"))
+
+    def save(self, *args, **kwargs):
+        self.pk = 1
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def load(cls) -> "StaffSettings":
+        obj, _created = cls.objects.get_or_create(pk=1)
+        return obj
+
+
+class StaffAuditLog(models.Model):
+    """One staff action that moved points or changed program rules. Append-only."""
+
+    class Action(models.TextChoices):
+        POINTS_ADJUSTED = "points_adjusted", _("Points adjusted")
+        ADJUSTMENT_REQUESTED = "adjustment_requested", _("Adjustment requested")
+        ADJUSTMENT_APPROVED = "adjustment_approved", _("Adjustment approved")
+        ADJUSTMENT_REJECTED = "adjustment_rejected", _("Adjustment rejected")
+        RULE_CREATED = "rule_created", _("Program rule created")
+        RULE_CHANGED = "rule_changed", _("Program rule changed")
+        RULE_DELETED = "rule_deleted", _("Program rule deleted")
+        IMPORT_STARTED = "import_started", _("Import started")
+        EXPORTED = "exported", _("Data exported")
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    action = models.CharField(max_length=24, choices=Action.choices)
+    object_type = models.CharField(max_length=100, blank=True, help_text=_("app_label.model of the object."))
+    object_id = models.CharField(max_length=64, blank=True)
+    object_repr = models.CharField(max_length=200, blank=True)
+    member = models.ForeignKey(
+        "members.Member", null=True, blank=True, on_delete=models.PROTECT, related_name="staff_audit"
+    )
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "members_staffauditlog"
+        verbose_name = _("staff audit entry")
+        verbose_name_plural = _("staff audit log")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["member", "-created_at"], name="staff_audit_member_idx"),
+            models.Index(fields=["object_type", "object_id"], name="staff_audit_object_idx"),
+            models.Index(fields=["-created_at"], name="staff_audit_recent_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.get_action_display()} {self.object_repr}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise ValueError("The staff audit log is append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("The staff audit log is append-only.")
+
+
+class AdjustmentRequest(models.Model):
+    """A point adjustment over the support limit, waiting for a second person's approval."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting for approval")
+        APPROVED = "approved", _("Approved and posted")
+        REJECTED = "rejected", _("Rejected")
+
+    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="adjustment_requests")
+    points = models.BigIntegerField(help_text=_("Signed: positive credits, negative debits."))
+    reason = models.TextField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.TextField(blank=True)
+    entry = models.OneToOneField(
+        "members.LedgerEntry", null=True, blank=True, on_delete=models.PROTECT, related_name="adjustment_request"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "members_adjustmentrequest"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(points=0), name="adjustment_request_moves_points"),
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True) | ~Q(decided_by=F("requested_by")),
+                name="adjustment_request_four_eyes",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="approved") | Q(entry__isnull=False),
+                name="adjustment_request_approved_has_entry",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="adjustment_request_status_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.points:+d} pts for member {self.member_id} ({self.get_status_display()})"
+
+
+class ImportJob(models.Model):
+    """One CSV import: validated in full first, then written in chunks by a Celery task."""
+
+    class Kind(models.TextChoices):
+        MEMBERS = "members", _("Members with opening balances")
+        PURCHASES = "purchases", _("Purchases (back-fill)")
+        CODES = "codes", _("Partner code pool")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        VALIDATING = "validating", _("Validating")
+        RUNNING = "running", _("Importing")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    file = models.FileField(upload_to="imports/%Y/%m/")
+    file_sha256 = models.CharField(max_length=64, blank=True)
+    source_name = models.CharField(
+        max_length=50,
+        default="till",
+        help_text=_("Purchases: the till or system the rows come from (purchase source import:<name>)."),
+    )
+    dry_run = models.BooleanField(default=True, help_text=_("Check every row and report errors; write nothing."))
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    created_rows = models.PositiveIntegerField(default=0)
+    skipped_rows = models.PositiveIntegerField(default=0, help_text=_("Rows already imported (natural keys)."))
+    error_count = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True, help_text=_("[{row, field, message}, …]"))
+    message = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "members_importjob"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(processed_rows__lte=F("total_rows")) | Q(total_rows=0),
+                name="import_job_progress_in_range",
+            ),
+        ]
+
+    def __str__(self):
+        mode = _("dry run") if self.dry_run else _("import")
+        return f"{self.get_kind_display()} {mode} #{self.pk}"
+
+    @property
+    def is_running(self) -> bool:
+        return self.status in {self.Status.QUEUED, self.Status.VALIDATING, self.Status.RUNNING}
+
+    @property
+    def progress_percent(self) -> int:
+        if not self.total_rows:
+            return 100 if self.status in {self.Status.DONE, self.Status.FAILED} else 0
+        return min(100, self.processed_rows * 100 // self.total_rows)
+
+
+class DailyPoints(models.Model):
+    """Ledger entries of one day and kind: the sums of ``points`` and ``pending_delta``, and how many."""
+
+    day = models.DateField()
+    kind = models.CharField(max_length=16)
+    points = models.BigIntegerField(default=0)
+    pending_delta = models.BigIntegerField(default=0)
+    entries = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "members_dailypoints"
+        verbose_name = _("daily points roll-up")
+        verbose_name_plural = _("daily points roll-ups")
+        ordering = ["-day", "kind"]
+        constraints = [models.UniqueConstraint(fields=["day", "kind"], name="daily_points_day_kind_unique")]
+
+    def __str__(self):
+        return f"{self.day} {self.kind}: {self.points:+d} pts, {self.pending_delta:+d} pending ({self.entries})"
+
+
+class DailyActivity(models.Model):
+    """Enrolments (members by ``enrolled_at``), purchases (by ``occurred_at``) and their revenue on one day."""
+
+    day = models.DateField()
+    enrolments = models.BigIntegerField(default=0)
+    purchases = models.BigIntegerField(default=0)
+    revenue = models.DecimalField(**BIG_MONEY, default=0, help_text=_("Sum of the purchases' totals."))
+
+    class Meta:
+        db_table = "members_dailyactivity"
+        verbose_name = _("daily activity roll-up")
+        verbose_name_plural = _("daily activity roll-ups")
+        ordering = ["-day"]
+        constraints = [models.UniqueConstraint(fields=["day"], name="daily_activity_day_unique")]
+
+    def __str__(self):
+        return f"{self.day}: {self.enrolments} enrolments, {self.purchases} purchases, {self.revenue}"
+
+
+class DailyTierMovement(models.Model):
+    """Tier history rows of one day by reason and move. Tier ids are plain integers, 0 for "no tier", so the
+    unique key has no NULLs (NULLs never conflict, and an upsert on them would insert duplicates)."""
+
+    day = models.DateField()
+    reason = models.CharField(max_length=10)
+    from_tier_id = models.BigIntegerField(default=0)
+    to_tier_id = models.BigIntegerField(default=0)
+    members = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "members_dailytiermovement"
+        verbose_name = _("daily tier movement roll-up")
+        verbose_name_plural = _("daily tier movement roll-ups")
+        ordering = ["-day", "reason"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "reason", "from_tier_id", "to_tier_id"], name="daily_tier_movement_unique"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.day} {self.reason} {self.from_tier_id}→{self.to_tier_id}: {self.members}"
+
+
+class RollupState(models.Model):
+    """How far the roll-ups reach, one row (pk=1).
+
+    Days up to ``rolled_through`` hold exactly the rows whose id is at most the matching ``*_id`` mark. A row with
+    a higher id on such a day (a purchase a till sent days late, an entry whose transaction committed after the
+    job read the day) is not in the roll-ups yet: the reports add those rows live, and the next run re-rolls their
+    day. Roll-ups are only used while ``time_zone`` is the time zone the reports draw their days in.
+    """
+
+    rolled_through = models.DateField(null=True, blank=True, help_text=_("Last day rolled up; empty: never run."))
+    time_zone = models.CharField(max_length=64, blank=True)
+    ledger_entry_id = models.BigIntegerField(default=0)
+    purchase_id = models.BigIntegerField(default=0)
+    member_id = models.BigIntegerField(default=0)
+    tier_history_id = models.BigIntegerField(default=0)
+    rolled_at = models.DateTimeField(null=True, blank=True, help_text=_("When the last run finished."))
+
+    class Meta:
+        db_table = "members_rollupstate"
+        verbose_name = _("analytics roll-up state")
+        verbose_name_plural = _("analytics roll-up state")
+        constraints = [models.CheckConstraint(condition=Q(pk=1), name="rollup_state_singleton")]
+
+    def __str__(self):
+        if self.rolled_through is None:
+            return str(_("Analytics roll-ups: not run yet"))
+        return str(_("Analytics roll-ups through %(day)s") % {"day": self.rolled_through})

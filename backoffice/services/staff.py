@@ -1,0 +1,292 @@
+"""Writes of the staff console: the audit trail, point adjustments with two-person approval, and imports.
+
+Every staff action that moves points or changes program rules goes through here and leaves a
+:class:`~members.models.StaffAuditLog` row in the same transaction as the change itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models, transaction
+from django.forms.models import model_to_dict
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from backoffice.models import AdjustmentRequest, ImportJob, StaffAuditLog, StaffSettings
+from members.exceptions import AdjustmentNotAllowed, LoyaltyError
+from members.models import LedgerEntry, Member
+from members.services.ledger import points_adjust
+
+Action = StaffAuditLog.Action
+
+
+class PermissionMissing(LoyaltyError):
+    code = "permission_missing"
+    default_message = gettext_lazy("You do not have permission to do this.")
+
+
+class SelfApprovalNotAllowed(LoyaltyError):
+    code = "self_approval"
+    default_message = gettext_lazy("A second person must approve this adjustment; you cannot approve your own.")
+
+
+class AdjustmentAlreadyDecided(LoyaltyError):
+    code = "adjustment_decided"
+    default_message = gettext_lazy("This adjustment request was already decided.")
+
+
+def _require(actor, permission: str) -> None:
+    if actor is None or not actor.has_perm(permission):
+        raise PermissionMissing()
+
+
+def snapshot(obj: models.Model | None) -> dict | None:
+    """A JSON-safe dict of a model instance's concrete fields (for before/after in the audit log)."""
+    if obj is None:
+        return None
+    data = model_to_dict(obj, fields=[f.name for f in obj._meta.concrete_fields])
+    return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+
+
+def audit_record(
+    *,
+    actor,
+    action: str,
+    obj: models.Model | None = None,
+    member: Member | None = None,
+    before: dict | None = None,
+    after: dict | None = None,
+    reason: str = "",
+    object_repr: str = "",
+) -> StaffAuditLog:
+    """Append one audit entry. Call it inside the transaction of the change it records."""
+    object_type = object_id = ""
+    if obj is not None:
+        object_type = obj._meta.label_lower
+        object_id = str(obj.pk) if obj.pk is not None else ""
+        object_repr = object_repr or str(obj)
+    return StaffAuditLog.objects.create(
+        actor=actor if getattr(actor, "pk", None) else None,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        object_repr=object_repr[:200],
+        member=member,
+        before=before,
+        after=after,
+        reason=reason or "",
+    )
+
+
+def program_rule_change_record(
+    *, actor, obj: models.Model, before: dict | None, deleted: bool = False, reason: str = ""
+) -> StaffAuditLog | None:
+    """Record a create/change/delete of a program rule (settings, tier, earning rule, reward …).
+
+    ``before`` is :func:`snapshot` of the row as it was (None for a new row). A save that changed nothing
+    records nothing.
+    """
+    # Read the row back so both sides are in the database's own form (Decimal("1.25") is stored as 1.2500).
+    after = None if deleted else snapshot(type(obj)._default_manager.filter(pk=obj.pk).first())
+    if deleted:
+        action = Action.RULE_DELETED
+    elif before is None:
+        action = Action.RULE_CREATED
+    else:
+        action = Action.RULE_CHANGED
+        changed = {key for key in after if before.get(key) != after.get(key)}
+        if not changed:
+            return None
+        before = {key: before.get(key) for key in sorted(changed)}
+        after = {key: after[key] for key in sorted(changed)}
+    return audit_record(actor=actor, action=action, obj=obj, before=before, after=after, reason=reason)
+
+
+@dataclass
+class AdjustmentOutcome:
+    """What a staff adjustment did: posted at once (``entry``) or queued for approval (``request``)."""
+
+    entry: LedgerEntry | None = None
+    request: AdjustmentRequest | None = None
+
+    @property
+    def needs_approval(self) -> bool:
+        return self.request is not None and self.entry is None
+
+
+def staff_settings_get() -> StaffSettings:
+    return StaffSettings.load()
+
+
+@transaction.atomic
+def staff_points_adjust(*, member: Member, points: int, reason: str, actor, idempotency_key: str) -> AdjustmentOutcome:
+    """Adjust a member's points as a staff member.
+
+    Within the support limit (``StaffSettings.support_adjustment_limit``, on the absolute value) the adjustment
+    posts at once through :func:`members.services.points_adjust`; above it, an :class:`AdjustmentRequest` is
+    created and waits for a second person. Either way the action is audited. Idempotent on ``idempotency_key``.
+    """
+    _require(actor, "backoffice.adjust_points")
+    reason = (reason or "").strip()
+    if not reason:
+        raise AdjustmentNotAllowed(_("A reason is required for every adjustment."), field="reason")
+    if points == 0:
+        raise AdjustmentNotAllowed(_("An adjustment must add or remove at least one point."), field="points")
+    limit = staff_settings_get().support_adjustment_limit
+    if abs(points) > limit:
+        return AdjustmentOutcome(
+            request=adjustment_request_create(
+                member=member, points=points, reason=reason, actor=actor, idempotency_key=idempotency_key
+            )
+        )
+    key = f"staff-adjust:{idempotency_key}"
+    entry = points_adjust(member=member, points=points, reason=reason, actor=actor, idempotency_key=key)
+    if not entry.replayed:
+        audit_record(
+            actor=actor,
+            action=Action.POINTS_ADJUSTED,
+            obj=entry,
+            member=member,
+            after={"points": entry.points, "balance_after": entry.balance_after, "idempotency_key": key},
+            reason=reason,
+        )
+    return AdjustmentOutcome(entry=entry)
+
+
+@transaction.atomic
+def adjustment_request_create(
+    *, member: Member, points: int, reason: str, actor, idempotency_key: str
+) -> AdjustmentRequest:
+    """Queue an adjustment for a second person's approval. Idempotent on ``idempotency_key``."""
+    _require(actor, "backoffice.adjust_points")
+    reason = (reason or "").strip()
+    if not reason:
+        raise AdjustmentNotAllowed(_("A reason is required for every adjustment."), field="reason")
+    if points == 0:
+        raise AdjustmentNotAllowed(_("An adjustment must add or remove at least one point."), field="points")
+    key = f"adjustment-request:{idempotency_key}"
+    request, created = AdjustmentRequest.objects.get_or_create(
+        idempotency_key=key,
+        defaults={"member": member, "points": points, "reason": reason, "requested_by": actor},
+    )
+    if not created and (request.member_id != member.pk or request.points != points):
+        from members.exceptions import DuplicateRequest
+
+        raise DuplicateRequest()
+    if created:
+        audit_record(
+            actor=actor,
+            action=Action.ADJUSTMENT_REQUESTED,
+            obj=request,
+            member=member,
+            after={"points": points, "status": request.status},
+            reason=reason,
+        )
+    return request
+
+
+def _lock_pending(request: AdjustmentRequest) -> AdjustmentRequest:
+    locked = AdjustmentRequest.objects.select_for_update().select_related("member").get(pk=request.pk)
+    if locked.status != AdjustmentRequest.Status.PENDING:
+        raise AdjustmentAlreadyDecided()
+    return locked
+
+
+@transaction.atomic
+def adjustment_approve(*, request: AdjustmentRequest, actor, note: str = "") -> AdjustmentRequest:
+    """Approve a pending request and post it. The approver needs ``approve_adjustment`` and must not be the
+    requester. The ledger entry's idempotency key derives from the request id, so it posts at most once."""
+    _require(actor, "backoffice.approve_adjustment")
+    request = _lock_pending(request)
+    if request.requested_by_id == actor.pk:
+        raise SelfApprovalNotAllowed()
+    entry = points_adjust(
+        member=request.member,
+        points=request.points,
+        reason=request.reason,
+        actor=actor,
+        idempotency_key=f"adjustment-request:{request.pk}",
+    )
+    request.status = AdjustmentRequest.Status.APPROVED
+    request.decided_by = actor
+    request.decided_at = timezone.now()
+    request.decision_note = (note or "").strip()
+    request.entry = entry
+    request.save(update_fields=["status", "decided_by", "decided_at", "decision_note", "entry"])
+    audit_record(
+        actor=actor,
+        action=Action.ADJUSTMENT_APPROVED,
+        obj=request,
+        member=request.member,
+        before={"status": AdjustmentRequest.Status.PENDING},
+        after={"status": request.status, "entry_id": entry.pk, "balance_after": entry.balance_after},
+        reason=request.decision_note,
+    )
+    return request
+
+
+@transaction.atomic
+def adjustment_reject(*, request: AdjustmentRequest, actor, note: str = "") -> AdjustmentRequest:
+    """Reject a pending request; nothing is posted. Same four-eyes rule as approval."""
+    _require(actor, "backoffice.approve_adjustment")
+    request = _lock_pending(request)
+    if request.requested_by_id == actor.pk:
+        raise SelfApprovalNotAllowed()
+    request.status = AdjustmentRequest.Status.REJECTED
+    request.decided_by = actor
+    request.decided_at = timezone.now()
+    request.decision_note = (note or "").strip()
+    request.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
+    audit_record(
+        actor=actor,
+        action=Action.ADJUSTMENT_REJECTED,
+        obj=request,
+        member=request.member,
+        before={"status": AdjustmentRequest.Status.PENDING},
+        after={"status": request.status},
+        reason=request.decision_note,
+    )
+    return request
+
+
+def file_sha256(file) -> str:
+    digest = hashlib.sha256()
+    file.seek(0)
+    for chunk in iter(lambda: file.read(1 << 20), b""):
+        digest.update(chunk if isinstance(chunk, bytes) else chunk.encode())
+    file.seek(0)
+    return digest.hexdigest()
+
+
+@transaction.atomic
+def import_job_create(*, kind: str, file, dry_run: bool, actor, source_name: str = "till") -> ImportJob:
+    """Store an uploaded CSV and queue its import (a Celery task that runs after commit)."""
+    _require(actor, "backoffice.import_data")
+    if kind not in ImportJob.Kind.values:
+        raise LoyaltyError(_("Unknown import kind."), field="kind")
+    job = ImportJob(kind=kind, dry_run=dry_run, created_by=actor, source_name=(source_name or "till").strip())
+    job.file_sha256 = file_sha256(file)
+    job.file.save(getattr(file, "name", "import.csv").rsplit("/", 1)[-1], file, save=False)
+    job.save()
+    audit_record(
+        actor=actor,
+        action=Action.IMPORT_STARTED,
+        obj=job,
+        after={"kind": kind, "dry_run": dry_run, "sha256": job.file_sha256},
+    )
+    from backoffice.tasks import import_job_run_task
+
+    transaction.on_commit(lambda: import_job_run_task.delay(job.pk))
+    return job
+
+
+def import_job_run(*, job_id: int) -> ImportJob:
+    """Run a queued import (called by the task). Validates every row first; writes only if none failed."""
+    from backoffice.imports import run_import
+
+    return run_import(job_id=job_id)

@@ -1,0 +1,20 @@
+from django.urls import path
+
+from backoffice import views
+
+app_name = "staff"
+
+urlpatterns = [
+    path("members/<int:member_id>/", views.member_360, name="member_360"),
+    path("members/<int:member_id>/adjust/", views.member_adjust, name="member_adjust"),
+    path("analytics/", views.analytics_dashboard, name="analytics"),
+    path("liability/", views.liability_report, name="liability"),
+    path("liability/export.csv", views.liability_csv, name="liability_csv"),
+    path("exports/", views.exports_index, name="exports"),
+    path("exports/members.csv", views.export_members, name="export_members"),
+    path("exports/ledger.csv", views.export_ledger, name="export_ledger"),
+    path("exports/redemptions.csv", views.export_redemptions, name="export_redemptions"),
+    path("imports/new/", views.import_new, name="import_new"),
+    path("imports/<int:job_id>/run/", views.import_run_for_real, name="import_run"),
+    path("imports/<int:job_id>/errors.csv", views.import_errors_csv, name="import_errors"),
+]

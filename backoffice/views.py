@@ -1,0 +1,276 @@
+"""Staff console pages inside the admin. Thin: forms in, services and selectors out.
+
+Every view is wrapped in ``admin.site.admin_view`` (staff login) and checks its own permissions (403 otherwise).
+"""
+
+from __future__ import annotations
+
+import uuid
+from functools import wraps
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from backoffice import accounting, analytics, exports, svg
+from backoffice.forms import AdjustPointsForm, AsOfForm, ImportForm, PeriodForm
+from backoffice.imports import error_report_rows
+from backoffice.models import ImportJob, StaffAuditLog
+from backoffice.selectors import member_360 as member_360_read
+from backoffice.services.staff import audit_record, import_job_create, staff_points_adjust, staff_settings_get
+from members.exceptions import LoyaltyError
+from members.forms import apply_domain_error
+from members.models import Member
+
+
+def staff_view(*permissions: str):
+    def decorator(view):
+        @wraps(view)
+        def checked(request, *args, **kwargs):
+            if not request.user.has_perms(permissions):
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+
+        return admin.site.admin_view(checked)
+
+    return decorator
+
+
+def _context(request, title: str, **extra) -> dict:
+    return {**admin.site.each_context(request), "title": title, **extra}
+
+
+@staff_view("members.view_member", "members.view_ledgerentry")
+def member_360(request, member_id: int):
+    try:
+        data = member_360_read(member_id=member_id, before=request.GET.get("before"))
+    except Member.DoesNotExist:
+        raise Http404 from None
+    user = request.user
+    can = {
+        "adjust": user.has_perm("backoffice.adjust_points"),
+        "change_member": user.has_perm("members.change_member"),
+        "approve": user.has_perm("backoffice.approve_adjustment"),
+    }
+    return render(
+        request,
+        "admin/staff/member_360.html",
+        _context(request, _("Member %(number)s") % {"number": data["member"].member_number}, can=can, **data),
+    )
+
+
+@staff_view("members.view_member", "backoffice.adjust_points")
+def member_adjust(request, member_id: int, done_url: str = ""):
+    """The one point-adjustment page: the console's link and the member admin's "Adjust points…" both land here.
+
+    ``done_url`` is where a successful post returns to (the member 360 unless the caller says otherwise).
+    """
+    member = get_object_or_404(Member.objects.select_related("user", "account"), pk=member_id)
+    if request.method == "POST":
+        form = AdjustPointsForm(request.POST)
+    else:
+        form = AdjustPointsForm(initial={"token": uuid.uuid4().hex})
+    if request.method == "POST" and form.is_valid():
+        try:
+            # The form's token makes a double submit post once.
+            outcome = staff_points_adjust(
+                member=member,
+                points=form.cleaned_data["points"],
+                reason=form.cleaned_data["reason"],
+                actor=request.user,
+                idempotency_key=f"staff-adjust:{member.pk}:{request.user.pk}:{form.cleaned_data['token']}",
+            )
+        except LoyaltyError as error:
+            apply_domain_error(form, error)
+        else:
+            if outcome.needs_approval:
+                messages.warning(
+                    request,
+                    _("The adjustment is over the support limit and waits for a second person's approval."),
+                )
+            elif outcome.entry.replayed:
+                messages.info(request, _("This adjustment was already posted."))
+            else:
+                messages.success(
+                    request,
+                    _("Adjusted %(points)+d points; the balance is now %(balance)s.")
+                    % {"points": outcome.entry.points, "balance": outcome.entry.balance_after},
+                )
+            return redirect(done_url or reverse("staff:member_360", kwargs={"member_id": member.pk}))
+    return render(
+        request,
+        "admin/staff/member_adjust.html",
+        _context(
+            request,
+            _("Adjust points of %(number)s") % {"number": member.member_number},
+            member=member,
+            form=form,
+            limit=staff_settings_get().support_adjustment_limit,
+        ),
+    )
+
+
+@staff_view("backoffice.view_reports")
+def analytics_dashboard(request):
+    form = PeriodForm.from_request(request)
+    dashboard = charts = None
+    if form.is_valid():
+        dashboard = analytics.dashboard_get(form.period)
+        tier_rows = dashboard.tier_distribution
+        charts = {
+            "enrolments": svg.bar_chart(
+                [(day.strftime("%d %b"), n) for day, n in dashboard.enrolments_by_day], title=_("Enrolments per day")
+            ),
+            "issued": svg.bar_chart(
+                [(day.strftime("%d %b"), issued) for day, issued, _r in dashboard.points_by_day],
+                title=_("Points issued per day"),
+            ),
+            "redeemed": svg.bar_chart(
+                [(day.strftime("%d %b"), redeemed) for day, _i, redeemed in dashboard.points_by_day],
+                title=_("Points redeemed per day"),
+                colour="#b45309",
+            ),
+            "tiers": svg.bar_chart(
+                [(row["tier__name"] or _("No tier"), row["members"]) for row in tier_rows],
+                title=_("Active members per tier"),
+                colours=[row["tier__colour"] or "#888888" for row in tier_rows] or None,
+            ),
+        }
+    status = 200 if form.is_valid() else 400
+    return render(
+        request,
+        "admin/staff/analytics.html",
+        _context(request, _("Program analytics"), form=form, dashboard=dashboard, charts=charts),
+        status=status,
+    )
+
+
+def _accounting_forms(request):
+    as_of_form = AsOfForm.from_request(request)
+    period_form = PeriodForm.from_request(request)
+    return as_of_form, period_form
+
+
+@staff_view("backoffice.view_reports")
+def liability_report(request):
+    as_of_form, period_form = _accounting_forms(request)
+    return _liability_page(request, as_of_form, period_form)
+
+
+def _liability_page(request, as_of_form, period_form):
+    liability = accounting.liability_as_of(as_of_form.cleaned_data["as_of"]) if as_of_form.is_valid() else None
+    movements = accounting.movements_for(period_form.period) if period_form.is_valid() else None
+    status = 200 if as_of_form.is_valid() and period_form.is_valid() else 400
+    return render(
+        request,
+        "admin/staff/liability.html",
+        _context(
+            request,
+            _("Points liability and movements"),
+            as_of_form=as_of_form,
+            period_form=period_form,
+            liability=liability,
+            movements=movements,
+            query=request.GET.urlencode(),
+        ),
+        status=status,
+    )
+
+
+@staff_view("backoffice.view_reports", "backoffice.export_data")
+def liability_csv(request):
+    as_of_form, period_form = _accounting_forms(request)
+    if not (as_of_form.is_valid() and period_form.is_valid()):
+        return _liability_page(request, as_of_form, period_form)
+    liability = accounting.liability_as_of(as_of_form.cleaned_data["as_of"])
+    movements = accounting.movements_for(period_form.period)
+    _audit_export(request, "points-accounting", {"as_of": str(liability.as_of), "period": str(movements.period)})
+    return exports.csv_response(
+        accounting.accounting_csv_rows(liability, movements), f"points-accounting-{liability.as_of}.csv"
+    )
+
+
+def _audit_export(request, what: str, details: dict) -> None:
+    audit_record(actor=request.user, action=StaffAuditLog.Action.EXPORTED, object_repr=what, after=details)
+
+
+@staff_view("backoffice.export_data")
+def exports_index(request):
+    form = PeriodForm.from_request(request)
+    return render(
+        request,
+        "admin/staff/exports.html",
+        _context(
+            request,
+            _("Exports"),
+            form=form,
+            query=request.GET.urlencode(),
+        ),
+    )
+
+
+@staff_view("backoffice.export_data", "members.view_member")
+def export_members(request):
+    _audit_export(request, "members", {})
+    return exports.csv_response(exports.members_rows(), "members.csv")
+
+
+@staff_view("backoffice.export_data", "members.view_ledgerentry")
+def export_ledger(request):
+    form = PeriodForm.from_request(request)
+    if not form.is_valid():
+        return render(request, "admin/staff/exports.html", _context(request, _("Exports"), form=form), status=400)
+    _audit_export(request, "ledger", {"start": str(form.period.start), "end": str(form.period.end)})
+    return exports.csv_response(exports.ledger_rows(form.period), f"ledger-{form.period.start}-{form.period.end}.csv")
+
+
+@staff_view("backoffice.export_data", "rewards.view_redemption")
+def export_redemptions(request):
+    form = PeriodForm.from_request(request)
+    if not form.is_valid():
+        return render(request, "admin/staff/exports.html", _context(request, _("Exports"), form=form), status=400)
+    _audit_export(request, "redemptions", {"start": str(form.period.start), "end": str(form.period.end)})
+    return exports.csv_response(
+        exports.redemptions_rows(form.period), f"redemptions-{form.period.start}-{form.period.end}.csv"
+    )
+
+
+@staff_view("backoffice.import_data", "backoffice.add_importjob")
+def import_new(request):
+    form = ImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            job = import_job_create(
+                kind=form.cleaned_data["kind"],
+                file=form.cleaned_data["file"],
+                dry_run=form.cleaned_data["dry_run"],
+                source_name=form.cleaned_data["source_name"],
+                actor=request.user,
+            )
+        except LoyaltyError as error:
+            apply_domain_error(form, error)
+        else:
+            return redirect("admin:backoffice_importjob_change", job.pk)
+    return render(request, "admin/staff/import_new.html", _context(request, _("New import"), form=form))
+
+
+@require_POST
+@staff_view("backoffice.import_data", "backoffice.add_importjob")
+def import_run_for_real(request, job_id: int):
+    """Start the real import of a file whose dry run came back clean."""
+    source = get_object_or_404(ImportJob, pk=job_id, dry_run=True, status=ImportJob.Status.DONE, error_count=0)
+    with source.file.open("rb") as handle:
+        job = import_job_create(
+            kind=source.kind, file=handle, dry_run=False, source_name=source.source_name, actor=request.user
+        )
+    return redirect("admin:backoffice_importjob_change", job.pk)
+
+
+@staff_view("backoffice.view_importjob")
+def import_errors_csv(request, job_id: int):
+    job = get_object_or_404(ImportJob, pk=job_id)
+    return exports.csv_response(error_report_rows(job), f"import-{job.pk}-errors.csv")

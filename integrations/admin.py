@@ -1,0 +1,152 @@
+"""Staff console for integrations: API keys (shown once, revocable), webhook endpoints and deliveries (replay).
+
+The scope and event choices are what the apps registered (``integrations.registry``), read when a form is built.
+"""
+
+from django import forms
+from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from . import registry
+from .models import APIKey, WebhookDelivery, WebhookEndpoint
+from .services import (
+    api_key_create,
+    api_key_revoke,
+    webhook_delivery_replay,
+    webhook_endpoint_create,
+    webhook_endpoint_update,
+)
+
+
+class APIKeyForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(choices=registry.scope_choices, widget=forms.CheckboxSelectMultiple)
+
+    class Meta:
+        model = APIKey
+        fields = ["name", "scopes"]
+
+
+@admin.register(APIKey)
+class APIKeyAdmin(admin.ModelAdmin):
+    form = APIKeyForm
+    list_display = ["name", "prefix", "scope_list", "created_by", "created_at", "last_used_at", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "prefix"]
+    actions = ["revoke_keys"]
+    readonly_fields = ["prefix", "scope_list", "created_by", "created_at", "last_used_at", "revoked_at"]
+
+    @admin.display(description=_("scopes"))
+    def scope_list(self, obj):
+        return ", ".join(obj.scopes)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["name", "scopes"]
+        return ["name", "prefix", "scope_list", "created_by", "created_at", "last_used_at", "revoked_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A key's scopes are fixed at creation: to change them, create a new key and revoke this one.
+        return [] if obj is None else ["name", *self.readonly_fields]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        key, raw_key = api_key_create(
+            name=form.cleaned_data["name"], scopes=form.cleaned_data["scopes"], created_by=request.user
+        )
+        obj.pk, obj.prefix, obj.created_at = key.pk, key.prefix, key.created_at
+        messages.warning(
+            request,
+            _("API key for %(name)s: %(key)s — copy it now, it will not be shown again.")
+            % {"name": key.name, "key": raw_key},
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # revoke instead: purchases keep pointing at the key that sent them
+
+    @admin.action(description=_("Revoke selected API keys"), permissions=["change"])
+    def revoke_keys(self, request, queryset):
+        keys = list(queryset.filter(revoked_at__isnull=True))
+        for key in keys:
+            api_key_revoke(api_key=key)
+        self.message_user(
+            request, ngettext("%d key revoked.", "%d keys revoked.", len(keys)) % len(keys), messages.SUCCESS
+        )
+
+
+class WebhookEndpointForm(forms.ModelForm):
+    url = forms.URLField(max_length=500, assume_scheme="https")
+    events = forms.MultipleChoiceField(choices=registry.event_choices, widget=forms.CheckboxSelectMultiple)
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["api_key", "url", "events", "is_active"]
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    form = WebhookEndpointForm
+    list_display = ["url", "api_key", "event_list", "is_active", "created_at"]
+    list_filter = ["is_active"]
+    list_select_related = ["api_key"]
+    readonly_fields = ["secret", "created_at"]
+
+    @admin.display(description=_("events"))
+    def event_list(self, obj):
+        return ", ".join(obj.events)
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["api_key", *self.readonly_fields] if obj else []
+
+    def get_fields(self, request, obj=None):
+        base = ["api_key", "url", "events", "is_active"]
+        return [*base, "secret", "created_at"] if obj else base
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        if change:
+            webhook_endpoint_update(endpoint=obj, url=data["url"], events=data["events"], is_active=data["is_active"])
+            return
+        endpoint = webhook_endpoint_create(api_key=data["api_key"], url=data["url"], events=data["events"])
+        if not data["is_active"]:
+            webhook_endpoint_update(endpoint=endpoint, url=endpoint.url, events=endpoint.events, is_active=False)
+        obj.pk, obj.secret = endpoint.pk, endpoint.secret
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ["id", "event", "endpoint", "status", "attempts", "last_status_code", "created_at", "delivered_at"]
+    list_filter = ["status", "event"]
+    list_select_related = ["endpoint"]
+    actions = ["replay_deliveries"]
+    readonly_fields = [
+        "endpoint",
+        "event",
+        "payload",
+        "status",
+        "attempts",
+        "last_status_code",
+        "last_response_body",
+        "last_error",
+        "next_attempt_at",
+        "delivered_at",
+        "created_at",
+    ]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description=_("Replay selected deliveries"), permissions=["change"])
+    def replay_deliveries(self, request, queryset):
+        deliveries = list(queryset)
+        for delivery in deliveries:
+            webhook_delivery_replay(delivery=delivery)
+        self.message_user(
+            request,
+            ngettext("%d delivery queued again.", "%d deliveries queued again.", len(deliveries)) % len(deliveries),
+            messages.SUCCESS,
+        )

@@ -1,0 +1,159 @@
+"""The base view of the integration API and the ``Idempotency-Key`` handling of its writes."""
+
+from functools import wraps
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound
+from rest_framework.parsers import JSONParser
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ..models import APIKey
+from ..services import (
+    idempotency_claim,
+    idempotency_complete,
+    idempotency_release,
+    idempotency_request_hash,
+)
+from .authentication import APIKeyAuthentication, MemberSessionAuthentication
+from .errors import IdempotencyInFlight, IdempotencyKeyMissing, IdempotencyKeyReused, RequestTooLarge
+from .permissions import HasScope
+from .throttling import APIKeyRateThrottle
+
+REPLAY_HEADER = "Idempotent-Replayed"
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+#: Responses worth replaying: the work was done, or refused for a reason a retry would meet again.
+#: Invalid input (400) and server errors free the key so the client can fix the request and retry with it.
+STORED_STATUSES = {200, 201, 404, 409, 422}
+
+
+def validated(serializer_class, data) -> dict:
+    """``data`` checked by ``serializer_class``; a 400 with field messages otherwise."""
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class LoyaltyAPIView(APIView):
+    parser_classes = [JSONParser]
+    renderer_classes = [JSONRenderer]
+    authentication_classes = [APIKeyAuthentication, MemberSessionAuthentication]
+    permission_classes = [HasScope]
+    throttle_classes = [APIKeyRateThrottle]
+    #: ``{"POST": ("purchases:write",)}``: any one of the scopes lets a key make that request.
+    required_scopes: dict[str, tuple[str, ...]] = {}
+    #: Methods a member signed in on the site may use (on their own data only).
+    member_session_methods: tuple[str, ...] = ()
+
+    def initial(self, request, *args, **kwargs):
+        # Refuse oversized bodies before authenticating or parsing anything.
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if limit is not None and length > limit:
+            raise RequestTooLarge()
+        super().initial(request, *args, **kwargs)
+        if any("\x00" in str(value) for value in kwargs.values()):
+            raise NotFound()  # no id contains NUL, and PostgreSQL refuses NUL in text
+
+
+def idempotent(handler):
+    """Make an API-key POST idempotent on its ``Idempotency-Key`` header, like Stripe's.
+
+    The key is claimed by inserting its row (committed) before the work starts; the same key and body later get
+    the stored first response with ``Idempotent-Replayed: true``; the same key with another body gets 422; a
+    request racing one still in flight gets 409. Keys are scoped to the API key.
+    """
+
+    @wraps(handler)
+    def wrapper(view, request, *args, **kwargs):
+        api_key = request.auth if isinstance(request.auth, APIKey) else None
+        if api_key is None:
+            return handler(view, request, *args, **kwargs)
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if not key or len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or "\x00" in key:
+            raise IdempotencyKeyMissing(
+                _("Writes need an Idempotency-Key header (1 to %(max)s characters).")
+                % {"max": MAX_IDEMPOTENCY_KEY_LENGTH}
+            )
+        try:
+            body = request.body
+        except RequestDataTooBig:
+            raise RequestTooLarge() from None
+        claim = idempotency_claim(
+            api_key=api_key,
+            key=key,
+            request_hash=idempotency_request_hash(method=request.method, path=request.get_full_path(), body=body),
+        )
+        if claim.conflict == "mismatch":
+            raise IdempotencyKeyReused()
+        if claim.conflict == "in_flight":
+            raise IdempotencyInFlight()
+        if not claim.owned:
+            record = claim.record
+            return Response(record.response_body, status=record.response_status, headers={REPLAY_HEADER: "true"})
+        try:
+            try:
+                response = handler(view, request, *args, **kwargs)
+            except Exception as exc:
+                response = view.handle_exception(exc)
+        except BaseException:
+            idempotency_release(record=claim.record)
+            raise
+        if response.status_code in STORED_STATUSES:
+            idempotency_complete(record=claim.record, status=response.status_code, body=response.data)
+        else:
+            idempotency_release(record=claim.record)
+        return response
+
+    return wrapper
+
+
+# --- Schema helpers ------------------------------------------------------------------------------------------------
+
+ErrorSerializer = inline_serializer(
+    name="Error",
+    fields={
+        "error": inline_serializer(
+            name="ErrorDetail",
+            fields={
+                "code": serializers.CharField(),
+                "message": serializers.CharField(),
+                "fields": serializers.DictField(child=serializers.ListField(child=serializers.CharField())),
+                "member_number": serializers.CharField(required=False),
+            },
+        )
+    },
+)
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=True,
+    description="Unique per write (e.g. a UUID). Retries with the same key and body get the first response.",
+)
+
+_ERROR_TEXT = {
+    400: "Invalid input; `fields` says what is wrong per field.",
+    401: "Missing, invalid or revoked API key.",
+    403: "The key lacks the scope (`insufficient_scope`), or a member reads someone else's data.",
+    404: "Not found.",
+    409: "Conflict (e.g. the same Idempotency-Key is in flight).",
+    413: "The request body is too large.",
+    422: "Business refusal; `code` says why (e.g. `insufficient_points`, `idempotency_key_reused`).",
+    429: "Throttled; see `Retry-After`.",
+}
+
+
+def error_responses(*statuses: int) -> dict:
+    codes = sorted({401, 403, 429, *statuses})
+    return {code: OpenApiResponse(ErrorSerializer, description=_ERROR_TEXT[code]) for code in codes}

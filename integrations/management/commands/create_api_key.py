@@ -1,0 +1,28 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from integrations import registry
+from integrations.services import api_key_create
+
+
+class Command(BaseCommand):
+    help = "Create an API key for an integration and print it once (only its hash is stored)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("name", help="Which integration the key is for, e.g. 'Shop tills'.")
+        parser.add_argument(
+            "--scopes",
+            required=True,
+            help=f"Comma-separated scopes among: {', '.join(sorted(registry.scopes))}.",
+        )
+
+    def handle(self, *args, name, scopes, **options):
+        wanted = [scope.strip() for scope in scopes.split(",") if scope.strip()]
+        if not wanted:
+            raise CommandError("Give at least one scope.")
+        try:
+            key, raw_key = api_key_create(name=name, scopes=wanted)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        self.stderr.write(f"Created API key {key.prefix} for {key.name} with scopes {', '.join(key.scopes)}.")
+        self.stderr.write("Store it now: it cannot be shown again.")
+        self.stdout.write(raw_key)

@@ -1,0 +1,148 @@
+"""The integration platform's models: API keys for tills and e-shops, stored idempotency results, and outbound
+webhooks.
+
+The tables keep the names they had when these models lived in the ``members`` app (migrated by state only). Scopes
+and events are not listed here: the apps built on the platform register theirs (``integrations.registry``). All
+writes go through ``integrations.services``.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+__all__ = ["APIKey", "IdempotencyRecord", "WebhookDelivery", "WebhookEndpoint"]
+
+
+class APIKey(models.Model):
+    """One integration's credential. The key itself is shown once; only its SHA-256 digest is stored.
+
+    Keys are 256 bits from ``secrets``, so a fast digest is enough: there is nothing to brute-force that a slow
+    password hash would protect, and a slow hash would cost every API request hundreds of milliseconds.
+    """
+
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True, help_text=_("Shown in lists to tell keys apart."))
+    hashed_key = models.CharField(max_length=64, help_text=_("SHA-256 hex digest of the whole key."))
+    scopes = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "members_apikey"
+        verbose_name = _("API key")
+        ordering = ["name", "id"]
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    @property
+    def source(self) -> str:
+        """``Purchase.source`` for purchases this integration sends: external ids are unique per key."""
+        return f"api-key:{self.pk}"
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to a write with an ``Idempotency-Key``, kept so retries get the same answer.
+
+    The row is inserted (and committed) before the work starts, so a concurrent request with the same key sees it
+    in flight and is refused with 409 instead of doing the work twice.
+    """
+
+    class State(models.TextChoices):
+        IN_FLIGHT = "in_flight", _("In flight")
+        COMPLETED = "completed", _("Completed")
+
+    api_key = models.ForeignKey(APIKey, on_delete=models.CASCADE, related_name="idempotency_records")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64, help_text=_("SHA-256 of method, path and body."))
+    state = models.CharField(max_length=10, choices=State.choices, default=State.IN_FLIGHT)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    locked_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "members_idempotencyrecord"
+        constraints = [models.UniqueConstraint(fields=["api_key", "key"], name="idempotency_key_unique_per_api_key")]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_created_idx")]
+
+    def __str__(self):
+        return f"{self.api_key_id}:{self.key} ({self.state})"
+
+
+class WebhookEndpoint(models.Model):
+    """A URL an integration wants events posted to, signed with the endpoint's own secret."""
+
+    api_key = models.ForeignKey(APIKey, on_delete=models.CASCADE, related_name="webhook_endpoints")
+    url = models.URLField(max_length=500)
+    secret = models.CharField(max_length=64, help_text=_("Signs each delivery (HMAC-SHA256)."))
+    events = models.JSONField(default=list, help_text=_("Event names this endpoint receives."))
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "members_webhookendpoint"
+        ordering = ["api_key", "id"]
+
+    def __str__(self):
+        return self.url
+
+    def wants(self, event: str) -> bool:
+        return self.is_active and event in self.events
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint, with the outcome of its latest attempt."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        DELIVERED = "delivered", _("Delivered")
+        FAILED = "failed", _("Failed (gave up)")
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=40)
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_response_body = models.TextField(blank=True, help_text=_("The first 1,000 characters."))
+    last_error = models.CharField(max_length=255, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "members_webhookdelivery"
+        verbose_name_plural = _("webhook deliveries")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="webhook_delivery_due_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.event} → {self.endpoint_id} ({self.status})"
+
+
+@receiver([post_save, post_delete], sender=APIKey)
+@receiver([post_save, post_delete], sender=WebhookEndpoint)
+def _webhook_subscriptions_changed(**kwargs):
+    # Cache invalidation only; deletes cascading from a key reach here too, which an overridden delete() would miss.
+    from .services import webhook_subscriptions_clear
+
+    webhook_subscriptions_clear()

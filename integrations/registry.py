@@ -1,0 +1,46 @@
+"""What the apps built on the platform declare: their API scopes, their webhook events and their domain errors.
+
+``integrations`` knows no feature. Each app registers its own names from its ``AppConfig.ready()`` (members
+registers ``purchases:write`` and ``purchase.recorded``, rewards ``vouchers:redeem`` and ``reward.redeemed``, …),
+and keys, endpoints, the admin and the management commands offer exactly what has been registered.
+"""
+
+from __future__ import annotations
+
+scopes: dict[str, str] = {}
+events: dict[str, str] = {}
+#: Exception classes the API maps to its error shape (422 unless the exception says otherwise).
+domain_errors: list[type[Exception]] = []
+
+
+def scope_register(code: str, label: str) -> str:
+    scopes.setdefault(code, label)
+    return code
+
+
+def event_register(code: str, label: str) -> str:
+    events.setdefault(code, label)
+    return code
+
+
+def domain_error_register(exception_class: type[Exception]) -> None:
+    """Exceptions carrying ``code``, ``message`` and ``field`` (and optionally ``http_status`` and
+    ``api_extra()``) that views may let through to the API's exception handler."""
+    if exception_class not in domain_errors:
+        domain_errors.append(exception_class)
+
+
+def scope_choices() -> list[tuple[str, str]]:
+    return sorted(scopes.items())
+
+
+def event_choices() -> list[tuple[str, str]]:
+    return sorted(events.items())
+
+
+def unknown_scopes(values) -> list[str]:
+    return sorted(set(values) - set(scopes))
+
+
+def unknown_events(values) -> list[str]:
+    return sorted(set(values) - set(events))

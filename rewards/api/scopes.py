@@ -1,0 +1,11 @@
+"""The rewards API's scopes and the rewards app's webhook events, registered with the integration platform."""
+
+from integrations.registry import event_register, scope_register
+
+REWARDS_READ = scope_register("rewards:read", "List rewards")
+REDEMPTIONS_WRITE = scope_register("redemptions:write", "Redeem rewards for members")
+VOUCHERS_READ = scope_register("vouchers:read", "Check vouchers")
+VOUCHERS_REDEEM = scope_register("vouchers:redeem", "Use vouchers at a till")
+
+REWARD_REDEEMED = event_register("reward.redeemed", "Reward redeemed")
+VOUCHER_USED = event_register("voucher.used", "Voucher used")
