@@ -23,6 +23,7 @@ from backoffice.models import DailyPoints
 from backoffice.periods import Period, day_start
 from backoffice.rollups import Watermark, live_rows, rolled_days, rollup_watermark
 from members.models import LedgerEntry
+from members.months import add_months
 from members.selectors import program_settings_get
 from members.services.ledger import EARNING_KINDS
 
@@ -74,19 +75,6 @@ class Liability:
         return self.value - self.expected_breakage_value
 
 
-def _months_before(day: date, months: int) -> date:
-    index = day.year * 12 + day.month - 1 - months
-    year, month = divmod(index, 12)
-    month += 1
-    # Clamp the day: 31 March minus one month is 28/29 February.
-    for candidate in (day.day, 30, 29, 28):
-        try:
-            return date(year, month, min(day.day, candidate))
-        except ValueError:
-            continue
-    raise ValueError(day)  # pragma: no cover
-
-
 def _ledger_totals(last_day: date, end_at, watermark: Watermark | None, aggregates) -> dict[str, int]:
     """Sums over every entry created before ``end_at`` (the midnight after ``last_day``): the roll-up rows of the
     days they cover plus the entries they do not hold. ``aggregates(when, on_rollups)`` builds the same sums for
@@ -112,7 +100,7 @@ def liability_as_of(as_of: date, *, use_rollups: bool = True) -> Liability:
     """
     program = program_settings_get()
     cutoff = day_start(as_of + timedelta(days=1))
-    window_first_day = _months_before(as_of, BREAKAGE_MONTHS) + timedelta(days=1)
+    window_first_day = add_months(as_of, -BREAKAGE_MONTHS) + timedelta(days=1)
     window_start = day_start(window_first_day)
 
     def aggregates(when: str, on_rollups: bool) -> dict:

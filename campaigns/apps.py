@@ -8,6 +8,7 @@ class CampaignsConfig(AppConfig):
     def ready(self):
         from members import hooks
 
+        from . import tasks  # noqa: F401  (registered before a launch enqueues them by name)
         from .engine import campaign_awards, campaign_awards_reserve
         from .services.refunds import campaign_refund_record
 

@@ -29,6 +29,7 @@ from django.db.models.functions import Coalesce, Mod
 from django.utils import timezone
 
 from members.models import MONEY, Member, Purchase, QualifyingActivity
+from members.months import last_twelve_months_start
 
 from .models import Campaign, Segment, SegmentMember
 
@@ -54,11 +55,6 @@ def holdout_bucket_sql(*, campaign_id: int, member_field: str = "pk"):
     """The same bucket as an SQL expression over ``member_field``."""
     mixed = Mod(F(member_field) * Value(_HASH_A) + Value(campaign_id * _HASH_K), Value(_HASH_PRIME))
     return Mod(Mod(mixed * mixed, Value(_HASH_PRIME)), Value(100), output_field=IntegerField())
-
-
-def _twelve_month_start(today: date) -> date:
-    index = today.year * 12 + today.month - 1 - 11
-    return date(index // 12, index % 12 + 1, 1)
 
 
 def _activity_sum(field: str, since: date | None):
@@ -162,7 +158,7 @@ def _compile(
     if segment.no_purchase_for_days is not None:
         cutoff = now - timedelta(days=segment.no_purchase_for_days)
         rules &= Q(last_purchase_at__isnull=True) | Q(last_purchase_at__lt=cutoff)
-    since = _twelve_month_start(today) if segment.spend_period == Segment.SpendPeriod.TWELVE_MONTHS else None
+    since = last_twelve_months_start(today) if segment.spend_period == Segment.SpendPeriod.TWELVE_MONTHS else None
     if per_member:
         rules &= _activity_rules_per_member(segment, since, annotations)
     else:

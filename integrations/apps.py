@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_delete, post_save
 
 
 class IntegrationsConfig(AppConfig):
@@ -7,3 +8,12 @@ class IntegrationsConfig(AppConfig):
 
     def ready(self):
         from . import tasks  # noqa: F401  (registers the platform's Celery tasks in web processes and workers)
+        from .models import APIKey, WebhookEndpoint
+        from .services import webhook_subscriptions_clear
+
+        # Cache invalidation only (the subscriptions every purchase asks for).
+        for model in (APIKey, WebhookEndpoint):
+            for signal in (post_save, post_delete):
+                signal.connect(
+                    webhook_subscriptions_clear, sender=model, dispatch_uid=f"webhooks-clear-{model.__name__}"
+                )

@@ -9,8 +9,6 @@ writes go through ``integrations.services``.
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.db.models.signals import post_delete, post_save
-from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -137,12 +135,3 @@ class WebhookDelivery(models.Model):
 
     def __str__(self):
         return f"{self.event} → {self.endpoint_id} ({self.status})"
-
-
-@receiver([post_save, post_delete], sender=APIKey)
-@receiver([post_save, post_delete], sender=WebhookEndpoint)
-def _webhook_subscriptions_changed(**kwargs):
-    # Cache invalidation only; deletes cascading from a key reach here too, which an overridden delete() would miss.
-    from .services import webhook_subscriptions_clear
-
-    webhook_subscriptions_clear()

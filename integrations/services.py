@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
+from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
@@ -199,7 +200,10 @@ def webhook_subscriptions() -> list[tuple[int, list[str]]]:
     return subscriptions
 
 
-def webhook_subscriptions_clear() -> None:
+def webhook_subscriptions_clear(**signal_kwargs) -> None:
+    """Forget the cached subscriptions. Also connected to every save and delete of a key or an endpoint
+    (``IntegrationsConfig.ready``): deletes cascading from a key reach a signal, which an overridden delete() would
+    miss."""
     cache.delete(WEBHOOK_SUBSCRIPTIONS_CACHE_KEY)
 
 
@@ -226,10 +230,9 @@ def webhook_event_enqueue(*, event: str, payload: dict) -> list[WebhookDelivery]
 
 
 def _send_later(ids: list[int]) -> None:
-    from .tasks import webhook_deliver_task
-
+    task = current_app.tasks["integrations.tasks.webhook_deliver_task"]  # by name: the task module imports this one
     for delivery_id in ids:
-        webhook_deliver_task.delay(delivery_id)
+        task.delay(delivery_id)
 
 
 def webhook_body(delivery: WebhookDelivery) -> bytes:

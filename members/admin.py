@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from .cache import program_cache_clear
 from .exceptions import LoyaltyError
 from .models import (
     EarningRule,
@@ -31,7 +32,6 @@ from .models import (
     TierHistory,
     User,
 )
-from .selectors import program_cache_clear
 from .services import member_update_profile, points_reverse
 
 RECENT_ROWS = 20

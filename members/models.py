@@ -22,15 +22,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .cache import program_cache_clear
+
 MONEY = {"max_digits": 12, "decimal_places": 2}
 RATE = {"max_digits": 9, "decimal_places": 4}
-
-
-def _clear_program_cache():
-    # Imported late: selectors import this module.
-    from .selectors import program_cache_clear
-
-    program_cache_clear()
 
 
 class UserManager(BaseUserManager):
@@ -140,7 +135,7 @@ class ProgramSettings(models.Model):
     def save(self, *args, **kwargs):
         self.pk = 1
         super().save(*args, **kwargs)
-        _clear_program_cache()
+        program_cache_clear()
 
 
 class Tier(models.Model):
@@ -168,11 +163,11 @@ class Tier(models.Model):
 
     def save(self, *args, **kwargs):
         super().save(*args, **kwargs)
-        _clear_program_cache()
+        program_cache_clear()
 
     def delete(self, *args, **kwargs):
         result = super().delete(*args, **kwargs)
-        _clear_program_cache()
+        program_cache_clear()
         return result
 
     @property
@@ -557,9 +552,9 @@ class EarningRule(models.Model):
 
     def save(self, *args, **kwargs):
         super().save(*args, **kwargs)
-        _clear_program_cache()
+        program_cache_clear()
 
     def delete(self, *args, **kwargs):
         result = super().delete(*args, **kwargs)
-        _clear_program_cache()
+        program_cache_clear()
         return result

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
-from typing import TypeVar
 
 from django.core import signing
 from django.core.cache import cache
@@ -14,6 +12,7 @@ from django.db.models import Min, Q, Sum
 from django.utils import timezone
 
 from . import hooks
+from .cache import EARNING_RULES_CACHE_KEY, PROGRAM_SETTINGS_CACHE_KEY, TIERS_CACHE_KEY
 from .models import (
     EarningRule,
     LedgerEntry,
@@ -25,10 +24,8 @@ from .models import (
     Tier,
     TierHistory,
 )
-
-PROGRAM_SETTINGS_CACHE_KEY = "members:program-settings:v1"
-TIERS_CACHE_KEY = "members:tiers:v1"
-EARNING_RULES_CACHE_KEY = "members:earning-rules:v1"
+from .months import add_months
+from .qualification import qualification_window_start
 
 
 def program_settings_get() -> ProgramSettings:
@@ -58,10 +55,6 @@ def earning_rules_active() -> list[EarningRule]:
     return rules
 
 
-def program_cache_clear() -> None:
-    cache.delete_many([PROGRAM_SETTINGS_CACHE_KEY, TIERS_CACHE_KEY, EARNING_RULES_CACHE_KEY])
-
-
 # --- Member pages and the member API -----------------------------------------------------------------------------
 # Every function below runs a fixed number of queries whatever the member's history length.
 
@@ -74,16 +67,6 @@ def member_for_user(user) -> Member | None:
     if not getattr(user, "is_authenticated", False):
         return None
     return Member.objects.select_related("account", "tier", "user").filter(user_id=user.pk).first()
-
-
-_Day = TypeVar("_Day", date, datetime)
-
-
-def _add_months(day: _Day, months: int) -> _Day:
-    """``day`` (a date or a datetime) plus whole calendar months, clamping the day of the month."""
-    month_index = day.month - 1 + months
-    year, month = day.year + month_index // 12, month_index % 12 + 1
-    return day.replace(year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1]))
 
 
 @dataclass(frozen=True)
@@ -120,16 +103,13 @@ class TierProgress:
 
 def member_tier_progress(member: Member, *, today: date | None = None) -> TierProgress:
     """Tier progress for ``member``: one query (its qualifying months), tiers and settings come from the cache."""
-    # Imported here: the tier services import this module.
-    from .services.tiers import qualification_window_start
-
     program = program_settings_get()
     tiers = tiers_list()
     today = today or timezone.localdate()
     field = "points" if program.tier_basis == ProgramSettings.TierBasis.POINTS else "spend"
 
     window_start = qualification_window_start(program=program, today=today)
-    window_end = _add_months(window_start, 12) - timedelta(days=1)
+    window_end = add_months(window_start, 12) - timedelta(days=1)
     review_date = member.tier_review_at
     keep_start = window_start
     if review_date is not None and review_date > today:
@@ -205,7 +185,7 @@ def member_summary(member: Member, *, now: datetime | None = None) -> MemberSumm
     elif program.expiry_policy == ProgramSettings.ExpiryPolicy.ACTIVITY and account.balance:
         last_activity = member.last_purchase_at or member.enrolled_at
         # Months counted on the local calendar, so the date shown is the local day of that moment.
-        all_expire_at = _add_months(timezone.localtime(last_activity), program.expiry_months)
+        all_expire_at = add_months(timezone.localtime(last_activity), program.expiry_months)
         all_expire_on = all_expire_at.date()
         if all_expire_on <= timezone.localdate(now) + timedelta(days=EXPIRY_SOON_DAYS):
             expiring_points, expiring_on, expiring_at = account.balance, all_expire_on, all_expire_at

@@ -10,6 +10,7 @@ when the friend makes a first qualifying purchase. Invariants the database holds
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -19,12 +20,12 @@ from django.utils.translation import gettext_lazy as _
 
 from members.models import MONEY, Member, Purchase
 
+PROGRAM_CACHE_KEY = "referrals:program:v1"
 
-def _clear_program_cache():
-    # Imported late: selectors import this module.
-    from .selectors import referral_program_cache_clear
 
-    referral_program_cache_clear()
+def referral_program_cache_clear() -> None:
+    """Forget the cached referral program (read by ``referrals.selectors.referral_program_get``)."""
+    cache.delete(PROGRAM_CACHE_KEY)
 
 
 class ReferralProgram(models.Model):
@@ -105,7 +106,7 @@ class ReferralProgram(models.Model):
     def save(self, *args, **kwargs):
         self.pk = 1
         super().save(*args, **kwargs)
-        _clear_program_cache()
+        referral_program_cache_clear()
 
 
 class ReferralCode(models.Model):

@@ -9,9 +9,14 @@ from django.db.models.functions import Coalesce
 
 from members.models import LedgerEntry, Member
 
-from .models import DisposableEmailDomain, Referral, ReferralCode, ReferralProgram
+from .models import (
+    PROGRAM_CACHE_KEY,
+    DisposableEmailDomain,
+    Referral,
+    ReferralCode,
+    ReferralProgram,
+)
 
-PROGRAM_CACHE_KEY = "referrals:program:v1"
 State = Referral.State
 
 
@@ -22,10 +27,6 @@ def referral_program_get() -> ReferralProgram:
         program, _ = ReferralProgram.objects.get_or_create(pk=1)
         cache.set(PROGRAM_CACHE_KEY, program, 300)
     return program
-
-
-def referral_program_cache_clear() -> None:
-    cache.delete(PROGRAM_CACHE_KEY)
 
 
 def email_domain_is_disposable(email: str) -> bool:

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from backoffice.models import AdjustmentRequest, ImportJob, StaffAuditLog, StaffSettings
+from integrations.tasking import task_enqueue_on_commit
 from members.exceptions import AdjustmentNotAllowed, LoyaltyError
 from members.models import LedgerEntry, Member
 from members.services.ledger import points_adjust
@@ -279,9 +280,7 @@ def import_job_create(*, kind: str, file, dry_run: bool, actor, source_name: str
         obj=job,
         after={"kind": kind, "dry_run": dry_run, "sha256": job.file_sha256},
     )
-    from backoffice.tasks import import_job_run_task
-
-    transaction.on_commit(lambda: import_job_run_task.delay(job.pk))
+    task_enqueue_on_commit("members.staff.import_job_run", job.pk)
     return job
 
 

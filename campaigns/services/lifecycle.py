@@ -14,6 +14,8 @@ from django.template import Template, TemplateSyntaxError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from integrations.tasking import task_enqueue_on_commit
+
 from ..engine import campaigns_cache_invalidate
 from ..exceptions import CampaignLocked, InvalidCampaign, InvalidTransition
 from ..models import Campaign, CampaignChange
@@ -246,14 +248,12 @@ def campaign_launch(*, campaign: Campaign, actor, now: datetime | None = None) -
 
 
 def _start_jobs(campaign: Campaign) -> None:
-    from .. import tasks
-
     if campaign.kind == Kind.MANUAL_BONUS:
-        transaction.on_commit(lambda: tasks.campaign_manual_bonus_task.delay(campaign.pk))
+        task_enqueue_on_commit("campaigns.tasks.campaign_manual_bonus", campaign.pk)
     elif campaign.kind == Kind.BIRTHDAY:
-        transaction.on_commit(lambda: tasks.campaign_birthday_task.delay(campaign.pk))
+        task_enqueue_on_commit("campaigns.tasks.campaign_birthday", campaign.pk)
     elif campaign.kind in Campaign.EMAIL_KINDS:
-        transaction.on_commit(lambda: tasks.campaign_emails_task.delay(campaign.pk))
+        task_enqueue_on_commit("campaigns.tasks.campaign_emails", campaign.pk)
 
 
 @transaction.atomic

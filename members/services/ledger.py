@@ -9,7 +9,6 @@ release of pending points), which take the same row locks, in primary-key order,
 
 from __future__ import annotations
 
-import calendar
 import threading
 from datetime import datetime
 
@@ -27,6 +26,7 @@ from ..exceptions import (
     TransferNotAllowed,
 )
 from ..models import LedgerEntry, Member, PointsAccount, PointsLot, ProgramSettings
+from ..months import add_months
 from ..selectors import program_settings_get
 from .sql import insert_values, mark_saved, quote
 
@@ -45,14 +45,6 @@ def ledger_writes() -> int:
     """How many ledger entries this thread has written: a caller compares two readings to learn whether a hook it
     ran posted anything, and re-reads balances only then."""
     return getattr(_writes, "count", 0)
-
-
-def add_months(moment: datetime, months: int) -> datetime:
-    """``moment`` plus whole calendar months, clamping the day (31 Jan + 1 month = 28/29 Feb)."""
-    month_index = moment.month - 1 + months
-    year, month = moment.year + month_index // 12, month_index % 12 + 1
-    day = min(moment.day, calendar.monthrange(year, month)[1])
-    return moment.replace(year=year, month=month, day=day)
 
 
 def lot_expiry_for(*, program: ProgramSettings, earned_at: datetime) -> datetime | None:

@@ -11,36 +11,14 @@ from django.utils import timezone
 
 from .. import hooks
 from ..models import Member, ProgramSettings, QualifyingActivity, Tier, TierHistory
+from ..months import month_start
+from ..qualification import qualification_window_start, review_date_after
 from ..selectors import program_settings_get, tiers_list
-
-
-def _month_start(moment: datetime | date) -> date:
-    if isinstance(moment, datetime):
-        moment = timezone.localtime(moment).date() if timezone.is_aware(moment) else moment.date()
-    return moment.replace(day=1)
-
-
-def qualification_window_start(*, program: ProgramSettings, today: date) -> date:
-    """First month that counts towards tier qualification on ``today``."""
-    if program.tier_period == ProgramSettings.TierPeriod.CALENDAR_YEAR:
-        return date(today.year, 1, 1)
-    month_index = today.year * 12 + today.month - 1 - 11
-    return date(month_index // 12, month_index % 12 + 1, 1)
-
-
-def review_date_after(*, program: ProgramSettings, today: date) -> date:
-    """When a tier reached on ``today`` is next reviewed (a tier is always kept at least until then)."""
-    if program.tier_period == ProgramSettings.TierPeriod.CALENDAR_YEAR:
-        return date(today.year + 2, 1, 1)
-    try:
-        return today.replace(year=today.year + 1)
-    except ValueError:  # 29 February
-        return today.replace(year=today.year + 1, day=28)
 
 
 def qualifying_activity_add(*, member: Member, when: datetime, points: int, spend: Decimal, purchases: int = 1) -> None:
     """Add to the member's monthly qualifying bucket. Caller holds the member's account lock."""
-    month = _month_start(when)
+    month = month_start(when)
     updated = QualifyingActivity.objects.filter(member_id=member.pk, month=month).update(
         points=F("points") + points, spend=F("spend") + spend, purchases=F("purchases") + purchases
     )
@@ -111,7 +89,7 @@ def purchase_activity_record(
     """  # noqa: S608 - table and column names come from model metadata and a fixed choice; values are parameters
     params = {
         "member": member.pk,
-        "month": _month_start(occurred_at),
+        "month": month_start(occurred_at),
         "points": points,
         "spend": spend,
         "at": occurred_at,

@@ -7,8 +7,8 @@ import pytest
 from django.db.models import Sum
 from django.utils import timezone
 
+from members.cache import program_cache_clear
 from members.models import LedgerEntry, PointsAccount, PointsLot, ProgramSettings
-from members.selectors import program_cache_clear
 from members.services.purchases import PurchaseLineInput, purchase_record
 from tests.factories import MemberFactory
 

@@ -340,3 +340,17 @@ def test_ledger_post_and_batch_share_locks(program, member):
         account = account_lock(member_id=member.pk)
         ledger_post(account=account, kind=Kind.REDEEM, points=-20, idempotency_key="spend-1")
     assert assert_consistent(member).balance == 0
+
+
+def test_tasks_enqueued_by_name_are_registered():
+    """Services queue these by name (``task_enqueue_on_commit``), so a renamed task must fail here, not in production."""
+    from celery import current_app
+
+    for name in (
+        "campaigns.tasks.campaign_manual_bonus",
+        "campaigns.tasks.campaign_birthday",
+        "campaigns.tasks.campaign_emails",
+        "members.staff.import_job_run",
+        "integrations.tasks.webhook_deliver_task",
+    ):
+        assert name in current_app.tasks, name

@@ -1,0 +1,15 @@
+"""Cache keys of the program's rules (settings, tiers, earning rules), and their one invalidation.
+
+Read by ``members.selectors``; cleared by the models' ``save``/``delete`` and the admin's bulk deletes. A module of
+its own so that the models need not import the selectors that import them.
+"""
+
+from django.core.cache import cache
+
+PROGRAM_SETTINGS_CACHE_KEY = "members:program-settings:v1"
+TIERS_CACHE_KEY = "members:tiers:v1"
+EARNING_RULES_CACHE_KEY = "members:earning-rules:v1"
+
+
+def program_cache_clear() -> None:
+    cache.delete_many([PROGRAM_SETTINGS_CACHE_KEY, TIERS_CACHE_KEY, EARNING_RULES_CACHE_KEY])
