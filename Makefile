@@ -16,10 +16,13 @@ PORT ?= 8000
 $(UV):
 	PIP_ROOT_USER_ACTION=ignore $(PYTHON) -m pip install --quiet --disable-pip-version-check --upgrade --target $(UV_DIR) uv==$(UV_VERSION)
 
+# The interpreter's real path, not a shim's (pyenv): given another path for the same Python, uv rebuilds .venv.
+PYTHON_EXE = $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
+
 # --locked: install exactly uv.lock, and stop if pyproject.toml changed without `uv lock`. No Python downloads:
 # the venv uses $(PYTHON).
 $(STAMP): pyproject.toml uv.lock | $(UV)
-	UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never $(UV) sync --locked --extra dev --python $(PYTHON)
+	UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never $(UV) sync --locked --extra dev --python $(PYTHON_EXE)
 	@touch $(STAMP)
 
 install: $(STAMP)
