@@ -3,15 +3,26 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# uv installs the exact versions in uv.lock; the Makefile fetches this one release of it from PyPI with pip.
+# Keep it equal to required-version in pyproject.toml.
+UV_VERSION := 0.13.9
+UV_DIR := .tools/uv-$(UV_VERSION)
+UV := $(UV_DIR)/bin/uv
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .PHONY: install run test lint format migrate seed worker beat bench clean
 
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+$(UV):
+	PIP_ROOT_USER_ACTION=ignore $(PYTHON) -m pip install --quiet --disable-pip-version-check --upgrade --target $(UV_DIR) uv==$(UV_VERSION)
+
+# The interpreter's real path, not a shim's (pyenv): given another path for the same Python, uv rebuilds .venv.
+PYTHON_EXE = $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
+
+# --locked: install exactly uv.lock, and stop if pyproject.toml changed without `uv lock`. No Python downloads:
+# the venv uses $(PYTHON).
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never $(UV) sync --locked --extra dev --python $(PYTHON_EXE)
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -46,4 +57,4 @@ beat: install
 	$(BIN)/celery -A loyalty_site beat --loglevel=INFO
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .tools .pytest_cache .ruff_cache
