@@ -8,9 +8,12 @@ class ReferralsConfig(AppConfig):
 
     def ready(self):
         from members import hooks
+        from members.services import purchases
 
         from . import selectors, services
 
+        hooks.register(purchases.purchase_co_locks, services.purchase_co_locks)
+        hooks.register(purchases.refund_co_locks, services.refund_co_locks)
         hooks.register(hooks.member_enrolled, services.on_member_enrolled)
         hooks.register(hooks.purchase_recorded, services.on_purchase_recorded)
         hooks.register(hooks.purchase_refunded, services.on_purchase_refunded)
