@@ -12,6 +12,12 @@ their own transaction, in registration order. No model signals are involved.
   posted. The one place where a provider's awards may be checked against shared limits (campaign budgets,
   per-member caps) under row locks and consumed; it returns the awards to post, possibly reduced (points and
   ``line_points`` shrunk) or left out. Previews never call it.
+- ``purchase_co_locks``: ``provider(*, member, occurred_at) -> Iterable[int]`` — ids of other members whose
+  accounts the ``purchase_recorded`` hooks may write to for a purchase by ``member`` (a referral pays the referrer
+  too). Called before any lock is taken, so ``purchase_record`` can lock them all with the buyer's in ascending id
+  order; must not write, and should cost no query when nothing applies (it runs on every purchase).
+- ``refund_co_locks``: ``provider(*, purchase) -> Iterable[int]`` — the same for the ``purchase_refunded`` hooks of
+  a refund on ``purchase``.
 - ``purchase_recorded``: ``hook(result) -> None`` — after a purchase and its points are posted (same
   transaction). ``result`` is a :class:`members.services.purchases.PurchaseResult`.
 - ``purchase_settled``: ``hook(result) -> None`` — once every ``purchase_recorded`` hook has run (same
@@ -32,6 +38,8 @@ their own transaction, in registration order. No model signals are involved.
 
 earning_providers: list = []
 award_reservers: list = []
+purchase_co_locks: list = []
+refund_co_locks: list = []
 purchase_recorded: list = []
 purchase_settled: list = []
 purchase_refunded: list = []

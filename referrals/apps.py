@@ -13,6 +13,8 @@ class ReferralsConfig(AppConfig):
         from . import selectors, services
 
         event_register("referral.qualified", "Referral qualified")
+        hooks.register(hooks.purchase_co_locks, services.purchase_co_locks)
+        hooks.register(hooks.refund_co_locks, services.refund_co_locks)
         hooks.register(hooks.member_enrolled, services.on_member_enrolled)
         hooks.register(hooks.purchase_recorded, services.on_purchase_recorded)
         hooks.register(hooks.purchase_refunded, services.on_purchase_refunded)

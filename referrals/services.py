@@ -1,13 +1,16 @@
 """Every write of the referrals app: codes, attaching a referral at sign-up, paying it, clawing it back, review.
 
-Locking. A referral that moves points locks, in this order: the friend's points account, the referrer's points
-account, then the referral row (``SELECT … FOR UPDATE``). The order is fixed by the purchase path: the
-``purchase_recorded`` / ``purchase_refunded`` hooks run inside ``purchase_record`` / ``purchase_refund``, which
-already hold the friend's account lock, so every other path (staff approval) takes the same locks in the same
-order and cannot deadlock with them. Two purchases by the same friend arriving at once therefore serialise on
-the friend's account; the second finds the referral already qualified and pays nothing. On top of that every
-ledger entry has an idempotency key derived from the referral (``referral:<id>:referrer``,
-``referral:<id>:friend``, ``…:clawback``), so a retried or duplicated event can never pay twice.
+Locking. A referral that moves points locks both points accounts together, in ascending member id, through
+``members.services.ledger.accounts_lock`` (the ledger's lock order, shared with transfers, campaign bonuses and
+the expiry and release jobs), then the referral row (``SELECT … FOR UPDATE``). The ``purchase_recorded`` /
+``purchase_refunded`` hooks run inside ``purchase_record`` / ``purchase_refund``, which lock the friend's
+account before the hook runs; the friend usually has the higher id (they signed up later), so the referrer's
+account must not be asked for only then. :func:`purchase_co_locks` / :func:`refund_co_locks` name the referrer
+to those services, which lock both accounts in the one ascending-id statement, and :func:`_lock` then re-takes
+locks already held. Two purchases by the same friend arriving at once therefore serialise on the accounts; the
+second finds the referral already qualified and pays nothing. On top of that every ledger entry has an
+idempotency key derived from the referral (``referral:<id>:referrer``, ``referral:<id>:friend``,
+``…:clawback``), so a retried or duplicated event can never pay twice.
 
 Catalogue rewards. When the program names a ``referrer_reward`` / ``friend_reward``, qualifying also gives it
 through ``rewards.services.reward_grant`` (keys ``referral:<id>:referrer:reward`` / ``referral:<id>:friend:reward``),
@@ -32,7 +35,7 @@ from members import hooks
 from members.exceptions import LoyaltyError
 from members.models import LedgerEntry, Member, PointsAccount, Purchase
 from members.selectors import program_settings_get
-from members.services.ledger import account_lock, ledger_post
+from members.services.ledger import accounts_lock, ledger_post
 from rewards.models import Redemption, Reward, Voucher
 from rewards.services import reward_grant, voucher_cancel
 
@@ -214,9 +217,14 @@ def referral_attach(
 
 
 def _lock(referral: Referral) -> tuple[Referral, PointsAccount, PointsAccount]:
-    """Take the referral's locks in the module's fixed order and return the fresh row and both accounts."""
-    friend_account = account_lock(member_id=referral.friend_id)
-    referrer_account = account_lock(member_id=referral.referrer_id)
+    """Take the referral's locks and return the fresh row and both accounts (friend's, referrer's).
+
+    Both accounts in one :func:`~members.services.ledger.accounts_lock` (ascending member id), then the referral
+    row. Locking precondition: the transaction holds no account lock other than these two (inside
+    ``purchase_record`` / ``purchase_refund`` it already holds both, see :func:`purchase_co_locks`).
+    """
+    accounts = accounts_lock(member_ids=[referral.friend_id, referral.referrer_id])
+    friend_account, referrer_account = accounts[referral.friend_id], accounts[referral.referrer_id]
     locked = (
         Referral.objects.select_for_update(of=("self",))
         .select_related("friend", "referrer", "code")
@@ -253,7 +261,9 @@ def _pay(
 ) -> None:
     """Credit both sides, mark the referral qualified and emit ``referral.qualified``.
 
-    Precondition: the locks of :func:`_lock` are held (so this runs once per referral, inside that transaction).
+    Precondition: the locks of :func:`_lock` are held (both accounts, taken together in ascending id, then the
+    referral row), so this runs once per referral, inside that transaction, and posts without locking anything
+    new but the gift rewards' rows (accounts first, as ``rewards.services`` requires).
     """
     referrer_points = program.referrer_points
     if referral.referrer.status != Member.Status.ACTIVE:
@@ -620,6 +630,29 @@ def referrals_expire_overdue(*, now: datetime | None = None, chunk_size: int = 1
 
 
 # --- hooks into the members core (registered in ReferralsConfig.ready) -------------------------------------------
+
+
+def purchase_co_locks(*, member: Member, occurred_at: datetime) -> list[int]:
+    """The referrer whose account :func:`on_purchase_recorded` may pay for this purchase, so that
+    ``purchase_record`` locks it together with the buyer's (ascending id). No query past the qualifying window."""
+    deadline = member.enrolled_at + timedelta(days=referral_program_get().qualify_within_days)
+    if occurred_at > deadline:
+        return []
+    return list(
+        Referral.objects.filter(friend_id=member.pk, state__in=OPEN_STATES).values_list("referrer_id", flat=True)
+    )
+
+
+def refund_co_locks(*, purchase: Purchase) -> list[int]:
+    """The referrer whose bonus :func:`on_purchase_refunded` may claw back, so that ``purchase_refund`` locks their
+    account together with the buyer's. No query once the return window is over (the bonuses are kept then)."""
+    if timezone.now() > purchase.occurred_at + timedelta(days=program_settings_get().pending_days):
+        return []
+    return list(
+        Referral.objects.filter(qualifying_purchase=purchase, state=State.QUALIFIED).values_list(
+            "referrer_id", flat=True
+        )
+    )
 
 
 def on_member_enrolled(member: Member, context: dict) -> None:

@@ -1,7 +1,8 @@
 """Points a campaign gives outside a purchase: manual bonuses to a segment and birthday gifts.
 
 The audience is selected set-based (one keyset-paged query per batch, already-credited members left out in SQL);
-each batch is one transaction that locks its members' accounts in id order, then the campaign row, and posts
+each batch is one transaction that locks its members' accounts together, in ascending id, through
+``members.services.ledger.accounts_lock`` (the ledger's lock order: accounts first), then the campaign row, and posts
 one idempotent ledger entry per member (key campaign + member, + year for birthdays), so a crashed or repeated
 run never credits twice. A member whose gift the remaining budget cannot cover gets nothing and the run stops.
 
@@ -25,7 +26,7 @@ from django.utils import timezone
 
 from members.exceptions import LoyaltyError
 from members.models import LedgerEntry
-from members.services.ledger import account_lock, ledger_post
+from members.services.ledger import accounts_lock, ledger_post
 from rewards.models import Redemption
 from rewards.services import reward_grant
 
@@ -43,7 +44,7 @@ def _credit_batch(
 ) -> tuple[int, bool]:
     """Credit the campaign's ``bonus_points`` to each member once. Returns (members credited, stop)."""
     with transaction.atomic():
-        accounts = {member_id: account_lock(member_id=member_id) for member_id in sorted(member_ids)}
+        accounts = accounts_lock(member_ids=member_ids)
         campaign = Campaign.objects.select_for_update().get(pk=campaign_id)
         if campaign.status != Campaign.Status.ACTIVE:
             return 0, True

@@ -2,10 +2,12 @@
 """Set-based batch jobs of the ledger: expiry, release of pending points, expiry reminders, tier reviews.
 
 Each job walks the affected accounts in keyset order (``member_id > last``) in chunks. A chunk is one
-transaction: it takes the row locks of its accounts in primary-key order (the same locks
-:func:`members.services.ledger.ledger_post` takes, so a chunk and a purchase for the same member serialise),
-then moves lots, appends ledger entries and updates cached balances with a handful of ``UPDATE … FROM`` /
-``INSERT … SELECT`` statements, never a Python loop per lot.
+transaction: it first takes the row locks of all its accounts in one statement, in ascending primary key, through
+:func:`members.services.ledger.accounts_for_update` (the locks :func:`members.services.ledger.ledger_post` needs,
+so a chunk and a purchase for the same member serialise, and in the order every multi-account writer uses, so a
+chunk cannot deadlock with a transfer or a referral payout), then moves lots, appends ledger entries and updates
+cached balances with a handful of ``UPDATE … FROM`` / ``INSERT … SELECT`` statements, never a Python loop per lot.
+The statements after the lock touch only the chunk's accounts, which it already holds.
 
 Every chunk is idempotent: a lot that has expired has ``remaining = 0`` and a released lot is no longer
 pending, so neither qualifies again, and each entry carries a per-lot idempotency key
@@ -34,7 +36,7 @@ from .. import hooks
 from ..models import LedgerEntry, Member, PointsAccount, PointsLot, ProgramSettings, QualifyingActivity, Tier
 from ..models import TierHistory as TierHistoryModel
 from ..selectors import program_settings_get, tiers_list
-from .ledger import _post_settlement, account_lock, add_months
+from .ledger import _post_settlement, account_lock, accounts_for_update, add_months
 from .tiers import qualification_window_start
 
 Kind = LedgerEntry.Kind
@@ -79,10 +81,9 @@ def _execute(sql: str, params: list) -> int:
 
 
 def _lock_accounts(ids: list[int]) -> list[tuple[int, int]]:
-    """Row-lock the accounts in primary-key order; returns ``(member_id, owed)`` per account."""
-    where, params = _in("member_id", ids)
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    return _fetch(f"SELECT member_id, owed FROM {ACCOUNTS} WHERE {where} ORDER BY member_id{lock}", params)
+    """Row-lock the chunk's accounts in ascending primary key (the ledger's lock order); returns
+    ``(member_id, owed)`` per account. Locking precondition: the chunk's first lock (its transaction holds none)."""
+    return list(accounts_for_update(ids).values_list("member_id", "owed"))
 
 
 # --- expiry ------------------------------------------------------------------------------------------------------
@@ -344,6 +345,7 @@ def _release_chunk(ids, now, lot_type, description) -> int:
             if member_id not in released:
                 continue
             points, first_lot = released[member_id]
+            # Already locked above: this re-reads the balances the statements since have changed.
             account = account_lock(member_id=member_id)
             settle = min(points, account.owed)
             if settle > 0:

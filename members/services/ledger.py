@@ -5,16 +5,23 @@ lock (:func:`account_lock`) inside ``transaction.atomic()``. ``ledger_post`` app
 and updates the cached balances in the same transaction, so ``balance == sum(entries) == sum(lots)`` holds at
 every commit. The only other writers are the set-based batch jobs in :mod:`members.services.batch` (expiry and
 release of pending points), which take the same row locks, in primary-key order, before they touch a lot.
+
+Lock order, for every writer: points accounts first, in ascending primary key (``member_id``), then any other
+row (purchase, referral, campaign, reward, voucher). A transaction that writes to several accounts takes them
+together through :func:`accounts_lock`; one that writes to one account uses :func:`account_lock`. Once a
+transaction holds an account's lock it never asks for an account with a lower id (re-taking a lock it already
+holds is harmless), so no two writers can wait for each other in a cycle.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from datetime import datetime
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
-from django.db.models import F, Sum
+from django.db.models import F, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -58,14 +65,48 @@ def account_lock(*, member_id: int) -> PointsAccount:
     """Take the row lock on a member's points account and return it.
 
     Must run inside ``transaction.atomic()``; the lock is held until that transaction ends, so concurrent
-    writers for the same member serialise here. To lock several accounts, call this in ascending ``member_id``
-    order to avoid deadlocks.
+    writers for the same member serialise here. A transaction that writes to several accounts locks them all
+    at once with :func:`accounts_lock` instead (see the lock order in the module docstring).
     """
     if not connection.in_atomic_block:
         raise RuntimeError("account_lock() must be called inside transaction.atomic().")
     account = PointsAccount.objects.select_for_update().get(pk=member_id)
     account._row_locked = True
     return account
+
+
+def accounts_for_update(member_ids: Iterable[int]) -> QuerySet[PointsAccount]:
+    """The accounts of ``member_ids`` as a ``SELECT … FOR UPDATE`` ordered by primary key, ascending.
+
+    PostgreSQL locks the rows in the order the query returns them, so everyone locking through this queryset
+    takes a set of accounts in one order. The set-based batch jobs read ``values_list`` from it; everything else
+    uses :func:`accounts_lock`.
+    """
+    return PointsAccount.objects.select_for_update().filter(pk__in=sorted(set(member_ids))).order_by("pk")
+
+
+def accounts_lock(*, member_ids: Iterable[int]) -> dict[int, PointsAccount]:
+    """Take the row locks on several members' points accounts, in ascending ``member_id``; return them by id.
+
+    Locking precondition: runs inside ``transaction.atomic()``, as the transaction's first account lock, naming
+    every account it will write to. The only account locks the transaction may already hold are these very
+    accounts (an outer call took them; they are simply taken again) or accounts with lower ids. The locks are
+    held until the transaction ends.
+
+    One statement for all of them (``… WHERE member_id IN (…) ORDER BY member_id FOR UPDATE``). The dict
+    iterates in ascending id; every account in it is accepted by :func:`ledger_post`. Raises
+    ``PointsAccount.DoesNotExist`` if a member has no account.
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("accounts_lock() must be called inside transaction.atomic().")
+    wanted = set(member_ids)
+    accounts = {account.pk: account for account in accounts_for_update(wanted)}
+    if len(accounts) != len(wanted):
+        missing = sorted(wanted - accounts.keys())
+        raise PointsAccount.DoesNotExist(f"No points account for members {missing}.")
+    for account in accounts.values():
+        account._row_locked = True
+    return accounts
 
 
 def _consume_lots(*, account_id: int, points: int, pending: bool, prefer_purchase_id: int | None = None) -> None:
@@ -122,7 +163,7 @@ def ledger_post(
 ) -> LedgerEntry:
     """Append one ledger entry and apply it to the account's lots and cached balances.
 
-    Precondition: ``account`` comes from :func:`account_lock` in the current transaction.
+    Precondition: ``account`` comes from :func:`account_lock` or :func:`accounts_lock` in the current transaction.
 
     - ``points > 0`` credits spendable points as a new lot (expiring per the program's policy unless
       ``expires_at`` is given) and then nets any owed shortfall against it.
@@ -137,7 +178,7 @@ def ledger_post(
     has just inserted under the lock); the unique constraint still backs it.
     """
     if not getattr(account, "_row_locked", False):
-        raise RuntimeError("ledger_post() needs an account from account_lock().")
+        raise RuntimeError("ledger_post() needs an account from account_lock() or accounts_lock().")
     if points > 0 and pending_delta != 0:
         raise ValueError("Credit spendable and pending points in separate entries.")
 
@@ -316,7 +357,8 @@ def points_transfer(
 ) -> tuple[LedgerEntry, LedgerEntry]:
     """Move spendable points from one member to another (family pooling), within the program's limits.
 
-    Both accounts are locked in member-id order, so two opposite transfers cannot deadlock.
+    Both accounts are locked together by :func:`accounts_lock` (ascending member id), so two opposite transfers,
+    or a transfer and a batch job on the same accounts, cannot deadlock.
     """
     if sender.pk == recipient.pk:
         raise TransferNotAllowed(_("You cannot transfer points to yourself."), field="recipient")
@@ -330,8 +372,7 @@ def points_transfer(
             _("You can transfer at most %(limit)s points at a time.") % {"limit": program.transfer_max_points},
             field="points",
         )
-    first, second = sorted([sender.pk, recipient.pk])
-    locked = {first: account_lock(member_id=first), second: account_lock(member_id=second)}
+    locked = accounts_lock(member_ids=[sender.pk, recipient.pk])
     out_key, in_key = f"{idempotency_key}:out", f"{idempotency_key}:in"
     if LedgerEntry.objects.filter(idempotency_key=out_key).exists():
         return (

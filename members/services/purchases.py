@@ -1,4 +1,12 @@
-"""Recording purchases and refunds, and previewing what a basket would earn."""
+"""Recording purchases and refunds, and previewing what a basket would earn.
+
+Locking. ``purchase_record`` and ``purchase_refund`` lock the buyer's points account first, and their hooks
+(``hooks.purchase_recorded`` / ``hooks.purchase_refunded``) run inside that transaction. A hook that writes to
+another member's account (a referral pays or claws back the referrer too) would have to lock it after the
+buyer's, out of the ledger's ascending-id order, so instead its app registers a provider in
+``hooks.purchase_co_locks`` / ``hooks.refund_co_locks`` naming those accounts up front, and the service locks
+them all with the buyer's in one :func:`members.services.ledger.accounts_lock`.
+"""
 
 from __future__ import annotations
 
@@ -27,13 +35,21 @@ from ..models import (
     Tier,
 )
 from ..selectors import earning_rules_active, program_settings_get, tiers_list
-from .ledger import account_lock, ledger_post, ledger_writes, lot_expiry_for
+from .ledger import account_lock, accounts_lock, ledger_post, ledger_writes, lot_expiry_for
 from .sql import insert_unless_exists
 from .tiers import purchase_activity_record, qualifying_activity_add
 
 Kind = LedgerEntry.Kind
 MAX_LINES = 500
 CENT = Decimal("0.01")
+
+
+def _lock_with_co_locks(member_id: int, providers: list, **kwargs) -> PointsAccount:
+    """Lock the buyer's account, together with (ascending id) those the providers name; return the buyer's."""
+    others = {other for provider in providers for other in provider(**kwargs)} - {member_id}
+    if not others:
+        return account_lock(member_id=member_id)
+    return accounts_lock(member_ids={member_id, *others})[member_id]
 
 
 @dataclass(frozen=True)
@@ -225,6 +241,9 @@ def purchase_record(
     ``replayed=True`` and posts nothing; the same id for another member raises :class:`DuplicateRequest`.
     Points are pending for the program's return window after ``occurred_at``, then released by the
     pending-points job. Campaign bonuses are separate entries, one per campaign.
+
+    Locks the member's account first, together with (ascending id) any account a hook names through
+    :data:`members.hooks.purchase_co_locks`; see the module docstring.
     """
     if not external_id:
         raise InvalidPurchase(_("An external id is required."), field="external_id")
@@ -247,7 +266,7 @@ def purchase_record(
         raise InvalidPurchase(_("The total cannot be negative."), field="total")
     try:
         with transaction.atomic():
-            account = account_lock(member_id=member.pk)
+            account = _lock_with_co_locks(member.pk, hooks.purchase_co_locks, member=member, occurred_at=occurred_at)
             earning = None
             if member.status == Member.Status.ACTIVE:
                 earning = calculate(basket=basket, program=program, rules=_active_rules(), now=now)
@@ -440,13 +459,14 @@ def purchase_refund(
 
     Points are taken back from pending first, then from the spendable balance; whatever the member has already
     spent is recorded as owed and netted against future earnings, so the balance never goes below zero.
-    ``refund_id`` makes the refund idempotent.
+    ``refund_id`` makes the refund idempotent. Locks the buyer's account first, together with (ascending id) any
+    account a hook names through :data:`members.hooks.refund_co_locks`.
     """
     now = now or timezone.now()
     if not refund_id:
         raise InvalidPurchase(_("A refund id is required."), field="refund_id")
     with transaction.atomic():
-        account = account_lock(member_id=purchase.member_id)
+        account = _lock_with_co_locks(purchase.member_id, hooks.refund_co_locks, purchase=purchase)
         key = f"refund:{purchase.pk}:{refund_id}"
         purchase = Purchase.objects.select_for_update().get(pk=purchase.pk)
         existing = Refund.objects.filter(purchase=purchase, refund_id=refund_id).first()

@@ -215,6 +215,7 @@ def test_recording_a_purchase_runs_a_bounded_number_of_queries(
     # The core's own statements: other apps' hooks (referrals, campaigns) are counted in their own tests.
     monkeypatch.setattr(hooks, "purchase_recorded", [])
     monkeypatch.setattr(hooks, "earning_providers", [])
+    monkeypatch.setattr(hooks, "purchase_co_locks", [])
     # Lock, purchase (its replay check is the INSERT's ON CONFLICT), lines (one bulk insert), entry, lot, account,
     # qualifying bucket, last purchase date, tier check (grouped into four statements on PostgreSQL), plus the
     # savepoint pair of the test's transaction: the same for the first or 1000th.

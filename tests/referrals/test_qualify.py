@@ -6,7 +6,12 @@ from django.utils import timezone
 from members import hooks
 from members.models import LedgerEntry, Member, PointsAccount
 from referrals.models import Referral, ReferralEvent
-from referrals.services import on_purchase_recorded, referral_qualify, referrals_expire_overdue
+from referrals.services import (
+    on_purchase_recorded,
+    purchase_co_locks,
+    referral_qualify,
+    referrals_expire_overdue,
+)
 from tests.factories import MemberFactory, referral_program_set, referral_purchase, referred_friend
 
 pytestmark = pytest.mark.django_db
@@ -164,6 +169,22 @@ def test_purchase_hook_costs_no_query_for_members_past_the_qualifying_window(dja
     result.replayed = False
     with django_assert_num_queries(0):
         on_purchase_recorded(result)
+
+
+def test_the_co_lock_provider_names_the_referrer_of_an_open_referral(django_assert_num_queries):
+    referrer = MemberFactory()
+    friend, _referral = referred_friend(referrer)
+    stranger = MemberFactory()
+    with django_assert_num_queries(1):
+        assert purchase_co_locks(member=friend, occurred_at=timezone.now()) == [referrer.pk]
+    with django_assert_num_queries(1):
+        assert purchase_co_locks(member=stranger, occurred_at=timezone.now()) == []
+
+
+def test_the_co_lock_provider_costs_no_query_past_the_qualifying_window(django_assert_num_queries):
+    friend, _referral = referred_friend(MemberFactory())
+    with django_assert_num_queries(0):
+        assert purchase_co_locks(member=friend, occurred_at=timezone.now() + timedelta(days=400)) == []
 
 
 def test_a_late_purchase_leaves_the_open_referral_to_the_expiry_job():
