@@ -36,7 +36,7 @@ from members.exceptions import LoyaltyError
 from members.models import LedgerEntry, Member, PointsAccount, Purchase
 from members.selectors import program_settings_get
 from members.services.ledger import accounts_lock, ledger_post
-from rewards.models import Redemption, Reward, Voucher
+from rewards.selectors import gift_vouchers_completed
 from rewards.services import reward_grant, voucher_cancel
 
 from .exceptions import (
@@ -293,14 +293,14 @@ def _pay(
         )
     gifts = []
     if program.referrer_reward_id is not None and referral.referrer.status == Member.Status.ACTIVE:
-        gifts.append(("referrer", referral.referrer, program.referrer_reward_id))
+        gifts.append(("referrer", referral.referrer, program.referrer_reward))
     if program.friend_reward_id is not None:
-        gifts.append(("friend", referral.friend, program.friend_reward_id))
-    for side, member, reward_id in gifts:
+        gifts.append(("friend", referral.friend, program.friend_reward))
+    for side, member, reward in gifts:
         try:
             reward_grant(
                 member=member,
-                reward=Reward(pk=reward_id),
+                reward=reward,
                 idempotency_key=f"referral:{referral.pk}:{side}:reward",
                 reason=_("Referral reward"),
                 source=referral,
@@ -485,13 +485,8 @@ def _gift_vouchers_cancel(*, referral: Referral, actor, now: datetime) -> list[s
     Precondition: the locks of :func:`_lock` are held (``voucher_cancel`` re-takes the member's account lock).
     """
     kept = []
-    gifts = Redemption.objects.filter(
-        idempotency_key__in=[f"referral:{referral.pk}:{side}:reward" for side in ("referrer", "friend")],
-        is_gift=True,
-        status=Redemption.Status.COMPLETED,
-    ).select_related("reward")
-    for gift in gifts:
-        voucher = Voucher.objects.filter(redemption=gift).first()
+    keys = [f"referral:{referral.pk}:{side}:reward" for side in ("referrer", "friend")]
+    for gift, voucher in gift_vouchers_completed(idempotency_keys=keys):
         if voucher is None:
             kept.append(_("Reward %(reward)s kept: a partner code cannot be taken back.") % {"reward": gift.reward})
             continue

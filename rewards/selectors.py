@@ -332,3 +332,34 @@ def member_export(member: Member) -> dict:
             for redemption in redemptions
         ]
     }
+
+
+# --- For the apps that give rewards away (campaigns, referrals) ------------------------------------------------
+
+
+def gift_redemptions(
+    *, member_id=None, idempotency_keys=None, idempotency_key_prefix: str = "", idempotency_key_suffix: str = ""
+):
+    """Gifts (``reward_grant`` redemptions) found by the idempotency keys their giver chose. ``member_id`` may be
+    an ``OuterRef`` so the queryset works as an ``Exists`` subquery ("not given yet")."""
+    gifts = Redemption.objects.filter(is_gift=True)
+    if member_id is not None:
+        gifts = gifts.filter(member_id=member_id)
+    if idempotency_keys is not None:
+        gifts = gifts.filter(idempotency_key__in=list(idempotency_keys))
+    if idempotency_key_prefix:
+        gifts = gifts.filter(idempotency_key__startswith=idempotency_key_prefix)
+    if idempotency_key_suffix:
+        gifts = gifts.filter(idempotency_key__endswith=idempotency_key_suffix)
+    return gifts
+
+
+def gift_vouchers_completed(*, idempotency_keys) -> list[tuple[Redemption, Voucher | None]]:
+    """Completed gifts with those keys and each one's voucher (None for a partner code, which cannot be taken
+    back). One query."""
+    gifts = (
+        gift_redemptions(idempotency_keys=idempotency_keys)
+        .filter(status=Redemption.Status.COMPLETED)
+        .select_related("reward", "voucher")
+    )
+    return [(gift, getattr(gift, "voucher", None)) for gift in gifts]

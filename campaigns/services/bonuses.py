@@ -27,7 +27,7 @@ from django.utils import timezone
 from members.exceptions import LoyaltyError
 from members.models import LedgerEntry
 from members.services.ledger import accounts_lock, ledger_post
-from rewards.models import Redemption
+from rewards.selectors import gift_redemptions
 from rewards.services import reward_grant
 
 from ..engine import campaigns_cache_invalidate
@@ -188,11 +188,10 @@ def _birthday_reward_key(campaign_id: int, member_id: int, year: int) -> str:
 
 def _birthday_rewards_grant(*, campaign: Campaign, audience, year: int, now: datetime, batch_size: int) -> int:
     """Grant the campaign's reward to each member of ``audience`` not yet given it this year; returns how many."""
-    given = Redemption.objects.filter(
+    given = gift_redemptions(
         member_id=OuterRef("pk"),
-        is_gift=True,
-        idempotency_key__startswith=f"campaign:{campaign.pk}:birthday:",
-        idempotency_key__endswith=f":{year}:reward",
+        idempotency_key_prefix=f"campaign:{campaign.pk}:birthday:",
+        idempotency_key_suffix=f":{year}:reward",
     )
     audience = audience.filter(~Exists(given))
     total, last_id = 0, 0
