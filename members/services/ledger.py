@@ -181,41 +181,16 @@ def ledger_post(
         raise RuntimeError("ledger_post() needs an account from account_lock() or accounts_lock().")
     if points > 0 and pending_delta != 0:
         raise ValueError("Credit spendable and pending points in separate entries.")
-
-    existing = None if new_key else LedgerEntry.objects.filter(idempotency_key=idempotency_key).first()
+    existing = None if new_key else _earlier_entry(account=account, kind=kind, idempotency_key=idempotency_key)
     if existing is not None:
-        if existing.account_id != account.pk or existing.kind != kind:
-            raise DuplicateRequest()
-        existing.replayed = True
         return existing
 
     now = now or timezone.now()
-    owed_delta = 0
-
-    if pending_delta < 0:
-        if -pending_delta > account.pending:
-            raise InsufficientPoints(needed=-pending_delta, available=account.pending)
-        _consume_lots(
-            account_id=account.pk,
-            points=-pending_delta,
-            pending=True,
-            prefer_purchase_id=getattr(prefer_purchase, "pk", None),
-        )
-    if points < 0:
-        debit = -points
-        if debit > account.balance:
-            if not allow_shortfall:
-                raise InsufficientPoints(needed=debit, available=account.balance)
-            owed_delta = debit - account.balance
-            debit = account.balance
-            points = -debit
-        if debit:
-            _consume_lots(
-                account_id=account.pk,
-                points=debit,
-                pending=False,
-                prefer_purchase_id=getattr(prefer_purchase, "pk", None),
-            )
+    prefer_purchase_id = getattr(prefer_purchase, "pk", None)
+    _debit_pending(account=account, pending_delta=pending_delta, prefer_purchase_id=prefer_purchase_id)
+    points, owed_delta = _debit_spendable(
+        account=account, points=points, allow_shortfall=allow_shortfall, prefer_purchase_id=prefer_purchase_id
+    )
     if points == 0 and pending_delta == 0 and owed_delta == 0:
         raise ValueError("A ledger entry must move some points.")
 
@@ -236,27 +211,15 @@ def ledger_post(
     if source is not None:
         entry.source_type = ContentType.objects.get_for_model(source)
         entry.source_id = source.pk
-    lot = None
-    if points > 0 or pending_delta > 0:
-        lot = PointsLot(
-            account=account,
-            amount=points or pending_delta,
-            remaining=points or pending_delta,
-            is_pending=pending_delta > 0,
-            available_at=available_at or now,
-            expires_at=(
-                lot_expiry_for(program=program_settings_get(), earned_at=now) if expires_at is _UNSET else expires_at
-            ),
-            created_at=now,
-        )
-    earned = max(points, 0) + max(pending_delta, 0)
-    deltas = {
-        "balance": points,
-        "pending": pending_delta,
-        "owed": owed_delta,
-        "lifetime_earned": earned if kind in EARNING_KINDS else 0,
-        "lifetime_spent": -points if kind in SPENDING_KINDS and points < 0 else 0,
-    }
+    lot = _credit_lot(
+        account=account,
+        points=points,
+        pending_delta=pending_delta,
+        available_at=available_at,
+        expires_at=expires_at,
+        now=now,
+    )
+    deltas = _balance_deltas(kind=kind, points=points, pending_delta=pending_delta, owed_delta=owed_delta)
     _write(account=account, entry=entry, lot=lot, deltas=deltas, now=now)
     for name, delta in deltas.items():
         setattr(account, name, getattr(account, name) + delta)
@@ -266,6 +229,75 @@ def ledger_post(
         _post_settlement(account=account, amount=settle, idempotency_key=f"{idempotency_key}:settle", now=now)
     entry.replayed = False
     return entry
+
+
+def _earlier_entry(*, account: PointsAccount, kind: str, idempotency_key: str) -> LedgerEntry | None:
+    """The entry an earlier call with this key wrote (marked ``replayed``); the key reused elsewhere is refused."""
+    existing = LedgerEntry.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is None:
+        return None
+    if existing.account_id != account.pk or existing.kind != kind:
+        raise DuplicateRequest()
+    existing.replayed = True
+    return existing
+
+
+def _debit_pending(*, account: PointsAccount, pending_delta: int, prefer_purchase_id: int | None) -> None:
+    """Take a pending debit from the pending lots; never more than the account has pending."""
+    if pending_delta >= 0:
+        return
+    if -pending_delta > account.pending:
+        raise InsufficientPoints(needed=-pending_delta, available=account.pending)
+    _consume_lots(account_id=account.pk, points=-pending_delta, pending=True, prefer_purchase_id=prefer_purchase_id)
+
+
+def _debit_spendable(
+    *, account: PointsAccount, points: int, allow_shortfall: bool, prefer_purchase_id: int | None
+) -> tuple[int, int]:
+    """Take a spendable debit from the lots: ``(points actually debited, points recorded as owed)``.
+
+    What the balance cannot cover is refused, or with ``allow_shortfall`` (refund clawbacks) recorded as owed, so
+    the balance never goes below zero."""
+    if points >= 0:
+        return points, 0
+    debit, owed = -points, 0
+    if debit > account.balance:
+        if not allow_shortfall:
+            raise InsufficientPoints(needed=debit, available=account.balance)
+        owed, debit = debit - account.balance, account.balance
+    if debit:
+        _consume_lots(account_id=account.pk, points=debit, pending=False, prefer_purchase_id=prefer_purchase_id)
+    return -debit, owed
+
+
+def _credit_lot(*, account, points: int, pending_delta: int, available_at, expires_at, now) -> PointsLot | None:
+    """The lot a credit creates: spendable now, or pending until ``available_at``; expiring per the program's policy
+    unless the caller says when."""
+    if points <= 0 and pending_delta <= 0:
+        return None
+    return PointsLot(
+        account=account,
+        amount=points or pending_delta,
+        remaining=points or pending_delta,
+        is_pending=pending_delta > 0,
+        available_at=available_at or now,
+        expires_at=(
+            lot_expiry_for(program=program_settings_get(), earned_at=now) if expires_at is _UNSET else expires_at
+        ),
+        created_at=now,
+    )
+
+
+def _balance_deltas(*, kind: str, points: int, pending_delta: int, owed_delta: int) -> dict[str, int]:
+    """How one entry moves the account's cached balances and lifetime counters."""
+    earned = max(points, 0) + max(pending_delta, 0)
+    return {
+        "balance": points,
+        "pending": pending_delta,
+        "owed": owed_delta,
+        "lifetime_earned": earned if kind in EARNING_KINDS else 0,
+        "lifetime_spent": -points if kind in SPENDING_KINDS and points < 0 else 0,
+    }
 
 
 def _write(*, account: PointsAccount, entry: LedgerEntry, lot: PointsLot | None, deltas: dict, now) -> None:
