@@ -265,9 +265,37 @@ def _pay(
     referral row), so this runs once per referral, inside that transaction, and posts without locking anything
     new but the gift rewards' rows (accounts first, as ``rewards.services`` requires).
     """
-    referrer_points = program.referrer_points
-    if referral.referrer.status != Member.Status.ACTIVE:
-        referrer_points = 0  # a closed membership earns nothing; the friend is still rewarded
+    referrer_active = referral.referrer.status == Member.Status.ACTIVE
+    # A closed membership earns nothing; the friend is still rewarded.
+    referrer_points = program.referrer_points if referrer_active else 0
+    _pay_points(
+        referral=referral,
+        friend_account=friend_account,
+        referrer_account=referrer_account,
+        referrer_points=referrer_points,
+        friend_points=program.friend_points,
+        now=now,
+        actor=actor,
+    )
+    gifts = []
+    if program.referrer_reward_id is not None and referrer_active:
+        gifts.append(("referrer", referral.referrer, program.referrer_reward))
+    if program.friend_reward_id is not None:
+        gifts.append(("friend", referral.friend, program.friend_reward))
+    _give_gifts(referral=referral, gifts=gifts, now=now, actor=actor)
+    _mark_qualified(
+        referral=referral,
+        purchase=purchase,
+        referrer_points=referrer_points,
+        friend_points=program.friend_points,
+        now=now,
+        actor=actor,
+    )
+    hooks.emit("referral.qualified", _qualified_payload(referral=referral, purchase=purchase, actor=actor, now=now))
+
+
+def _pay_points(*, referral, friend_account, referrer_account, referrer_points: int, friend_points: int, now, actor):
+    """The two ledger credits, each idempotent on the referral."""
     if referrer_points:
         ledger_post(
             account=referrer_account,
@@ -280,22 +308,22 @@ def _pay(
             actor=actor,
             now=now,
         )
-    if program.friend_points:
+    if friend_points:
         ledger_post(
             account=friend_account,
             kind=Kind.REFERRAL,
-            points=program.friend_points,
+            points=friend_points,
             idempotency_key=f"referral:{referral.pk}:friend",
             description=_("Welcome bonus for joining through a friend"),
             source=referral,
             actor=actor,
             now=now,
         )
-    gifts = []
-    if program.referrer_reward_id is not None and referral.referrer.status == Member.Status.ACTIVE:
-        gifts.append(("referrer", referral.referrer, program.referrer_reward))
-    if program.friend_reward_id is not None:
-        gifts.append(("friend", referral.friend, program.friend_reward))
+
+
+def _give_gifts(*, referral: Referral, gifts: list, now: datetime, actor) -> None:
+    """Grant the program's reward to each ``(side, member, reward)``; a reward that cannot be given (out of stock,
+    inactive) is noted on the referral and does not stop the payout."""
     for side, member, reward in gifts:
         try:
             reward_grant(
@@ -316,11 +344,14 @@ def _pay(
                 now=now,
                 actor=actor,
             )
+
+
+def _mark_qualified(*, referral: Referral, purchase: Purchase, referrer_points: int, friend_points: int, now, actor):
     referral.state = State.QUALIFIED
     referral.qualifying_purchase = purchase
     referral.qualified_at = now
     referral.referrer_points = referrer_points
-    referral.friend_points = program.friend_points
+    referral.friend_points = friend_points
     referral.reason = ""
     referral.save(
         update_fields=[
@@ -343,28 +374,29 @@ def _pay(
             "total": purchase.total,
             "currency": purchase.currency,
             "referrer": referrer_points,
-            "friend": program.friend_points,
+            "friend": friend_points,
         },
         now=now,
         actor=actor,
     )
-    hooks.emit(
-        "referral.qualified",
-        {
-            # The referral belongs to the referrer (their code); the friend is named beside them.
-            "member_number": referral.referrer.member_number,
-            "referral_id": referral.pk,
-            "code": referral.code.code,
-            "friend_member_number": referral.friend.member_number,
-            "referrer_points": referrer_points,
-            "friend_points": program.friend_points,
-            "purchase_external_id": purchase.external_id,
-            "purchase_total": str(purchase.total),
-            "currency": purchase.currency,
-            "approved_by_staff": actor is not None,
-            "qualified_at": now.isoformat(),
-        },
-    )
+
+
+def _qualified_payload(*, referral: Referral, purchase: Purchase, actor, now: datetime) -> dict:
+    """``referral.qualified``, from the referral as just saved."""
+    return {
+        # The referral belongs to the referrer (their code); the friend is named beside them.
+        "member_number": referral.referrer.member_number,
+        "referral_id": referral.pk,
+        "code": referral.code.code,
+        "friend_member_number": referral.friend.member_number,
+        "referrer_points": referral.referrer_points,
+        "friend_points": referral.friend_points,
+        "purchase_external_id": purchase.external_id,
+        "purchase_total": str(purchase.total),
+        "currency": purchase.currency,
+        "approved_by_staff": actor is not None,
+        "qualified_at": referral.qualified_at.isoformat(),
+    }
 
 
 def _set_state(referral: Referral, state: str, reason: str, **fields) -> None:
