@@ -14,15 +14,8 @@ Re-importing a file changes nothing, because every row has a natural key:
 - purchases: ``(source, external_id)`` with source ``import:<source name>``, the idempotency key of
   ``purchase_record``.
 
-**Set-based path for new members.** Calling ``member_register`` 100,000 times is slow, so members new to the
-program are created per chunk with ``bulk_create``: users (unusable password; they sign in through "forgot
-password"), members in the entry tier, ``TierHistory`` (enrolled), accounts whose ``balance`` and
-``lifetime_earned`` equal the opening balance, one ``IMPORT`` entry (``balance_after`` = opening balance) and one
-lot per opening balance, expiring per the program's policy. That is exactly what ``member_enroll`` followed by
-``ledger_post`` would leave, so ``balance == Σ entries == Σ lots`` holds when the chunk commits; no lock is needed
-because nobody else can reference accounts that did not exist before the transaction. This path does not run
-the ``member_enrolled`` hooks (welcome emails, referral codes): an import is a migration, not a sign-up. Rows for
-users who already exist go through the ordinary services (``member_enroll``, ``account_lock`` + ``ledger_post``).
+Nothing here writes the ledger: every write goes through the members bulk writer, ``members.services.imports``
+(account locks in ascending id order, a set-based path for members new to the program).
 """
 
 from __future__ import annotations
@@ -35,8 +28,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
@@ -47,11 +38,10 @@ from django.utils.translation import gettext as _
 
 from backoffice.models import ImportJob
 from members.exceptions import LoyaltyError
-from members.models import LedgerEntry, Member, PointsAccount, PointsLot, Purchase, TierHistory
-from members.selectors import program_settings_get, tiers_list
-from members.services.enrollment import _new_card_number, _new_member_number, member_enroll
-from members.services.ledger import account_lock, ledger_post, lot_expiry_for
-from members.services.purchases import PurchaseLineInput, purchase_record
+from members.models import Member, Purchase
+from members.selectors import program_settings_get
+from members.services.imports import ImportedMember, ImportedPurchase, members_import, purchases_import
+from members.services.purchases import PurchaseLineInput
 
 logger = logging.getLogger(__name__)
 
@@ -178,141 +168,10 @@ class MemberImporter(Importer):
                 self.error(unit.row, "email", _("This member's membership is closed."))
 
     def write_chunk(self, units):
-        user_model = get_user_model()
-        by_email = {unit.data["email"]: unit.data for unit in units}
-        existing = {user.email: user for user in user_model.objects.filter(email__in=by_email).select_related("member")}
-        created = skipped = 0
-        new = [data for email, data in by_email.items() if email not in existing]
-        if new:
-            self._bulk_create_members(new)
-            created += len(new)
-        for email, user in existing.items():
-            data = by_email[email]
-            member = getattr(user, "member", None)
-            if member is None:
-                member = member_enroll(
-                    user=user,
-                    channel="import",
-                    birthday=data["birthday"],
-                    phone=data["phone"],
-                    marketing_consent=data["marketing_consent"],
-                )
-            posted = False
-            if data["opening_balance"]:
-                account = account_lock(member_id=member.pk)
-                entry = ledger_post(
-                    account=account,
-                    kind=LedgerEntry.Kind.IMPORT,
-                    points=data["opening_balance"],
-                    idempotency_key=self.opening_key(email),
-                    description=self.opening_description(),
-                    actor=self.job.created_by,
-                )
-                posted = not entry.replayed
-            if posted:
-                created += 1
-            else:
-                skipped += 1
-        return created, skipped
-
-    def opening_key(self, email: str) -> str:
-        return f"import:opening:{email}"
-
-    def opening_description(self) -> str:
-        return _("Opening balance (import #%(id)s)") % {"id": self.job.pk}
-
-    def _unique_numbers(self, count: int, field_name: str, make) -> list[str]:
-        numbers: set[str] = set()
-        while len(numbers) < count:
-            candidates = {make() for _ in range(count - len(numbers))} - numbers
-            taken = set(Member.objects.filter(**{f"{field_name}__in": candidates}).values_list(field_name, flat=True))
-            numbers |= candidates - taken
-        return list(numbers)
-
-    def _bulk_create_members(self, rows: list[dict]) -> None:
-        user_model = get_user_model()
-        now = timezone.now()
-        program = program_settings_get()
-        tiers = tiers_list()
-        entry_tier = tiers[0] if tiers else None
-        users = user_model.objects.bulk_create(
-            [
-                user_model(
-                    email=data["email"],
-                    first_name=data["first_name"],
-                    last_name=data["last_name"],
-                    password=make_password(None),
-                    date_joined=now,
-                )
-                for data in rows
-            ]
-        )
-        member_numbers = self._unique_numbers(len(rows), "member_number", _new_member_number)
-        card_numbers = self._unique_numbers(len(rows), "card_number", _new_card_number)
-        members = Member.objects.bulk_create(
-            [
-                Member(
-                    user_id=user.pk,
-                    member_number=member_numbers[index],
-                    card_number=card_numbers[index],
-                    tier=entry_tier,
-                    tier_achieved_at=now if entry_tier else None,
-                    birthday=data["birthday"],
-                    phone=data["phone"],
-                    marketing_consent=data["marketing_consent"],
-                    enrollment_channel="import",
-                    enrolled_at=now,
-                )
-                for index, (user, data) in enumerate(zip(users, rows, strict=True))
-            ]
-        )
-        PointsAccount.objects.bulk_create(
-            [
-                PointsAccount(
-                    member_id=member.pk,
-                    balance=data["opening_balance"],
-                    lifetime_earned=data["opening_balance"],
-                    updated_at=now,
-                )
-                for member, data in zip(members, rows, strict=True)
-            ]
-        )
-        TierHistory.objects.bulk_create(
-            [
-                TierHistory(member_id=member.pk, to_tier=entry_tier, reason=TierHistory.Reason.ENROLLED, created_at=now)
-                for member in members
-            ]
-        )
-        funded = [(member, data) for member, data in zip(members, rows, strict=True) if data["opening_balance"] > 0]
-        entries = LedgerEntry.objects.bulk_create(
-            [
-                LedgerEntry(
-                    account_id=member.pk,
-                    kind=LedgerEntry.Kind.IMPORT,
-                    points=data["opening_balance"],
-                    balance_after=data["opening_balance"],
-                    idempotency_key=self.opening_key(data["email"]),
-                    description=self.opening_description(),
-                    actor=self.job.created_by,
-                    created_at=now,
-                )
-                for member, data in funded
-            ]
-        )
-        expires_at = lot_expiry_for(program=program, earned_at=now)
-        PointsLot.objects.bulk_create(
-            [
-                PointsLot(
-                    account_id=entry.account_id,
-                    entry_id=entry.pk,
-                    amount=entry.points,
-                    remaining=entry.points,
-                    available_at=now,
-                    expires_at=expires_at,
-                    created_at=now,
-                )
-                for entry in entries
-            ]
+        return members_import(
+            members=[ImportedMember(**unit.data) for unit in units],
+            description=_("Opening balance (import #%(id)s)") % {"id": self.job.pk},
+            actor=self.job.created_by,
         )
 
 
@@ -452,9 +311,8 @@ class PurchaseImporter(Importer):
 
     def write_chunk(self, units):
         members = self._members(units)
-        created = skipped = 0
-        for unit in units:
-            result = purchase_record(
+        purchases = [
+            ImportedPurchase(
                 member=members[unit.data["member_ref"]],
                 external_id=unit.data["external_id"],
                 lines=unit.data["lines"],
@@ -462,14 +320,10 @@ class PurchaseImporter(Importer):
                 occurred_at=unit.data["occurred_at"],
                 currency=unit.data["currency"],
                 store=unit.data["store"],
-                source=self.source,
-                actor=self.job.created_by,
             )
-            if result.replayed:
-                skipped += 1
-            else:
-                created += 1
-        return created, skipped
+            for unit in units
+        ]
+        return purchases_import(purchases=purchases, source=self.source, actor=self.job.created_by)
 
 
 class CodePoolImporter(Importer):
