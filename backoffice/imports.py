@@ -14,8 +14,10 @@ Re-importing a file changes nothing, because every row has a natural key:
 - purchases: ``(source, external_id)`` with source ``import:<source name>``, the idempotency key of
   ``purchase_record``.
 
-Nothing here writes the ledger: every write goes through the members bulk writer, ``members.services.imports``
-(account locks in ascending id order, a set-based path for members new to the program).
+Nothing here writes the ledger or checks a purchase itself: purchases are checked by ``members.purchase_rules``
+(the API's and ``purchase_record``'s rules, same messages; imports back-fill history, so no age limit), and every
+write goes through the members bulk writer, ``members.services.imports`` (account locks in ascending id order,
+a set-based path for members new to the program).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from django.utils.translation import gettext as _
 from backoffice.models import ImportJob
 from members.exceptions import LoyaltyError
 from members.models import Member, Purchase
+from members.purchase_rules import purchase_errors
 from members.selectors import program_settings_get
 from members.services.imports import ImportedMember, ImportedPurchase, members_import, purchases_import
 from members.services.purchases import PurchaseLineInput
@@ -202,15 +205,13 @@ class PurchaseImporter(Importer):
             yield unit
 
     def parse(self, unit):
-        ok = True
+        errors_before = len(self.errors)
         first_number, first = unit.rows[0]
         external_id = unit.data["external_id"]
         if not external_id:
             self.error(first_number, "external_id", _("An external id is required."))
-            ok = False
         elif external_id in self.seen_ids:
             self.error(first_number, "external_id", _("The rows of one purchase must be consecutive."))
-            ok = False
         self.seen_ids.add(external_id)
         member_ref = _text(first, "member")
         occurred_text = _text(first, "occurred_at")
@@ -222,56 +223,41 @@ class PurchaseImporter(Importer):
                 occurred_at = None
         if occurred_at is None:
             self.error(first_number, "occurred_at", _("Use an ISO date and time, e.g. 2024-05-31T14:30:00+02:00."))
-            ok = False
-        else:
-            if timezone.is_naive(occurred_at):
-                occurred_at = timezone.make_aware(occurred_at)
-            if occurred_at > timezone.now():
-                self.error(first_number, "occurred_at", _("The purchase date is in the future."))
-                ok = False
-        channel = _text(first, "channel") or Purchase.Channel.IN_STORE
-        if channel not in Purchase.Channel.values:
-            self.error(first_number, "channel", _("Unknown channel: %(channel)s.") % {"channel": channel})
-            ok = False
-        currency = (_text(first, "currency") or self.program.currency).upper()
-        if currency != self.program.currency:
-            self.error(
-                first_number,
-                "currency",
-                _("This program earns on %(currency)s purchases only.") % {"currency": self.program.currency},
-            )
-            ok = False
+        elif timezone.is_naive(occurred_at):
+            occurred_at = timezone.make_aware(occurred_at)
         if not member_ref:
             self.error(first_number, "member", _("A member number, card number or email is required."))
-            ok = False
         lines = []
         for number, raw in unit.rows:
             if _text(raw, "member") != member_ref or _text(raw, "occurred_at") != occurred_text:
                 self.error(number, "member", _("All lines of a purchase need the same member and date."))
-                ok = False
-            sku = _text(raw, "sku")
-            if not sku:
-                self.error(number, "sku", _("Every line needs a SKU."))
-                ok = False
             try:
                 quantity = int(_text(raw, "quantity"))
-                if quantity < 1:
-                    raise ValueError
             except ValueError:
                 self.error(number, "quantity", _("The quantity must be a whole number of at least 1."))
-                ok = False
                 quantity = 1
             try:
                 unit_price = Decimal(_text(raw, "unit_price"))
-                if not unit_price.is_finite() or unit_price < 0 or unit_price != unit_price.quantize(Decimal("0.01")):
-                    raise InvalidOperation
             except InvalidOperation:
-                self.error(number, "unit_price", _("The unit price must be an amount like 12.50, not negative."))
-                ok = False
-                unit_price = Decimal("0")
+                unit_price = Decimal("NaN")  # not an amount: the rules say so, in their words
             lines.append(
-                PurchaseLineInput(sku=sku, quantity=quantity, unit_price=unit_price, category=_text(raw, "category"))
+                PurchaseLineInput(
+                    sku=_text(raw, "sku"), quantity=quantity, unit_price=unit_price, category=_text(raw, "category")
+                )
             )
+        channel = _text(first, "channel") or Purchase.Channel.IN_STORE
+        currency = (_text(first, "currency") or self.program.currency).upper()
+        refusals = purchase_errors(
+            lines=lines,
+            occurred_at=occurred_at,
+            now=timezone.now(),
+            backfill=True,
+            channel=channel,
+            currency=currency,
+            program_currency=self.program.currency,
+        )
+        for field_name, message in refusals:
+            self.error(*self._cell(unit, field_name), message)
         unit.data.update(
             member_ref=member_ref,
             occurred_at=occurred_at,
@@ -280,7 +266,18 @@ class PurchaseImporter(Importer):
             store=_text(first, "store"),
             lines=lines,
         )
-        return ok
+        return len(self.errors) == errors_before
+
+    @staticmethod
+    def _cell(unit: Unit, field_name: str) -> tuple[int, str]:
+        """The CSV row and column of a rule's field: ``lines.2.sku`` is the third row's sku; a refusal of the
+        purchase's lines as a whole (``lines``) is reported on its first row's external_id."""
+        parts = field_name.split(".")
+        if parts[0] != "lines":
+            return unit.row, field_name
+        if len(parts) == 3:
+            return unit.rows[int(parts[1])][0], parts[2]
+        return unit.row, "external_id"
 
     def _members(self, units) -> dict[str, Member]:
         refs = {unit.data["member_ref"] for unit in units}
