@@ -14,15 +14,10 @@ Re-importing a file changes nothing, because every row has a natural key:
 - purchases: ``(source, external_id)`` with source ``import:<source name>``, the idempotency key of
   ``purchase_record``.
 
-**Set-based path for new members.** Calling ``member_register`` 100,000 times is slow, so members new to the
-program are created per chunk with ``bulk_create``: users (unusable password; they sign in through "forgot
-password"), members in the entry tier, ``TierHistory`` (enrolled), accounts whose ``balance`` and
-``lifetime_earned`` equal the opening balance, one ``IMPORT`` entry (``balance_after`` = opening balance) and one
-lot per opening balance, expiring per the program's policy. That is exactly what ``member_enroll`` followed by
-``ledger_post`` would leave, so ``balance == Σ entries == Σ lots`` holds when the chunk commits; no lock is needed
-because nobody else can reference accounts that did not exist before the transaction. This path does not run
-the ``member_enrolled`` hooks (welcome emails, referral codes): an import is a migration, not a sign-up. Rows for
-users who already exist go through the ordinary services (``member_enroll``, ``account_lock`` + ``ledger_post``).
+Nothing here writes the ledger or checks a purchase itself: purchases are checked by ``members.purchase_rules``
+(the API's and ``purchase_record``'s rules, same messages; imports back-fill history, so no age limit), and every
+write goes through the members bulk writer, ``members.services.imports`` (account locks in ascending id order,
+a set-based path for members new to the program).
 """
 
 from __future__ import annotations
@@ -35,8 +30,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
@@ -47,11 +40,11 @@ from django.utils.translation import gettext as _
 
 from backoffice.models import ImportJob
 from members.exceptions import LoyaltyError
-from members.models import LedgerEntry, Member, PointsAccount, PointsLot, Purchase, TierHistory
-from members.selectors import program_settings_get, tiers_list
-from members.services.enrollment import _new_card_number, _new_member_number, member_enroll
-from members.services.ledger import account_lock, ledger_post, lot_expiry_for
-from members.services.purchases import PurchaseLineInput, purchase_record
+from members.models import Member, Purchase
+from members.purchase_rules import purchase_errors
+from members.selectors import program_settings_get
+from members.services.imports import ImportedMember, ImportedPurchase, members_import, purchases_import
+from members.services.purchases import PurchaseLineInput
 
 logger = logging.getLogger(__name__)
 
@@ -178,141 +171,10 @@ class MemberImporter(Importer):
                 self.error(unit.row, "email", _("This member's membership is closed."))
 
     def write_chunk(self, units):
-        user_model = get_user_model()
-        by_email = {unit.data["email"]: unit.data for unit in units}
-        existing = {user.email: user for user in user_model.objects.filter(email__in=by_email).select_related("member")}
-        created = skipped = 0
-        new = [data for email, data in by_email.items() if email not in existing]
-        if new:
-            self._bulk_create_members(new)
-            created += len(new)
-        for email, user in existing.items():
-            data = by_email[email]
-            member = getattr(user, "member", None)
-            if member is None:
-                member = member_enroll(
-                    user=user,
-                    channel="import",
-                    birthday=data["birthday"],
-                    phone=data["phone"],
-                    marketing_consent=data["marketing_consent"],
-                )
-            posted = False
-            if data["opening_balance"]:
-                account = account_lock(member_id=member.pk)
-                entry = ledger_post(
-                    account=account,
-                    kind=LedgerEntry.Kind.IMPORT,
-                    points=data["opening_balance"],
-                    idempotency_key=self.opening_key(email),
-                    description=self.opening_description(),
-                    actor=self.job.created_by,
-                )
-                posted = not entry.replayed
-            if posted:
-                created += 1
-            else:
-                skipped += 1
-        return created, skipped
-
-    def opening_key(self, email: str) -> str:
-        return f"import:opening:{email}"
-
-    def opening_description(self) -> str:
-        return _("Opening balance (import #%(id)s)") % {"id": self.job.pk}
-
-    def _unique_numbers(self, count: int, field_name: str, make) -> list[str]:
-        numbers: set[str] = set()
-        while len(numbers) < count:
-            candidates = {make() for _ in range(count - len(numbers))} - numbers
-            taken = set(Member.objects.filter(**{f"{field_name}__in": candidates}).values_list(field_name, flat=True))
-            numbers |= candidates - taken
-        return list(numbers)
-
-    def _bulk_create_members(self, rows: list[dict]) -> None:
-        user_model = get_user_model()
-        now = timezone.now()
-        program = program_settings_get()
-        tiers = tiers_list()
-        entry_tier = tiers[0] if tiers else None
-        users = user_model.objects.bulk_create(
-            [
-                user_model(
-                    email=data["email"],
-                    first_name=data["first_name"],
-                    last_name=data["last_name"],
-                    password=make_password(None),
-                    date_joined=now,
-                )
-                for data in rows
-            ]
-        )
-        member_numbers = self._unique_numbers(len(rows), "member_number", _new_member_number)
-        card_numbers = self._unique_numbers(len(rows), "card_number", _new_card_number)
-        members = Member.objects.bulk_create(
-            [
-                Member(
-                    user_id=user.pk,
-                    member_number=member_numbers[index],
-                    card_number=card_numbers[index],
-                    tier=entry_tier,
-                    tier_achieved_at=now if entry_tier else None,
-                    birthday=data["birthday"],
-                    phone=data["phone"],
-                    marketing_consent=data["marketing_consent"],
-                    enrollment_channel="import",
-                    enrolled_at=now,
-                )
-                for index, (user, data) in enumerate(zip(users, rows, strict=True))
-            ]
-        )
-        PointsAccount.objects.bulk_create(
-            [
-                PointsAccount(
-                    member_id=member.pk,
-                    balance=data["opening_balance"],
-                    lifetime_earned=data["opening_balance"],
-                    updated_at=now,
-                )
-                for member, data in zip(members, rows, strict=True)
-            ]
-        )
-        TierHistory.objects.bulk_create(
-            [
-                TierHistory(member_id=member.pk, to_tier=entry_tier, reason=TierHistory.Reason.ENROLLED, created_at=now)
-                for member in members
-            ]
-        )
-        funded = [(member, data) for member, data in zip(members, rows, strict=True) if data["opening_balance"] > 0]
-        entries = LedgerEntry.objects.bulk_create(
-            [
-                LedgerEntry(
-                    account_id=member.pk,
-                    kind=LedgerEntry.Kind.IMPORT,
-                    points=data["opening_balance"],
-                    balance_after=data["opening_balance"],
-                    idempotency_key=self.opening_key(data["email"]),
-                    description=self.opening_description(),
-                    actor=self.job.created_by,
-                    created_at=now,
-                )
-                for member, data in funded
-            ]
-        )
-        expires_at = lot_expiry_for(program=program, earned_at=now)
-        PointsLot.objects.bulk_create(
-            [
-                PointsLot(
-                    account_id=entry.account_id,
-                    entry_id=entry.pk,
-                    amount=entry.points,
-                    remaining=entry.points,
-                    available_at=now,
-                    expires_at=expires_at,
-                    created_at=now,
-                )
-                for entry in entries
-            ]
+        return members_import(
+            members=[ImportedMember(**unit.data) for unit in units],
+            description=_("Opening balance (import #%(id)s)") % {"id": self.job.pk},
+            actor=self.job.created_by,
         )
 
 
@@ -343,15 +205,13 @@ class PurchaseImporter(Importer):
             yield unit
 
     def parse(self, unit):
-        ok = True
+        errors_before = len(self.errors)
         first_number, first = unit.rows[0]
         external_id = unit.data["external_id"]
         if not external_id:
             self.error(first_number, "external_id", _("An external id is required."))
-            ok = False
         elif external_id in self.seen_ids:
             self.error(first_number, "external_id", _("The rows of one purchase must be consecutive."))
-            ok = False
         self.seen_ids.add(external_id)
         member_ref = _text(first, "member")
         occurred_text = _text(first, "occurred_at")
@@ -363,56 +223,41 @@ class PurchaseImporter(Importer):
                 occurred_at = None
         if occurred_at is None:
             self.error(first_number, "occurred_at", _("Use an ISO date and time, e.g. 2024-05-31T14:30:00+02:00."))
-            ok = False
-        else:
-            if timezone.is_naive(occurred_at):
-                occurred_at = timezone.make_aware(occurred_at)
-            if occurred_at > timezone.now():
-                self.error(first_number, "occurred_at", _("The purchase date is in the future."))
-                ok = False
-        channel = _text(first, "channel") or Purchase.Channel.IN_STORE
-        if channel not in Purchase.Channel.values:
-            self.error(first_number, "channel", _("Unknown channel: %(channel)s.") % {"channel": channel})
-            ok = False
-        currency = (_text(first, "currency") or self.program.currency).upper()
-        if currency != self.program.currency:
-            self.error(
-                first_number,
-                "currency",
-                _("This program earns on %(currency)s purchases only.") % {"currency": self.program.currency},
-            )
-            ok = False
+        elif timezone.is_naive(occurred_at):
+            occurred_at = timezone.make_aware(occurred_at)
         if not member_ref:
             self.error(first_number, "member", _("A member number, card number or email is required."))
-            ok = False
         lines = []
         for number, raw in unit.rows:
             if _text(raw, "member") != member_ref or _text(raw, "occurred_at") != occurred_text:
                 self.error(number, "member", _("All lines of a purchase need the same member and date."))
-                ok = False
-            sku = _text(raw, "sku")
-            if not sku:
-                self.error(number, "sku", _("Every line needs a SKU."))
-                ok = False
             try:
                 quantity = int(_text(raw, "quantity"))
-                if quantity < 1:
-                    raise ValueError
             except ValueError:
                 self.error(number, "quantity", _("The quantity must be a whole number of at least 1."))
-                ok = False
                 quantity = 1
             try:
                 unit_price = Decimal(_text(raw, "unit_price"))
-                if not unit_price.is_finite() or unit_price < 0 or unit_price != unit_price.quantize(Decimal("0.01")):
-                    raise InvalidOperation
             except InvalidOperation:
-                self.error(number, "unit_price", _("The unit price must be an amount like 12.50, not negative."))
-                ok = False
-                unit_price = Decimal("0")
+                unit_price = Decimal("NaN")  # not an amount: the rules say so, in their words
             lines.append(
-                PurchaseLineInput(sku=sku, quantity=quantity, unit_price=unit_price, category=_text(raw, "category"))
+                PurchaseLineInput(
+                    sku=_text(raw, "sku"), quantity=quantity, unit_price=unit_price, category=_text(raw, "category")
+                )
             )
+        channel = _text(first, "channel") or Purchase.Channel.IN_STORE
+        currency = (_text(first, "currency") or self.program.currency).upper()
+        refusals = purchase_errors(
+            lines=lines,
+            occurred_at=occurred_at,
+            now=timezone.now(),
+            backfill=True,
+            channel=channel,
+            currency=currency,
+            program_currency=self.program.currency,
+        )
+        for field_name, message in refusals:
+            self.error(*self._cell(unit, field_name), message)
         unit.data.update(
             member_ref=member_ref,
             occurred_at=occurred_at,
@@ -421,7 +266,18 @@ class PurchaseImporter(Importer):
             store=_text(first, "store"),
             lines=lines,
         )
-        return ok
+        return len(self.errors) == errors_before
+
+    @staticmethod
+    def _cell(unit: Unit, field_name: str) -> tuple[int, str]:
+        """The CSV row and column of a rule's field: ``lines.2.sku`` is the third row's sku; a refusal of the
+        purchase's lines as a whole (``lines``) is reported on its first row's external_id."""
+        parts = field_name.split(".")
+        if parts[0] != "lines":
+            return unit.row, field_name
+        if len(parts) == 3:
+            return unit.rows[int(parts[1])][0], parts[2]
+        return unit.row, "external_id"
 
     def _members(self, units) -> dict[str, Member]:
         refs = {unit.data["member_ref"] for unit in units}
@@ -452,9 +308,8 @@ class PurchaseImporter(Importer):
 
     def write_chunk(self, units):
         members = self._members(units)
-        created = skipped = 0
-        for unit in units:
-            result = purchase_record(
+        purchases = [
+            ImportedPurchase(
                 member=members[unit.data["member_ref"]],
                 external_id=unit.data["external_id"],
                 lines=unit.data["lines"],
@@ -462,14 +317,10 @@ class PurchaseImporter(Importer):
                 occurred_at=unit.data["occurred_at"],
                 currency=unit.data["currency"],
                 store=unit.data["store"],
-                source=self.source,
-                actor=self.job.created_by,
             )
-            if result.replayed:
-                skipped += 1
-            else:
-                created += 1
-        return created, skipped
+            for unit in units
+        ]
+        return purchases_import(purchases=purchases, source=self.source, actor=self.job.created_by)
 
 
 class CodePoolImporter(Importer):

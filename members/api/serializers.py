@@ -1,31 +1,64 @@
 """Request validation and response shapes of the members API. Serializers validate and shape; services decide."""
 
-from datetime import timedelta
-from decimal import Decimal
-
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from .. import purchase_rules as rules
 from ..models import MONEY, LedgerEntry, Purchase
 from ..selectors import EXPIRY_SOON_DAYS
-from ..services.purchases import MAX_LINES
+from ..services.purchases import PurchaseLineInput
 
 Money = {"max_digits": MONEY["max_digits"], "decimal_places": MONEY["decimal_places"]}
-MAX_AMOUNT = Decimal(10) ** (MONEY["max_digits"] - MONEY["decimal_places"]) - Decimal("0.01")
-#: Purchases older than this are back-filled by staff imports, not sent by tills.
-MAX_PURCHASE_AGE = timedelta(days=366 * 5)
 
 
 # --- Purchases -----------------------------------------------------------------------------------------------------
+#
+# The purchase fields below only parse (JSON types): the purchase rules (dates, lines, amounts) are
+# ``members.purchase_rules``, run in ``PurchaseInSerializer.validate()``, so a till gets the refusals and messages
+# that ``purchase_record`` and the CSV importer give. The schema still shows the rules' limits.
+
+_WHOLE_DIGITS = MONEY["max_digits"] - MONEY["decimal_places"]
+_MONEY_SCHEMA = {
+    "type": "string",
+    "format": "decimal",
+    "pattern": rf"^-?\d{{0,{_WHOLE_DIGITS}}}(?:\.\d{{0,{MONEY['decimal_places']}}})?$",
+}
+
+
+@extend_schema_field({"type": "string", "minLength": 1, "maxLength": rules.MAX_SKU_LENGTH})
+class SkuField(serializers.CharField):
+    def run_validation(self, data=serializers.empty):
+        # A blank SKU is the rules' to refuse, with their message; the schema still says it is required.
+        if isinstance(data, str) and not data.strip():
+            return ""
+        return super().run_validation(data)
+
+
+@extend_schema_field({"type": "string", "maxLength": rules.MAX_CATEGORY_LENGTH})
+class CategoryField(serializers.CharField):
+    pass
+
+
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": rules.MAX_QUANTITY})
+class QuantityField(serializers.IntegerField):
+    pass
+
+
+@extend_schema_field(_MONEY_SCHEMA)
+class AmountField(serializers.DecimalField):
+    """Any decimal number; whether it is an amount of money is for the rules to say."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_digits=None, decimal_places=None, **kwargs)
 
 
 class PurchaseLineInSerializer(serializers.Serializer):
-    sku = serializers.CharField(max_length=64)
-    category = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
-    quantity = serializers.IntegerField(min_value=1, max_value=1_000_000)
-    unit_price = serializers.DecimalField(**Money, min_value=0)
+    sku = SkuField()
+    category = CategoryField(required=False, allow_blank=True, default="")
+    quantity = QuantityField()
+    unit_price = AmountField()
 
 
 class PurchaseInSerializer(serializers.Serializer):
@@ -35,20 +68,23 @@ class PurchaseInSerializer(serializers.Serializer):
     channel = serializers.ChoiceField(choices=Purchase.Channel.choices, default=Purchase.Channel.IN_STORE)
     store = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     currency = serializers.RegexField(r"^[A-Za-z]{3}$", required=False, help_text=_("ISO 4217; default: program's."))
-    total = serializers.DecimalField(**Money, min_value=0, required=False)
-    lines = PurchaseLineInSerializer(many=True, min_length=1, max_length=MAX_LINES)
-
-    def validate_occurred_at(self, value):
-        now = timezone.now()
-        if value > now + timedelta(minutes=5):
-            raise serializers.ValidationError(_("The purchase date is in the future."))
-        if value < now - MAX_PURCHASE_AGE:
-            raise serializers.ValidationError(_("The purchase is too old to be sent through the API."))
-        return value
+    total = AmountField(required=False)
+    lines = PurchaseLineInSerializer(many=True)
 
     def validate(self, attrs):
-        if sum((line["unit_price"] * line["quantity"] for line in attrs["lines"]), Decimal(0)) > MAX_AMOUNT:
-            raise serializers.ValidationError({"lines": [_("The basket's total is too large.")]})
+        errors = rules.purchase_errors(
+            lines=[PurchaseLineInput(**line) for line in attrs["lines"]],
+            occurred_at=attrs.get("occurred_at"),
+            now=timezone.now(),
+            total=attrs.get("total"),
+        )
+        if errors:
+            raise serializers.ValidationError(rules.errors_by_field(errors))
+        # The rules allow at most cents, so this only gives every amount its two decimals ("3.5" → 3.50).
+        for line in attrs["lines"]:
+            line["unit_price"] = line["unit_price"].quantize(rules.CENT)
+        if attrs.get("total") is not None:
+            attrs["total"] = attrs["total"].quantize(rules.CENT)
         return attrs
 
 
@@ -157,7 +193,7 @@ class RefundInSerializer(serializers.Serializer):
         max_length=100, required=False, help_text=_("The till's refund id; default: the Idempotency-Key.")
     )
     lines = RefundLineInSerializer(
-        many=True, required=False, min_length=1, max_length=MAX_LINES, help_text=_("Omit for a full refund.")
+        many=True, required=False, min_length=1, max_length=rules.MAX_LINES, help_text=_("Omit for a full refund.")
     )
 
 

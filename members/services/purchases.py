@@ -34,14 +34,13 @@ from ..models import (
     Refund,
     Tier,
 )
+from ..purchase_rules import channel_errors, currency_errors, lines_errors, occurred_at_errors, refuse, total_errors
 from ..selectors import earning_rules_active, program_settings_get, tiers_list
 from .ledger import account_lock, accounts_lock, ledger_post, ledger_writes, lot_expiry_for
 from .sql import insert_unless_exists
 from .tiers import purchase_activity_record, qualifying_activity_add
 
 Kind = LedgerEntry.Kind
-MAX_LINES = 500
-CENT = Decimal("0.01")
 
 
 def _lock_with_co_locks(member_id: int, providers: list, **kwargs) -> PointsAccount:
@@ -99,24 +98,6 @@ class RefundResult:
     replayed: bool = False
 
 
-def _validate_lines(lines: list[PurchaseLineInput]) -> None:
-    if not lines:
-        raise InvalidPurchase(_("A purchase needs at least one line."), field="lines")
-    if len(lines) > MAX_LINES:
-        raise InvalidPurchase(_("A purchase can have at most %(max)s lines.") % {"max": MAX_LINES}, field="lines")
-    for line in lines:
-        if not line.sku:
-            raise InvalidPurchase(_("Every line needs a SKU."), field="lines")
-        if line.quantity < 1:
-            raise InvalidPurchase(_("Quantities must be at least 1."), field="lines")
-        if line.unit_price < 0:
-            raise InvalidPurchase(_("Unit prices cannot be negative."), field="lines")
-        price = Decimal(line.unit_price)
-        if price != price.quantize(CENT):
-            # Stored prices have cents; anything finer would make refunds and totals disagree.
-            raise InvalidPurchase(_("Unit prices can have at most two decimals."), field="lines")
-
-
 def basket_build(
     *,
     lines: list[PurchaseLineInput],
@@ -127,15 +108,10 @@ def basket_build(
     member: Member | None,
     program: ProgramSettings | None = None,
 ) -> Basket:
-    _validate_lines(lines)
-    if channel not in Purchase.Channel.values:
-        raise InvalidPurchase(_("Unknown channel: %(channel)s.") % {"channel": channel}, field="channel")
+    refuse(lines_errors(lines))
+    refuse(channel_errors(channel))
     program = program or program_settings_get()
-    if currency.upper() != program.currency:
-        raise InvalidPurchase(
-            _("This program earns on %(currency)s purchases only.") % {"currency": program.currency},
-            field="currency",
-        )
+    refuse(currency_errors(currency, program_currency=program.currency))
     context = MemberHistory(member) if member is not None else {}
     return Basket(
         lines=tuple(
@@ -234,8 +210,12 @@ def purchase_record(
     total: Decimal | None = None,
     actor=None,
     now: datetime | None = None,
+    backfill: bool = False,
 ) -> PurchaseResult:
     """Record a purchase and post the points it earns, once.
+
+    The purchase must pass ``members.purchase_rules`` (the API's and the importer's rules too), else
+    :class:`InvalidPurchase`; ``backfill=True`` (staff imports of history) lifts the age limit tills have.
 
     The purchase's ``(source, external_id)`` is its idempotency key: a retry returns the first result with
     ``replayed=True`` and posts nothing; the same id for another member raises :class:`DuplicateRequest`.
@@ -248,8 +228,7 @@ def purchase_record(
     if not external_id:
         raise InvalidPurchase(_("An external id is required."), field="external_id")
     now = now or timezone.now()
-    if occurred_at > now + timedelta(minutes=5):
-        raise InvalidPurchase(_("The purchase date is in the future."), field="occurred_at")
+    refuse(occurred_at_errors(occurred_at, now=now, backfill=backfill))
     program = program_settings_get()
     basket = basket_build(
         lines=lines,
@@ -261,9 +240,9 @@ def purchase_record(
         program=program,
     )
     line_total = basket.total
+    if total is not None:
+        refuse(total_errors(total))
     total = line_total if total is None else Decimal(total)
-    if total < 0:
-        raise InvalidPurchase(_("The total cannot be negative."), field="total")
     try:
         with transaction.atomic():
             account = _lock_with_co_locks(member.pk, hooks.purchase_co_locks, member=member, occurred_at=occurred_at)

@@ -1,0 +1,193 @@
+"""The rules every purchase meets, however it arrives: from a till through the API (``members.api.serializers``),
+from a caller of ``purchase_record`` / ``purchase_preview``, or from a staff CSV import (``backoffice.imports``).
+
+Pure functions over plain values. Each returns the refusals it finds as :class:`RuleError` ``(field, message)``,
+the field spelt as the API spells it (``occurred_at``, ``total``, ``lines``, ``lines.0.unit_price``), so each
+caller reports them its own way: the serializer as 400 field errors, the services as :class:`InvalidPurchase`
+(:func:`refuse`), the importer against the CSV row and column of the line. Same input, same refusal, same
+message, on every path.
+
+What stays with the callers: parsing (JSON types, CSV text) and the checks that need the database (which
+member, an external id already used).
+
+The one distinction between paths: a till may not send a purchase older than :data:`MAX_PURCHASE_AGE`; staff
+imports back-fill history (``backfill=True``) and have no age limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import NamedTuple, Protocol
+
+from django.utils.translation import gettext as _
+
+from .exceptions import InvalidPurchase
+from .models import MONEY, Purchase, PurchaseLine
+
+#: How far ahead of the server's clock a till's clock may run.
+CLOCK_SKEW = timedelta(minutes=5)
+#: Purchases older than this are back-filled by staff imports, not sent by tills.
+MAX_PURCHASE_AGE = timedelta(days=366 * 5)
+MAX_LINES = 500
+MAX_QUANTITY = 1_000_000
+MAX_SKU_LENGTH = PurchaseLine._meta.get_field("sku").max_length
+MAX_CATEGORY_LENGTH = PurchaseLine._meta.get_field("category").max_length
+#: The largest amount a money column holds (unit prices, totals, a basket's sum).
+MAX_AMOUNT = Decimal(10) ** (MONEY["max_digits"] - MONEY["decimal_places"]) - Decimal("0.01")
+CENT = Decimal("0.01")
+
+
+class RuleError(NamedTuple):
+    field: str
+    message: str
+
+
+class PurchaseLineValues(Protocol):
+    """What the line rules read; ``members.services.purchases.PurchaseLineInput`` is one."""
+
+    sku: str
+    quantity: int
+    unit_price: Decimal
+    category: str
+
+
+def occurred_at_errors(occurred_at: datetime, *, now: datetime, backfill: bool = False) -> list[RuleError]:
+    if occurred_at > now + CLOCK_SKEW:
+        return [RuleError("occurred_at", _("The purchase date is in the future."))]
+    if not backfill and occurred_at < now - MAX_PURCHASE_AGE:
+        return [RuleError("occurred_at", _("The purchase is too old to be sent through the API."))]
+    return []
+
+
+def _amount_error(value) -> str | None:
+    """Which of ``not_amount``, ``negative``, ``too_large``, ``fraction`` is wrong with a money amount, if any."""
+    try:
+        value = Decimal(value)
+    except (InvalidOperation, TypeError, ValueError):
+        return "not_amount"
+    if not value.is_finite():
+        return "not_amount"
+    if value < 0:
+        return "negative"
+    if value > MAX_AMOUNT:
+        return "too_large"
+    # Stored amounts have cents; anything finer would make refunds and totals disagree.
+    if value != value.quantize(CENT):
+        return "fraction"
+    return None
+
+
+def line_errors(index: int, *, sku: str, quantity: int, unit_price, category: str = "") -> list[RuleError]:
+    """The refusals for line ``index`` (counting from 0, as the API's field names do)."""
+    prefix = f"lines.{index}"
+    errors = []
+    sku = (sku or "").strip()
+    if not sku:
+        errors.append(RuleError(f"{prefix}.sku", _("Every line needs a SKU.")))
+    elif len(sku) > MAX_SKU_LENGTH:
+        message = _("A SKU can have at most %(max)s characters.") % {"max": MAX_SKU_LENGTH}
+        errors.append(RuleError(f"{prefix}.sku", message))
+    if len(category or "") > MAX_CATEGORY_LENGTH:
+        message = _("A category can have at most %(max)s characters.") % {"max": MAX_CATEGORY_LENGTH}
+        errors.append(RuleError(f"{prefix}.category", message))
+    if quantity < 1:
+        errors.append(RuleError(f"{prefix}.quantity", _("Quantities must be at least 1.")))
+    elif quantity > MAX_QUANTITY:
+        message = _("Quantities can be at most %(max)s.") % {"max": MAX_QUANTITY}
+        errors.append(RuleError(f"{prefix}.quantity", message))
+    problem = _amount_error(unit_price)
+    if problem is not None:
+        message = {
+            "not_amount": _("The unit price must be an amount like 12.50."),
+            "negative": _("Unit prices cannot be negative."),
+            "too_large": _("The unit price is too large."),
+            "fraction": _("Unit prices can have at most two decimals."),
+        }[problem]
+        errors.append(RuleError(f"{prefix}.unit_price", message))
+    return errors
+
+
+def lines_errors(lines: Sequence[PurchaseLineValues]) -> list[RuleError]:
+    """At least one line and at most :data:`MAX_LINES`, each line valid, and a basket total that fits."""
+    if not lines:
+        return [RuleError("lines", _("A purchase needs at least one line."))]
+    if len(lines) > MAX_LINES:
+        return [RuleError("lines", _("A purchase can have at most %(max)s lines.") % {"max": MAX_LINES})]
+    errors = []
+    for index, line in enumerate(lines):
+        errors += line_errors(
+            index, sku=line.sku, quantity=line.quantity, unit_price=line.unit_price, category=line.category
+        )
+    if not errors and sum((Decimal(line.unit_price) * line.quantity for line in lines), Decimal(0)) > MAX_AMOUNT:
+        errors.append(RuleError("lines", _("The basket's total is too large.")))
+    return errors
+
+
+def total_errors(total) -> list[RuleError]:
+    """A given total (it defaults to the sum of the lines) is an amount of money; it need not equal that sum."""
+    problem = _amount_error(total)
+    if problem is None:
+        return []
+    message = {
+        "not_amount": _("The total must be an amount like 12.50."),
+        "negative": _("The total cannot be negative."),
+        "too_large": _("The total is too large."),
+        "fraction": _("The total can have at most two decimals."),
+    }[problem]
+    return [RuleError("total", message)]
+
+
+def channel_errors(channel: str) -> list[RuleError]:
+    if channel not in Purchase.Channel.values:
+        return [RuleError("channel", _("Unknown channel: %(channel)s.") % {"channel": channel})]
+    return []
+
+
+def currency_errors(currency: str, *, program_currency: str) -> list[RuleError]:
+    """A business refusal, not an input error: the API answers it with 422 ``invalid_purchase``."""
+    if (currency or "").upper() != program_currency:
+        message = _("This program earns on %(currency)s purchases only.") % {"currency": program_currency}
+        return [RuleError("currency", message)]
+    return []
+
+
+def purchase_errors(
+    *,
+    lines: Sequence[PurchaseLineValues],
+    occurred_at: datetime | None = None,
+    now: datetime | None = None,
+    backfill: bool = False,
+    total=None,
+    channel: str | None = None,
+    currency: str | None = None,
+    program_currency: str | None = None,
+) -> list[RuleError]:
+    """Every refusal for a purchase, in field order. Parts given as None are not checked (``occurred_at`` is
+    checked when both it and ``now`` are given, ``currency`` when ``program_currency`` is)."""
+    errors = []
+    if occurred_at is not None and now is not None:
+        errors += occurred_at_errors(occurred_at, now=now, backfill=backfill)
+    if channel is not None:
+        errors += channel_errors(channel)
+    if currency is not None and program_currency is not None:
+        errors += currency_errors(currency, program_currency=program_currency)
+    if total is not None:
+        errors += total_errors(total)
+    errors += lines_errors(lines)
+    return errors
+
+
+def refuse(errors: Iterable[RuleError]) -> None:
+    """Raise :class:`InvalidPurchase` for the first of ``errors``, if any: how the services report them."""
+    for field, message in errors:
+        raise InvalidPurchase(message, field=field)
+
+
+def errors_by_field(errors: Iterable[RuleError]) -> dict[str, list[str]]:
+    """``{"lines.0.sku": ["Every line needs a SKU."], …}``: the shape of DRF's field errors."""
+    fields: dict[str, list[str]] = {}
+    for field, message in errors:
+        fields.setdefault(field, []).append(message)
+    return fields
