@@ -4,7 +4,9 @@ Every change of a member's points is a call to :func:`ledger_post` while the cal
 lock (:func:`account_lock`) inside ``transaction.atomic()``. ``ledger_post`` appends one entry, moves the lots
 and updates the cached balances in the same transaction, so ``balance == sum(entries) == sum(lots)`` holds at
 every commit. The only other writers are the set-based batch jobs in :mod:`members.services.batch` (expiry and
-release of pending points), which take the same row locks, in primary-key order, before they touch a lot.
+release of pending points), which take the same row locks, in primary-key order, before they touch a lot, and the
+bulk writer of staff imports, :mod:`members.services.imports`, which creates new members' opening-balance entries
+and lots in bulk (rows nobody else can hold yet) and goes through ``ledger_post`` for everyone else.
 
 Lock order, for every writer: points accounts first, in ascending primary key (``member_id``), then any other
 row (purchase, referral, campaign, reward, voucher). A transaction that writes to several accounts takes them

@@ -258,75 +258,14 @@ def purchase_record(
                 if earning is None:
                     raise AccountClosed()
                 _reserve_awards(earning=earning, basket=basket, now=now)
-            purchase = Purchase(
-                member=member,
-                external_id=external_id,
-                source=source,
-                channel=channel,
-                store=store,
-                occurred_at=occurred_at,
-                currency=basket.currency,
-                total=total,
-                eligible_amount=earning.eligible_amount,
-                points_earned=earning.base_points,
-                points_bonus=earning.bonus_points,
+            purchase, purchase_lines = _purchase_rows(
+                member=member, external_id=external_id, source=source, basket=basket, total=total, earning=earning
             )
-            line_points = dict(earning.line_points)
-            for award in earning.awards:
-                for number, points in award.line_points.items():
-                    line_points[number] = line_points.get(number, 0) + points
-            lines = [
-                PurchaseLine(
-                    line_number=line.line_number,
-                    sku=line.sku,
-                    category=line.category,
-                    quantity=line.quantity,
-                    unit_price=line.unit_price,
-                    points=line_points.get(line.line_number, 0),
-                )
-                for line in basket.lines
-            ]
             if not insert_unless_exists(
-                purchase, unique_fields=["source", "external_id"], children=lines, child_fk="purchase"
+                purchase, unique_fields=["source", "external_id"], children=purchase_lines, child_fk="purchase"
             ):
                 return _replay(Purchase.objects.get(source=source, external_id=external_id), member)
-            available_at = occurred_at + timedelta(days=program.pending_days)
-            pending = program.pending_days > 0 and available_at > now
-            entries = []
-            key_base = f"purchase:{source}:{external_id}"
-            description = _("Purchase %(id)s") % {"id": external_id}
-            if earning.base_points:
-                entries.append(
-                    _credit(
-                        account,
-                        Kind.EARN,
-                        earning.base_points,
-                        f"{key_base}:earn",
-                        description,
-                        purchase,
-                        None,
-                        pending,
-                        available_at,
-                        now,
-                        program,
-                    )
-                )
-            for award in earning.awards:
-                entries.append(
-                    _credit(
-                        account,
-                        Kind.BONUS,
-                        award.points,
-                        f"{key_base}:bonus:{award.key}",
-                        award.label,
-                        purchase,
-                        award.source,
-                        pending,
-                        available_at,
-                        now,
-                        program,
-                    )
-                )
+            entries = _points_post(account=account, purchase=purchase, earning=earning, program=program, now=now)
             tier_changed = purchase_activity_record(
                 member=member,
                 occurred_at=occurred_at,
@@ -343,15 +282,7 @@ def purchase_record(
                 pending=account.pending,
                 tier_changed=tier_changed,
             )
-            writes_before_hooks = ledger_writes()
-            for hook in hooks.purchase_recorded:
-                hook(result)
-            if ledger_writes() != writes_before_hooks:
-                # A hook posted more points (a referral bonus on a first purchase): what callers and
-                # announcements see is read from the stored rows after all of them.
-                _result_refresh(result)
-            for hook in hooks.purchase_settled:
-                hook(result)
+            _hooks_run(result)
             return result
     except IntegrityError:
         # A concurrent request with the same external id won the race; answer with its result.
@@ -359,6 +290,74 @@ def purchase_record(
         if existing is None:
             raise
         return _replay(existing, member)
+
+
+def _purchase_rows(
+    *, member: Member, external_id: str, source: str, basket: Basket, total: Decimal, earning: EarningResult
+) -> tuple[Purchase, list[PurchaseLine]]:
+    """The purchase and its lines as they will be stored, each line with its base and bonus points."""
+    purchase = Purchase(
+        member=member,
+        external_id=external_id,
+        source=source,
+        channel=basket.channel,
+        store=basket.store,
+        occurred_at=basket.occurred_at,
+        currency=basket.currency,
+        total=total,
+        eligible_amount=earning.eligible_amount,
+        points_earned=earning.base_points,
+        points_bonus=earning.bonus_points,
+    )
+    line_points = dict(earning.line_points)
+    for award in earning.awards:
+        for number, points in award.line_points.items():
+            line_points[number] = line_points.get(number, 0) + points
+    lines = [
+        PurchaseLine(
+            line_number=line.line_number,
+            sku=line.sku,
+            category=line.category,
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            points=line_points.get(line.line_number, 0),
+        )
+        for line in basket.lines
+    ]
+    return purchase, lines
+
+
+def _points_post(
+    *, account: PointsAccount, purchase: Purchase, earning: EarningResult, program: ProgramSettings, now: datetime
+) -> list[LedgerEntry]:
+    """The purchase's ledger entries: its base points, then one bonus entry per award, pending for the program's
+    return window after the purchase (spendable at once when there is none or it is already over)."""
+    available_at = purchase.occurred_at + timedelta(days=program.pending_days)
+    pending = program.pending_days > 0 and available_at > now
+    key_base = f"purchase:{purchase.source}:{purchase.external_id}"
+    credits = []
+    if earning.base_points:
+        description = _("Purchase %(id)s") % {"id": purchase.external_id}
+        credits.append((Kind.EARN, earning.base_points, f"{key_base}:earn", description, None))
+    for award in earning.awards:
+        credits.append((Kind.BONUS, award.points, f"{key_base}:bonus:{award.key}", award.label, award.source))
+    return [
+        _credit(account, kind, points, key, description, purchase, source, pending, available_at, now, program)
+        for kind, points, key, description, source in credits
+    ]
+
+
+def _hooks_run(result: PurchaseResult) -> None:
+    """The other apps' ``purchase_recorded`` hooks, then the ``purchase_settled`` ones with the stored balances."""
+    writes_before_hooks = ledger_writes()
+    for hook in hooks.purchase_recorded:
+        hook(result)
+    if ledger_writes() != writes_before_hooks:
+        # A hook posted more points (a referral bonus on a first purchase): what callers and announcements see
+        # is read from the stored rows after all of them.
+        _result_refresh(result)
+    for hook in hooks.purchase_settled:
+        hook(result)
 
 
 def _result_refresh(result: PurchaseResult) -> None:
