@@ -457,34 +457,13 @@ def purchase_refund(
                 replayed=True,
             )
         purchase_lines = {line.line_number: line for line in purchase.lines.select_for_update()}
-        refunds: dict[int, int] = {}
-        if lines is None:
-            refunds = {
-                number: line.quantity - line.refunded_quantity
-                for number, line in purchase_lines.items()
-                if line.quantity > line.refunded_quantity
-            }
-        else:
-            for requested in lines:
-                line = _find_line(purchase_lines, requested)
-                refunds[line.line_number] = refunds.get(line.line_number, 0) + requested.quantity
-        if not refunds:
-            raise RefundExceedsPurchase(_("Nothing is left to refund on this purchase."))
-        amount, clawback = Decimal("0"), 0
-        for number, quantity in refunds.items():
-            line = purchase_lines[number]
-            if quantity < 1 or line.refunded_quantity + quantity > line.quantity:
-                raise RefundExceedsPurchase(
-                    _("Line %(line)s: only %(left)s left to refund.")
-                    % {"line": number, "left": line.quantity - line.refunded_quantity},
-                    field="lines",
-                )
-            amount += line.unit_price * quantity
-            clawback += _line_clawback(line, quantity)
+        refunds = _refund_quantities(purchase_lines, lines)
+        amount, clawback = _refund_value(purchase_lines, refunds)
         for number, quantity in refunds.items():
             PurchaseLine.objects.filter(pk=purchase_lines[number].pk).update(
                 refunded_quantity=F("refunded_quantity") + quantity
             )
+        # Never more money back than was paid: a total below the line sum caps the refunds.
         amount = min(amount, purchase.total - purchase.refunded_total)
         Purchase.objects.filter(pk=purchase.pk).update(
             refunded_total=F("refunded_total") + amount, points_clawed_back=F("points_clawed_back") + clawback
@@ -492,28 +471,8 @@ def purchase_refund(
         purchase.refresh_from_db()
         entries = []
         if clawback:
-            # The purchase's own points come back first: still pending if its return window is open.
-            own_pending = (
-                PointsLot.objects.filter(entry__purchase=purchase, is_pending=True).aggregate(total=Sum("remaining"))[
-                    "total"
-                ]
-                or 0
-            )
-            from_pending = min(clawback, own_pending, account.pending)
             entries.append(
-                ledger_post(
-                    account=account,
-                    kind=Kind.CLAWBACK,
-                    pending_delta=-from_pending,
-                    points=-(clawback - from_pending),
-                    idempotency_key=key,
-                    description=_("Refund on purchase %(id)s") % {"id": purchase.external_id},
-                    purchase=purchase,
-                    actor=actor,
-                    allow_shortfall=True,
-                    prefer_purchase=purchase,
-                    now=now,
-                )
+                _clawback_post(account=account, purchase=purchase, clawback=clawback, key=key, actor=actor, now=now)
             )
         Refund.objects.create(purchase=purchase, refund_id=refund_id, amount=amount, points_clawed_back=clawback)
         refunded_spend = -amount
@@ -528,6 +487,63 @@ def purchase_refund(
         for hook in hooks.purchase_refunded:
             hook(result)
         return result
+
+
+def _refund_quantities(purchase_lines: dict[int, PurchaseLine], lines: list[RefundLineInput] | None) -> dict[int, int]:
+    """``{line number: quantity}`` to refund: what is left of every line, or what was asked for line by line."""
+    if lines is None:
+        refunds = {
+            number: line.quantity - line.refunded_quantity
+            for number, line in purchase_lines.items()
+            if line.quantity > line.refunded_quantity
+        }
+    else:
+        refunds: dict[int, int] = {}
+        for requested in lines:
+            line = _find_line(purchase_lines, requested)
+            refunds[line.line_number] = refunds.get(line.line_number, 0) + requested.quantity
+    if not refunds:
+        raise RefundExceedsPurchase(_("Nothing is left to refund on this purchase."))
+    return refunds
+
+
+def _refund_value(purchase_lines: dict[int, PurchaseLine], refunds: dict[int, int]) -> tuple[Decimal, int]:
+    """The money and the points the refunded quantities are worth; more than is left on a line is refused."""
+    amount, clawback = Decimal("0"), 0
+    for number, quantity in refunds.items():
+        line = purchase_lines[number]
+        if quantity < 1 or line.refunded_quantity + quantity > line.quantity:
+            raise RefundExceedsPurchase(
+                _("Line %(line)s: only %(left)s left to refund.")
+                % {"line": number, "left": line.quantity - line.refunded_quantity},
+                field="lines",
+            )
+        amount += line.unit_price * quantity
+        clawback += _line_clawback(line, quantity)
+    return amount, clawback
+
+
+def _clawback_post(*, account, purchase: Purchase, clawback: int, key: str, actor, now: datetime) -> LedgerEntry:
+    """Take ``clawback`` points back: the purchase's own still-pending points first (its return window is open),
+    then spendable points; what the member already spent is recorded as owed."""
+    own_pending = (
+        PointsLot.objects.filter(entry__purchase=purchase, is_pending=True).aggregate(total=Sum("remaining"))["total"]
+        or 0
+    )
+    from_pending = min(clawback, own_pending, account.pending)
+    return ledger_post(
+        account=account,
+        kind=Kind.CLAWBACK,
+        pending_delta=-from_pending,
+        points=-(clawback - from_pending),
+        idempotency_key=key,
+        description=_("Refund on purchase %(id)s") % {"id": purchase.external_id},
+        purchase=purchase,
+        actor=actor,
+        allow_shortfall=True,
+        prefer_purchase=purchase,
+        now=now,
+    )
 
 
 def _find_line(purchase_lines: dict[int, PurchaseLine], requested: RefundLineInput) -> PurchaseLine:
