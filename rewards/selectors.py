@@ -271,8 +271,8 @@ def voucher_check(*, code: str, now: datetime | None = None) -> VoucherCheck:
 
 
 def shipping_list_rows(*, redemptions: QuerySet[Redemption]):
-    """Rows of the shipping list CSV for the given redemptions (one query, streamed)."""
-    yield SHIPPING_LIST_COLUMNS
+    """Rows of the shipping list CSV (columns ``SHIPPING_LIST_COLUMNS``) for the given redemptions (one query,
+    streamed)."""
     for r in redemptions.select_related("reward", "member").order_by("created_at", "pk").iterator(chunk_size=2000):
         yield [
             r.pk,
