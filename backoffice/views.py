@@ -16,12 +16,13 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from backoffice import accounting, analytics, exports, svg
+from backoffice import accounting, analytics, exports
 from backoffice.forms import AdjustPointsForm, AsOfForm, ImportForm, PeriodForm
 from backoffice.imports import error_report_rows
 from backoffice.models import ImportJob, StaffAuditLog
 from backoffice.selectors import member_360 as member_360_read
 from backoffice.services.staff import audit_record, import_job_create, staff_points_adjust, staff_settings_get
+from members.charts import bar_chart
 from members.csvio import csv_response
 from members.exceptions import LoyaltyError
 from members.forms import apply_domain_error
@@ -123,19 +124,19 @@ def analytics_dashboard(request):
         dashboard = analytics.dashboard_get(form.period)
         tier_rows = dashboard.tier_distribution
         charts = {
-            "enrolments": svg.bar_chart(
+            "enrolments": bar_chart(
                 [(day.strftime("%d %b"), n) for day, n in dashboard.enrolments_by_day], title=_("Enrolments per day")
             ),
-            "issued": svg.bar_chart(
+            "issued": bar_chart(
                 [(day.strftime("%d %b"), issued) for day, issued, _r in dashboard.points_by_day],
                 title=_("Points issued per day"),
             ),
-            "redeemed": svg.bar_chart(
+            "redeemed": bar_chart(
                 [(day.strftime("%d %b"), redeemed) for day, _i, redeemed in dashboard.points_by_day],
                 title=_("Points redeemed per day"),
                 colour="#b45309",
             ),
-            "tiers": svg.bar_chart(
+            "tiers": bar_chart(
                 [(row["tier__name"] or _("No tier"), row["members"]) for row in tier_rows],
                 title=_("Active members per tier"),
                 colours=[row["tier__colour"] or "#888888" for row in tier_rows] or None,
