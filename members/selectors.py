@@ -443,7 +443,8 @@ def member_get(*, member_number: str) -> Member | None:
 def member_find(*, identifier: str) -> Member | None:
     """A member by member number, card number or email address (what a till scans, an e-shop knows or staff type).
 
-    The one look-up by identifier: the API, the staff console and the imports all call it.
+    The one look-up of a single identifier: the API and the staff console's member search call it (imports and
+    segment lists resolve thousands at once, in set-based queries of their own).
     """
     identifier = identifier.strip()
     queryset = Member.objects.select_related("user", "tier", "account")
