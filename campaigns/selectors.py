@@ -221,7 +221,3 @@ def campaign_report(campaign: Campaign, *, now: datetime | None = None) -> Campa
         currency=program.currency,
         points_by_day=points_by_day(campaign),
     )
-
-
-def campaign_changes(campaign: Campaign, *, limit: int = 50):
-    return campaign.changes.select_related("actor").order_by("-created_at", "-id")[:limit]

@@ -88,10 +88,6 @@ class TierProgress:
     percent: int
 
     @property
-    def is_top(self) -> bool:
-        return self.next_tier is None
-
-    @property
     def by_spend(self) -> bool:
         return self.basis == ProgramSettings.TierBasis.SPEND
 

@@ -26,7 +26,7 @@ from members.models import Member, PointsAccount
 from members.selectors import tiers_list
 
 from .exceptions import VoucherNotFound
-from .models import PartnerCode, Redemption, Reward, Voucher
+from .models import Redemption, Reward, Voucher
 from .rules import MemberSituation, period_start, redemption_error, voucher_code_normalise, voucher_refusal
 
 SHIPPING_LIST_COLUMNS = [
@@ -289,10 +289,6 @@ def shipping_list_rows(*, redemptions: QuerySet[Redemption]):
             r.get_fulfilment_status_display(),
             r.tracking_reference,
         ]
-
-
-def partner_codes_left(*, reward: Reward) -> int:
-    return PartnerCode.objects.filter(reward=reward, redemption__isnull=True).count()
 
 
 def member_export(member: Member) -> dict:
