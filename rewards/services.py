@@ -26,7 +26,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from members import hooks
 from members.exceptions import AccountClosed, DuplicateRequest
 from members.models import LedgerEntry, Member, Purchase
-from members.selectors import program_settings_get, tiers_list
+from members.selectors import program_settings_get
 from members.services.ledger import account_lock, ledger_post
 
 from .exceptions import (
@@ -40,15 +40,13 @@ from .exceptions import (
 )
 from .models import PartnerCode, Redemption, Reward, Voucher
 from .rules import (
-    MemberSituation,
     availability_error,
-    redemption_error,
     redemption_points,
     voucher_code_new,
     voucher_code_normalise,
     voucher_refusal,
 )
-from .selectors import member_redeemed_units
+from .selectors import redemption_refusal
 
 THUMBNAIL_SIZE = (480, 360)
 PARTNER_CODE_MAX_LENGTH = PartnerCode._meta.get_field("code").max_length
@@ -113,15 +111,17 @@ def reward_redeem(
         reward = Reward.objects.get(pk=reward.pk)
         cost = redemption_points(reward=reward, quantity=quantity, points=points)
         address = _validated_address(reward, shipping_address)
-        _check_redeemable(
-            member=member,
-            reward=reward,
+        error = redemption_refusal(
+            member_id=member.pk,
             tier_id=tier_id,
+            reward=reward,
             balance=account.balance,
             quantity=quantity,
             cost=cost,
             now=now,
         )
+        if error is not None:
+            raise error
         _stock_take(reward=reward, quantity=quantity)
         redemption = _redemption_create(
             member=member,
@@ -159,31 +159,6 @@ def _active_member_tier_id(member: Member) -> int | None:
     if status != Member.Status.ACTIVE:
         raise AccountClosed()
     return tier_id
-
-
-def _check_redeemable(
-    *, member: Member, reward: Reward, tier_id: int | None, balance: int, quantity: int, cost: int, now: datetime
-) -> None:
-    """Raise the first reason the member may not redeem (availability, tier, limits, points), if any."""
-    redeemed_total, redeemed_in_period = member_redeemed_units(member_id=member.pk, reward=reward, now=now)
-    tiers = {tier.pk: tier for tier in tiers_list()}
-    min_tier = tiers.get(reward.min_tier_id)
-    error = redemption_error(
-        reward=reward,
-        situation=MemberSituation(
-            tier_rank=tiers[tier_id].rank if tier_id in tiers else None,
-            balance=balance,
-            redeemed_total=redeemed_total,
-            redeemed_in_period=redeemed_in_period,
-        ),
-        quantity=quantity,
-        points=cost,
-        min_tier_rank=min_tier.rank if min_tier else None,
-        min_tier_name=min_tier.name if min_tier else "",
-        now=now,
-    )
-    if error is not None:
-        raise error
 
 
 def _stock_take(*, reward: Reward, quantity: int) -> None:
