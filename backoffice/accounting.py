@@ -180,8 +180,10 @@ def movements_for(period: Period, *, use_rollups: bool = True) -> Movements:
     return Movements(period=period, opening=totals["opening"], lines=lines, closing=totals["closing"])
 
 
+ACCOUNTING_CSV_HEADER = ["section", "item", "value"]
+
+
 def accounting_csv_rows(liability: Liability, movements: Movements):
-    yield ["section", "item", "value"]
     yield ["liability", "as_of", liability.as_of.isoformat()]
     yield ["liability", "spendable_points", liability.spendable]
     yield ["liability", "pending_points", liability.pending]

@@ -202,11 +202,6 @@ def points_days(period: Period, watermark: Watermark | None) -> dict[date, list[
     return {day: [int(issued), -int(redeemed), -int(expired)] for day, (issued, redeemed, expired) in by_day.items()}
 
 
-def points_stats(period: Period, *, use_rollups: bool = True) -> dict:
-    days = points_days(period, rollup_watermark() if use_rollups else None)
-    return _points_totals(days)
-
-
 def _points_totals(days: dict[date, list[int]]) -> dict:
     return {
         "issued": sum(values[0] for values in days.values()),
@@ -252,11 +247,6 @@ def activity_days(period: Period, watermark: Watermark | None) -> tuple[dict[dat
     purchases += live_purchases["n"]
     revenue += live_purchases["total"]
     return enrolments, purchases, Decimal(revenue).quantize(CENT)
-
-
-def enrolment_stats(period: Period, *, use_rollups: bool = True) -> tuple[int, list[tuple]]:
-    enrolments, _purchases, _revenue = activity_days(period, rollup_watermark() if use_rollups else None)
-    return sum(enrolments.values()), [(day, enrolments.get(day, 0)) for day in period.each_day()]
 
 
 def tier_distribution() -> list[dict]:

@@ -1,38 +1,17 @@
-"""Streaming CSV exports: rows are written as the database cursor yields them, never held in memory."""
+"""What the staff exports contain: their columns and rows, read as the database cursor yields them.
+
+The CSV itself (formula escaping, streaming) is written by :mod:`members.csvio`, like every CSV download.
+"""
 
 from __future__ import annotations
-
-import csv
-from collections.abc import Iterable
-
-from django.http import StreamingHttpResponse
 
 from backoffice.periods import Period
 from members.models import LedgerEntry, Member
 from rewards.models import Redemption
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
-
-class _Echo:
-    def write(self, value):
-        return value
-
-
-def _safe(value):
-    """Neutralise spreadsheet formulas in text cells (CSV injection); numbers pass unchanged."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return "" if value is None else value
-
-
-def csv_response(rows: Iterable[Iterable], filename: str) -> StreamingHttpResponse:
-    writer = csv.writer(_Echo())
-    response = StreamingHttpResponse(
-        (writer.writerow([_safe(value) for value in row]) for row in rows), content_type="text/csv; charset=utf-8"
-    )
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+def _header(columns: list[tuple[str, str]]) -> list[str]:
+    return [name for name, _path in columns]
 
 
 MEMBER_COLUMNS = [
@@ -54,8 +33,10 @@ MEMBER_COLUMNS = [
 ]
 
 
+MEMBER_HEADER = _header(MEMBER_COLUMNS)
+
+
 def members_rows():
-    yield [name for name, _path in MEMBER_COLUMNS]
     queryset = Member.objects.order_by("pk").values_list(*[path for _name, path in MEMBER_COLUMNS])
     yield from queryset.iterator(chunk_size=2000)
 
@@ -77,8 +58,10 @@ LEDGER_COLUMNS = [
 ]
 
 
+LEDGER_HEADER = _header(LEDGER_COLUMNS)
+
+
 def ledger_rows(period: Period):
-    yield [name for name, _path in LEDGER_COLUMNS]
     queryset = (
         LedgerEntry.objects.filter(created_at__gte=period.start_at, created_at__lt=period.end_at)
         .order_by("created_at", "pk")
@@ -106,10 +89,12 @@ REDEMPTION_COLUMNS = [
 ]
 
 
+REDEMPTION_HEADER = _header(REDEMPTION_COLUMNS)
+
+
 def redemptions_rows(period: Period):
     """Redemptions created in the period. Voucher codes and shipping addresses stay out: codes are bearer
     credentials and addresses are personal data; the rewards admin has the shipping list for those who ship."""
-    yield [name for name, _path in REDEMPTION_COLUMNS]
     queryset = (
         Redemption.objects.filter(created_at__gte=period.start_at, created_at__lt=period.end_at)
         .order_by("created_at", "pk")

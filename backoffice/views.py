@@ -16,12 +16,14 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from backoffice import accounting, analytics, exports, svg
+from backoffice import accounting, analytics, exports
 from backoffice.forms import AdjustPointsForm, AsOfForm, ImportForm, PeriodForm
 from backoffice.imports import error_report_rows
 from backoffice.models import ImportJob, StaffAuditLog
 from backoffice.selectors import member_360 as member_360_read
 from backoffice.services.staff import audit_record, import_job_create, staff_points_adjust, staff_settings_get
+from members.charts import bar_chart
+from members.csvio import csv_response
 from members.exceptions import LoyaltyError
 from members.forms import apply_domain_error
 from members.models import Member
@@ -122,19 +124,19 @@ def analytics_dashboard(request):
         dashboard = analytics.dashboard_get(form.period)
         tier_rows = dashboard.tier_distribution
         charts = {
-            "enrolments": svg.bar_chart(
+            "enrolments": bar_chart(
                 [(day.strftime("%d %b"), n) for day, n in dashboard.enrolments_by_day], title=_("Enrolments per day")
             ),
-            "issued": svg.bar_chart(
+            "issued": bar_chart(
                 [(day.strftime("%d %b"), issued) for day, issued, _r in dashboard.points_by_day],
                 title=_("Points issued per day"),
             ),
-            "redeemed": svg.bar_chart(
+            "redeemed": bar_chart(
                 [(day.strftime("%d %b"), redeemed) for day, _i, redeemed in dashboard.points_by_day],
                 title=_("Points redeemed per day"),
                 colour="#b45309",
             ),
-            "tiers": svg.bar_chart(
+            "tiers": bar_chart(
                 [(row["tier__name"] or _("No tier"), row["members"]) for row in tier_rows],
                 title=_("Active members per tier"),
                 colours=[row["tier__colour"] or "#888888" for row in tier_rows] or None,
@@ -189,8 +191,10 @@ def liability_csv(request):
     liability = accounting.liability_as_of(as_of_form.cleaned_data["as_of"])
     movements = accounting.movements_for(period_form.period)
     _audit_export(request, "points-accounting", {"as_of": str(liability.as_of), "period": str(movements.period)})
-    return exports.csv_response(
-        accounting.accounting_csv_rows(liability, movements), f"points-accounting-{liability.as_of}.csv"
+    return csv_response(
+        f"points-accounting-{liability.as_of}.csv",
+        accounting.ACCOUNTING_CSV_HEADER,
+        accounting.accounting_csv_rows(liability, movements),
     )
 
 
@@ -216,7 +220,7 @@ def exports_index(request):
 @staff_view("backoffice.export_data", "members.view_member")
 def export_members(request):
     _audit_export(request, "members", {})
-    return exports.csv_response(exports.members_rows(), "members.csv")
+    return csv_response("members.csv", exports.MEMBER_HEADER, exports.members_rows())
 
 
 @staff_view("backoffice.export_data", "members.view_ledgerentry")
@@ -225,7 +229,9 @@ def export_ledger(request):
     if not form.is_valid():
         return render(request, "admin/staff/exports.html", _context(request, _("Exports"), form=form), status=400)
     _audit_export(request, "ledger", {"start": str(form.period.start), "end": str(form.period.end)})
-    return exports.csv_response(exports.ledger_rows(form.period), f"ledger-{form.period.start}-{form.period.end}.csv")
+    return csv_response(
+        f"ledger-{form.period.start}-{form.period.end}.csv", exports.LEDGER_HEADER, exports.ledger_rows(form.period)
+    )
 
 
 @staff_view("backoffice.export_data", "rewards.view_redemption")
@@ -234,8 +240,10 @@ def export_redemptions(request):
     if not form.is_valid():
         return render(request, "admin/staff/exports.html", _context(request, _("Exports"), form=form), status=400)
     _audit_export(request, "redemptions", {"start": str(form.period.start), "end": str(form.period.end)})
-    return exports.csv_response(
-        exports.redemptions_rows(form.period), f"redemptions-{form.period.start}-{form.period.end}.csv"
+    return csv_response(
+        f"redemptions-{form.period.start}-{form.period.end}.csv",
+        exports.REDEMPTION_HEADER,
+        exports.redemptions_rows(form.period),
     )
 
 
@@ -273,4 +281,5 @@ def import_run_for_real(request, job_id: int):
 @staff_view("backoffice.view_importjob")
 def import_errors_csv(request, job_id: int):
     job = get_object_or_404(ImportJob, pk=job_id)
-    return exports.csv_response(error_report_rows(job), f"import-{job.pk}-errors.csv")
+    rows = error_report_rows(job)  # its first row is the header
+    return csv_response(f"import-{job.pk}-errors.csv", next(rows), rows)

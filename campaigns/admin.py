@@ -18,11 +18,11 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
+from members.charts import bar_chart, days_filled
 from members.exceptions import LoyaltyError
 from members.forms import apply_domain_error
 
 from . import services
-from .charts import daily_bar_chart
 from .models import Campaign, CampaignChange, CampaignEmail, CampaignParticipation, Segment, SegmentMember
 from .segments import audience_split, segment_size
 from .selectors import campaign_report
@@ -330,13 +330,21 @@ class CampaignAdmin(admin.ModelAdmin):
         if not (request.user.has_perm("campaigns.report_campaign") or request.user.is_superuser):
             raise PermissionDenied
         report = campaign_report(campaign)
+        days = days_filled(report.points_by_day)
+        chart = bar_chart(
+            [(day.strftime("%d %b"), points) for day, points in days],
+            title=_("Points awarded per day"),
+            width=720,
+            height=240,
+        )
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "original": campaign,
             "title": _("Report: %(name)s") % {"name": campaign},
             "report": report,
-            "chart": daily_bar_chart(report.points_by_day),
+            "chart": chart if days else None,
+            "points_by_day": days,
         }
         return TemplateResponse(request, "admin/campaigns/campaign/report.html", context)
 

@@ -10,8 +10,10 @@ class CampaignsConfig(AppConfig):
 
         from . import tasks  # noqa: F401  (registered before a launch enqueues them by name)
         from .engine import campaign_awards, campaign_awards_reserve
+        from .selectors import member_export
         from .services.refunds import campaign_refund_record
 
         hooks.register(hooks.earning_providers, campaign_awards)
         hooks.register(hooks.award_reservers, campaign_awards_reserve)
         hooks.register(hooks.purchase_refunded, campaign_refund_record)
+        hooks.register(hooks.export_providers, member_export)

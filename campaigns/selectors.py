@@ -1,4 +1,4 @@
-"""Reads of the campaigns app: a member's offers, and a campaign's report."""
+"""Reads of the campaigns app: a member's offers, a campaign's report and a member's data export."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from members.models import MONEY, LedgerEntry, Member, Purchase
 from members.selectors import program_settings_get
 
 from .engine import running_campaigns
-from .models import Campaign, CampaignParticipation
+from .models import Campaign, CampaignEmail, CampaignParticipation, SegmentMember
 from .segments import audience_split, holdout_bucket_sql, in_holdout, member_segment_ids, segment_members
 
 ZERO = Decimal("0")
@@ -223,5 +223,38 @@ def campaign_report(campaign: Campaign, *, now: datetime | None = None) -> Campa
     )
 
 
-def campaign_changes(campaign: Campaign, *, limit: int = 50):
-    return campaign.changes.select_related("actor").order_by("-created_at", "-id")[:limit]
+def member_export(member: Member) -> dict:
+    """What the campaigns app holds about a member, for their data export (three queries).
+
+    Segments built from rules are worked out when a campaign runs and not stored per member; the lists staff
+    put a member on (or keep them off) are.
+    """
+    return {
+        "campaign_participations": list(
+            CampaignParticipation.objects.filter(member_id=member.pk)
+            .order_by("created_at", "pk")
+            .values(
+                "campaign__name",
+                "campaign__kind",
+                "holdout",
+                "points_awarded",
+                "points_clawed_back",
+                "awards",
+                "first_at",
+                "last_at",
+                "offer_expires_at",
+                "offer_used_at",
+                "created_at",
+            )
+        ),
+        "campaign_emails": list(
+            CampaignEmail.objects.filter(member_id=member.pk)
+            .order_by("claimed_at", "pk")
+            .values("campaign__name", "campaign__email_subject", "status", "claimed_at", "sent_at", "error")
+        ),
+        "segment_lists": list(
+            SegmentMember.objects.filter(member_id=member.pk)
+            .order_by("created_at", "pk")
+            .values("segment__name", "excluded", "created_at")
+        ),
+    }

@@ -32,6 +32,7 @@ from .models import (
     TierHistory,
     User,
 )
+from .selectors import member_find
 from .services import member_update_profile, points_reverse
 
 RECENT_ROWS = 20
@@ -134,13 +135,8 @@ class EarningRuleAdmin(admin.ModelAdmin):
 class MemberAdmin(admin.ModelAdmin):
     list_display = ["member_number", "email", "name", "tier", "balance", "status", "enrolled_at"]
     list_filter = ["status", "tier"]
-    search_fields = [
-        "=member_number",
-        "=card_number",
-        "user__email",
-        "user__first_name",
-        "user__last_name",
-    ]
+    # Member and card numbers are found by ``get_search_results`` (the one look-up by identifier).
+    search_fields = ["user__email", "user__first_name", "user__last_name"]
     list_select_related = ["user", "tier", "account"]
     show_full_result_count = False
     fieldsets = (
@@ -177,6 +173,15 @@ class MemberAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("user", "tier", "account")
+
+    def get_search_results(self, request, queryset, search_term):
+        """Names and emails as typed, plus the member that ``member_find`` gives for the whole term: a member
+        number, a card number (spaces allowed, as printed) or an exact email address."""
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        found = member_find(identifier=search_term) if search_term.strip() else None
+        if found is not None:
+            results |= queryset.filter(pk=found.pk)
+        return results, may_have_duplicates
 
     @admin.display(description=_("email"), ordering="user__email")
     def email(self, obj):

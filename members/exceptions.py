@@ -48,11 +48,6 @@ class InvalidPurchase(LoyaltyError):
     default_message = _("The purchase is not valid.")
 
 
-class PurchaseNotFound(LoyaltyError):
-    code = "purchase_not_found"
-    default_message = _("No purchase with that id.")
-
-
 class RefundExceedsPurchase(LoyaltyError):
     code = "refund_exceeds_purchase"
     default_message = _("The refund is larger than what is left of the purchase.")

@@ -17,6 +17,7 @@ from .models import (
     EarningRule,
     LedgerEntry,
     Member,
+    PointsAccount,
     PointsLot,
     ProgramSettings,
     Purchase,
@@ -86,10 +87,6 @@ class TierProgress:
     review_date: date | None
     #: 0–100, towards ``next_tier`` (100 at the top tier).
     percent: int
-
-    @property
-    def is_top(self) -> bool:
-        return self.next_tier is None
 
     @property
     def by_spend(self) -> bool:
@@ -313,127 +310,155 @@ def member_export(member: Member) -> dict:
     member add it through ``members.hooks.export_providers`` (``provider(member) -> dict``), merged in.
     """
     member = Member.objects.select_related("account", "tier", "user").get(pk=member.pk)
-    user = member.user
-    account = member.account
-    purchases = Purchase.objects.filter(member_id=member.pk).prefetch_related("lines", "refunds").order_by("id")
     data = {
         "exported_at": timezone.now(),
-        "profile": {
-            "email": user.email,
-            "first_name": user.first_name,
-            "last_name": user.last_name,
-            "member_number": member.member_number,
-            "card_number": member.card_number,
-            "status": member.status,
-            "birthday": member.birthday,
-            "phone": member.phone,
-            "marketing_consent": member.marketing_consent,
-            "email_notifications": member.email_notifications,
-            "enrolled_at": member.enrolled_at,
-            "enrollment_channel": member.enrollment_channel,
-            "last_purchase_at": member.last_purchase_at,
-            "closed_at": member.closed_at,
-            "tier": getattr(member.tier, "name", None),
-            "tier_achieved_at": member.tier_achieved_at,
-            "tier_review_at": member.tier_review_at,
-        },
-        "account": {
-            "balance": account.balance,
-            "pending": account.pending,
-            "owed": account.owed,
-            "lifetime_earned": account.lifetime_earned,
-            "lifetime_spent": account.lifetime_spent,
-        },
-        "ledger": list(
-            LedgerEntry.objects.filter(account_id=member.pk)
-            .order_by("created_at", "id")
-            .values(
-                "id",
-                "created_at",
-                "kind",
-                "points",
-                "pending_delta",
-                "owed_delta",
-                "balance_after",
-                "description",
-                "purchase_id",
-                "reversal_of_id",
-            )
-        ),
-        "lots": list(
-            PointsLot.objects.filter(account_id=member.pk)
-            .order_by("created_at", "id")
-            .values(
-                "id",
-                "entry_id",
-                "amount",
-                "remaining",
-                "expired",
-                "is_pending",
-                "available_at",
-                "expires_at",
-                "created_at",
-            )
-        ),
-        "purchases": [
-            {
-                "id": purchase.pk,
-                "external_id": purchase.external_id,
-                "source": purchase.source,
-                "channel": purchase.channel,
-                "store": purchase.store,
-                "occurred_at": purchase.occurred_at,
-                "currency": purchase.currency,
-                "total": purchase.total,
-                "points_earned": purchase.points_earned,
-                "points_bonus": purchase.points_bonus,
-                "refunded_total": purchase.refunded_total,
-                "points_clawed_back": purchase.points_clawed_back,
-                "lines": [
-                    {
-                        "line_number": line.line_number,
-                        "sku": line.sku,
-                        "category": line.category,
-                        "quantity": line.quantity,
-                        "unit_price": line.unit_price,
-                        "points": line.points,
-                        "refunded_quantity": line.refunded_quantity,
-                    }
-                    for line in purchase.lines.all()
-                ],
-                "refunds": [
-                    {
-                        "refund_id": refund.refund_id,
-                        "amount": refund.amount,
-                        "points_clawed_back": refund.points_clawed_back,
-                        "created_at": refund.created_at,
-                    }
-                    for refund in purchase.refunds.all()
-                ],
-            }
-            for purchase in purchases
-        ],
-        "tier_history": [
-            {
-                "created_at": row.created_at,
-                "from": getattr(row.from_tier, "name", None),
-                "to": getattr(row.to_tier, "name", None),
-                "reason": row.reason,
-                "qualifying_value": row.qualifying_value,
-            }
-            for row in TierHistory.objects.filter(member_id=member.pk)
-            .select_related("from_tier", "to_tier")
-            .order_by("created_at", "id")
-        ],
-        "qualifying_activity": list(
-            QualifyingActivity.objects.filter(member_id=member.pk)
-            .order_by("month")
-            .values("month", "points", "spend", "purchases")
-        ),
+        "profile": _export_profile(member),
+        "account": _export_account(member.account),
+        "ledger": _export_ledger(member),
+        "lots": _export_lots(member),
+        "purchases": _export_purchases(member),
+        "tier_history": _export_tier_history(member),
+        "qualifying_activity": _export_qualifying_activity(member),
     }
     for provider in hooks.export_providers:
         data.update(provider(member))
     return data
+
+
+def _export_profile(member: Member) -> dict:
+    user = member.user
+    return {
+        "email": user.email,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "member_number": member.member_number,
+        "card_number": member.card_number,
+        "status": member.status,
+        "birthday": member.birthday,
+        "phone": member.phone,
+        "marketing_consent": member.marketing_consent,
+        "email_notifications": member.email_notifications,
+        "enrolled_at": member.enrolled_at,
+        "enrollment_channel": member.enrollment_channel,
+        "last_purchase_at": member.last_purchase_at,
+        "closed_at": member.closed_at,
+        "tier": getattr(member.tier, "name", None),
+        "tier_achieved_at": member.tier_achieved_at,
+        "tier_review_at": member.tier_review_at,
+    }
+
+
+def _export_account(account: PointsAccount) -> dict:
+    return {
+        "balance": account.balance,
+        "pending": account.pending,
+        "owed": account.owed,
+        "lifetime_earned": account.lifetime_earned,
+        "lifetime_spent": account.lifetime_spent,
+    }
+
+
+def _export_ledger(member: Member) -> list[dict]:
+    return list(
+        LedgerEntry.objects.filter(account_id=member.pk)
+        .order_by("created_at", "id")
+        .values(
+            "id",
+            "created_at",
+            "kind",
+            "points",
+            "pending_delta",
+            "owed_delta",
+            "balance_after",
+            "description",
+            "purchase_id",
+            "reversal_of_id",
+        )
+    )
+
+
+def _export_lots(member: Member) -> list[dict]:
+    return list(
+        PointsLot.objects.filter(account_id=member.pk)
+        .order_by("created_at", "id")
+        .values(
+            "id",
+            "entry_id",
+            "amount",
+            "remaining",
+            "expired",
+            "is_pending",
+            "available_at",
+            "expires_at",
+            "created_at",
+        )
+    )
+
+
+def _export_purchases(member: Member) -> list[dict]:
+    """Purchases with their lines and refunds (three queries: the lines and refunds are prefetched)."""
+    purchases = Purchase.objects.filter(member_id=member.pk).prefetch_related("lines", "refunds").order_by("id")
+    return [
+        {
+            "id": purchase.pk,
+            "external_id": purchase.external_id,
+            "source": purchase.source,
+            "channel": purchase.channel,
+            "store": purchase.store,
+            "occurred_at": purchase.occurred_at,
+            "currency": purchase.currency,
+            "total": purchase.total,
+            "points_earned": purchase.points_earned,
+            "points_bonus": purchase.points_bonus,
+            "refunded_total": purchase.refunded_total,
+            "points_clawed_back": purchase.points_clawed_back,
+            "lines": [
+                {
+                    "line_number": line.line_number,
+                    "sku": line.sku,
+                    "category": line.category,
+                    "quantity": line.quantity,
+                    "unit_price": line.unit_price,
+                    "points": line.points,
+                    "refunded_quantity": line.refunded_quantity,
+                }
+                for line in purchase.lines.all()
+            ],
+            "refunds": [
+                {
+                    "refund_id": refund.refund_id,
+                    "amount": refund.amount,
+                    "points_clawed_back": refund.points_clawed_back,
+                    "created_at": refund.created_at,
+                }
+                for refund in purchase.refunds.all()
+            ],
+        }
+        for purchase in purchases
+    ]
+
+
+def _export_tier_history(member: Member) -> list[dict]:
+    return [
+        {
+            "created_at": row.created_at,
+            "from": getattr(row.from_tier, "name", None),
+            "to": getattr(row.to_tier, "name", None),
+            "reason": row.reason,
+            "qualifying_value": row.qualifying_value,
+        }
+        for row in TierHistory.objects.filter(member_id=member.pk)
+        .select_related("from_tier", "to_tier")
+        .order_by("created_at", "id")
+    ]
+
+
+def _export_qualifying_activity(member: Member) -> list[dict]:
+    return list(
+        QualifyingActivity.objects.filter(member_id=member.pk)
+        .order_by("month")
+        .values("month", "points", "spend", "purchases")
+    )
 
 
 def member_get(*, member_number: str) -> Member | None:
@@ -443,7 +468,8 @@ def member_get(*, member_number: str) -> Member | None:
 def member_find(*, identifier: str) -> Member | None:
     """A member by member number, card number or email address (what a till scans, an e-shop knows or staff type).
 
-    The one look-up by identifier: the API, the staff console and the imports all call it.
+    The one look-up of a single identifier: the API and the staff console's member search call it (imports and
+    segment lists resolve thousands at once, in set-based queries of their own).
     """
     identifier = identifier.strip()
     queryset = Member.objects.select_related("user", "tier", "account")

@@ -6,7 +6,6 @@ here takes a member id from the URL.
 
 from functools import wraps
 
-import segno
 from allauth.account.views import SignupView
 from django.contrib import messages
 from django.contrib.auth import logout
@@ -23,6 +22,7 @@ from . import hooks
 from .exceptions import LoyaltyError
 from .forms import ActivityFilterForm, CloseAccountForm, ProfileForm, apply_domain_error
 from .models import Member
+from .qr import qr_svg
 from .selectors import (
     earning_rules_public,
     member_activity_page,
@@ -151,17 +151,15 @@ def tiers(request, member):
     )
 
 
-def _qr_svg(data: str, title: str) -> str:
-    qr = segno.make_qr(data, error="m")
-    return qr.svg_inline(scale=4, border=4, dark="#000", light="#fff", title=title, omitsize=True)
-
-
 @member_view
 def card(request, member):
     return render(
         request,
         "members/card.html",
-        {"member": member, "qr_svg": _qr_svg(member.card_number, _("Membership card QR code"))},
+        {
+            "member": member,
+            "qr_svg": qr_svg(member.card_number, title=_("Membership card QR code"), border=4, light="#fff"),
+        },
     )
 
 

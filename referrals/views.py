@@ -1,24 +1,18 @@
 from urllib.parse import urlencode
 
-import segno
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
 from members.models import Member
+from members.qr import qr_svg
 
 from .models import ReferralCode
 from .rules import code_normalise
 from .selectors import referral_program_get, referral_summary_for_member, referrals_for_member
 from .services import referral_code_get_or_create
-
-
-def _qr_svg(url: str) -> str:
-    # segno writes the SVG itself from the URL only, so marking it safe does not pass user input through.
-    return mark_safe(segno.make(url, error="m").svg_inline(scale=4, border=2, dark="#0f5e57", omitsize=True))
 
 
 @login_required
@@ -32,7 +26,7 @@ def index(request):
         {
             "code": code,
             "share_url": share_url,
-            "qr_svg": _qr_svg(share_url),
+            "qr_svg": qr_svg(share_url, dark="#0f5e57"),
             "referrals": referrals_for_member(member=member),
             "summary": referral_summary_for_member(member=member),
             "referral_program": referral_program_get(),

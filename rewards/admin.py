@@ -1,12 +1,10 @@
 """Staff console for rewards. Every change goes through ``rewards.services``."""
 
-import csv
-
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
-from django.http import HttpResponseRedirect, StreamingHttpResponse
+from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
 from django.utils import timezone
@@ -14,10 +12,11 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from members.csvio import csv_response
 from members.exceptions import LoyaltyError
 
 from .models import PartnerCode, Redemption, Reward, Voucher
-from .selectors import donation_totals_by_charity, shipping_list_rows
+from .selectors import SHIPPING_LIST_COLUMNS, donation_totals_by_charity, shipping_list_rows
 from .services import (
     partner_codes_upload,
     redemption_cancel,
@@ -34,11 +33,6 @@ class PartnerCodeUploadForm(forms.Form):
     file = forms.FileField(
         label=_("CSV file"), help_text=_("One code per line in the first column; a 'code' header is optional.")
     )
-
-
-class _Echo:
-    def write(self, value):
-        return value
 
 
 @admin.register(Reward)
@@ -225,12 +219,9 @@ class RedemptionAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Export shipping list (CSV)"))
     def export_shipping_list(self, request, queryset):
-        writer = csv.writer(_Echo())
         rows = shipping_list_rows(redemptions=queryset.exclude(fulfilment_status=Redemption.Fulfilment.NOT_REQUIRED))
-        response = StreamingHttpResponse((writer.writerow(row) for row in rows), content_type="text/csv")
         stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-        response["Content-Disposition"] = f'attachment; filename="shipping-list-{stamp}.csv"'
-        return response
+        return csv_response(f"shipping-list-{stamp}.csv", SHIPPING_LIST_COLUMNS, rows)
 
     @admin.action(description=_("Cancel and return points"), permissions=["change"])
     def cancel_and_refund(self, request, queryset):

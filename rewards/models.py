@@ -240,17 +240,6 @@ class Redemption(models.Model):
     def __str__(self):
         return f"{self.reward} × {self.quantity} for {self.member_id}"
 
-    @property
-    def shipping_lines(self) -> list[str]:
-        lines = [
-            self.shipping_name,
-            self.shipping_line1,
-            self.shipping_line2,
-            f"{self.shipping_postcode} {self.shipping_city}".strip(),
-            self.shipping_country,
-        ]
-        return [line for line in lines if line]
-
 
 class Voucher(models.Model):
     """A code a member shows at a till. Created by redemption; used, expired or cancelled once."""
@@ -305,10 +294,6 @@ class Voucher(models.Model):
 
     def __str__(self):
         return self.code
-
-    @property
-    def is_usable(self) -> bool:
-        return self.state == self.State.ISSUED and self.expires_at > timezone.now()
 
 
 class PartnerCode(models.Model):

@@ -26,7 +26,7 @@ from members.models import Member, PointsAccount
 from members.selectors import tiers_list
 
 from .exceptions import VoucherNotFound
-from .models import PartnerCode, Redemption, Reward, Voucher
+from .models import Redemption, Reward, Voucher
 from .rules import MemberSituation, period_start, redemption_error, voucher_code_normalise, voucher_refusal
 
 SHIPPING_LIST_COLUMNS = [
@@ -175,20 +175,19 @@ class Redeemability:
         return self.error is None
 
 
-def reward_redeemability(
-    *, member: Member, reward: Reward, quantity: int = 1, points: int | None = None, now: datetime | None = None
-) -> Redeemability:
-    """Whether ``member`` could redeem ``reward`` now, and why not: the service's own rules, without writing."""
-    now = now or timezone.now()
-    balance = member_balance(member=member)
-    cost = points if reward.kind == Reward.Kind.DONATION and points else reward.points_cost * quantity
-    redeemed_total, redeemed_in_period = member_redeemed_units(member_id=member.pk, reward=reward, now=now)
+def redemption_refusal(
+    *, member_id: int, tier_id: int | None, reward: Reward, balance: int, quantity: int, cost: int, now: datetime
+) -> LoyaltyError | None:
+    """The first reason (availability, tier, per-member limits, points) why the member may not redeem
+    ``quantity`` of ``reward`` for ``cost`` points now, or None. The redeem page and ``reward_redeem`` both ask
+    here, so they never disagree."""
+    redeemed_total, redeemed_in_period = member_redeemed_units(member_id=member_id, reward=reward, now=now)
     tiers = {tier.pk: tier for tier in tiers_list()}
     min_tier = tiers.get(reward.min_tier_id)
-    error = redemption_error(
+    return redemption_error(
         reward=reward,
         situation=MemberSituation(
-            tier_rank=tiers[member.tier_id].rank if member.tier_id in tiers else None,
+            tier_rank=tiers[tier_id].rank if tier_id in tiers else None,
             balance=balance,
             redeemed_total=redeemed_total,
             redeemed_in_period=redeemed_in_period,
@@ -197,6 +196,24 @@ def reward_redeemability(
         points=cost,
         min_tier_rank=min_tier.rank if min_tier else None,
         min_tier_name=min_tier.name if min_tier else "",
+        now=now,
+    )
+
+
+def reward_redeemability(
+    *, member: Member, reward: Reward, quantity: int = 1, points: int | None = None, now: datetime | None = None
+) -> Redeemability:
+    """Whether ``member`` could redeem ``reward`` now, and why not: the service's own rules, without writing."""
+    now = now or timezone.now()
+    balance = member_balance(member=member)
+    cost = points if reward.kind == Reward.Kind.DONATION and points else reward.points_cost * quantity
+    error = redemption_refusal(
+        member_id=member.pk,
+        tier_id=member.tier_id,
+        reward=reward,
+        balance=balance,
+        quantity=quantity,
+        cost=cost,
         now=now,
     )
     return Redeemability(balance=balance, cost=cost, error=error)
@@ -271,8 +288,8 @@ def voucher_check(*, code: str, now: datetime | None = None) -> VoucherCheck:
 
 
 def shipping_list_rows(*, redemptions: QuerySet[Redemption]):
-    """Rows of the shipping list CSV for the given redemptions (one query, streamed)."""
-    yield SHIPPING_LIST_COLUMNS
+    """Rows of the shipping list CSV (columns ``SHIPPING_LIST_COLUMNS``) for the given redemptions (one query,
+    streamed)."""
     for r in redemptions.select_related("reward", "member").order_by("created_at", "pk").iterator(chunk_size=2000):
         yield [
             r.pk,
@@ -289,10 +306,6 @@ def shipping_list_rows(*, redemptions: QuerySet[Redemption]):
             r.get_fulfilment_status_display(),
             r.tracking_reference,
         ]
-
-
-def partner_codes_left(*, reward: Reward) -> int:
-    return PartnerCode.objects.filter(reward=reward, redemption__isnull=True).count()
 
 
 def member_export(member: Member) -> dict:

@@ -26,7 +26,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from members import hooks
 from members.exceptions import AccountClosed, DuplicateRequest
 from members.models import LedgerEntry, Member, Purchase
-from members.selectors import program_settings_get, tiers_list
+from members.selectors import program_settings_get
 from members.services.ledger import account_lock, ledger_post
 
 from .exceptions import (
@@ -40,15 +40,13 @@ from .exceptions import (
 )
 from .models import PartnerCode, Redemption, Reward, Voucher
 from .rules import (
-    MemberSituation,
     availability_error,
-    redemption_error,
     redemption_points,
     voucher_code_new,
     voucher_code_normalise,
     voucher_refusal,
 )
-from .selectors import member_redeemed_units
+from .selectors import redemption_refusal
 
 THUMBNAIL_SIZE = (480, 360)
 PARTNER_CODE_MAX_LENGTH = PartnerCode._meta.get_field("code").max_length
@@ -105,73 +103,112 @@ def reward_redeem(
     now = now or timezone.now()
     with transaction.atomic():
         account = account_lock(member_id=member.pk)
-        existing = Redemption.objects.filter(idempotency_key=idempotency_key).first()
+        existing = _replayed(idempotency_key=idempotency_key, member=member, reward=reward)
         if existing is not None:
-            if existing.member_id != member.pk or existing.reward_id != reward.pk:
-                raise DuplicateRequest()
-            existing.replayed = True
             return existing
 
-        status, tier_id = Member.objects.filter(pk=member.pk).values_list("status", "tier_id").get()
-        if status != Member.Status.ACTIVE:
-            raise AccountClosed()
+        tier_id = _active_member_tier_id(member)
         reward = Reward.objects.get(pk=reward.pk)
         cost = redemption_points(reward=reward, quantity=quantity, points=points)
         address = _validated_address(reward, shipping_address)
-
-        redeemed_total, redeemed_in_period = member_redeemed_units(member_id=member.pk, reward=reward, now=now)
-        tiers = {tier.pk: tier for tier in tiers_list()}
-        min_tier = tiers.get(reward.min_tier_id)
-        error = redemption_error(
+        error = redemption_refusal(
+            member_id=member.pk,
+            tier_id=tier_id,
             reward=reward,
-            situation=MemberSituation(
-                tier_rank=tiers[tier_id].rank if tier_id in tiers else None,
-                balance=account.balance,
-                redeemed_total=redeemed_total,
-                redeemed_in_period=redeemed_in_period,
-            ),
+            balance=account.balance,
             quantity=quantity,
-            points=cost,
-            min_tier_rank=min_tier.rank if min_tier else None,
-            min_tier_name=min_tier.name if min_tier else "",
+            cost=cost,
             now=now,
         )
         if error is not None:
             raise error
-
-        if reward.stock is not None:
-            taken = Reward.objects.filter(pk=reward.pk, stock__gte=quantity).update(stock=F("stock") - quantity)
-            if not taken:
-                raise RewardOutOfStock()
-
-        is_donation = reward.kind == Reward.Kind.DONATION
-        redemption = Redemption.objects.create(
-            member_id=member.pk,
+        _stock_take(reward=reward, quantity=quantity)
+        redemption = _redemption_create(
+            member=member,
             reward=reward,
             quantity=quantity,
-            points_spent=cost,
-            charity=reward.charity if is_donation else "",
+            cost=cost,
+            address=address,
             idempotency_key=idempotency_key,
-            actor=actor,
-            fulfilment_status=(
-                Redemption.Fulfilment.PENDING if reward.requires_shipping else Redemption.Fulfilment.NOT_REQUIRED
-            ),
-            created_at=now,
-            **address,
-        )
-        ledger_post(
-            account=account,
-            kind=LedgerEntry.Kind.DONATION if is_donation else LedgerEntry.Kind.REDEEM,
-            points=-cost,
-            idempotency_key=f"redemption:{redemption.pk}",
-            description=(_("Donation to %(charity)s") % {"charity": reward.charity} if is_donation else reward.name),
-            source=redemption,
             actor=actor,
             now=now,
         )
+        _redemption_debit(account=account, reward=reward, redemption=redemption, actor=actor, now=now)
         _deliver_and_announce(member=member, reward=reward, redemption=redemption, balance=account.balance, now=now)
     redemption.replayed = False
     return redemption
+
+
+def _replayed(*, idempotency_key: str, member: Member, reward: Reward, gift: bool = False) -> Redemption | None:
+    """The redemption (or gift) already made with ``idempotency_key``, marked ``replayed``; None if there is none.
+
+    The key used for another member or reward (or, for a gift, a redemption's key) raises ``DuplicateRequest``.
+    """
+    existing = Redemption.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is None:
+        return None
+    if existing.member_id != member.pk or existing.reward_id != reward.pk or (gift and not existing.is_gift):
+        raise DuplicateRequest()
+    existing.replayed = True
+    return existing
+
+
+def _active_member_tier_id(member: Member) -> int | None:
+    """The member's current tier id, read from the row; a closed membership raises ``AccountClosed``."""
+    status, tier_id = Member.objects.filter(pk=member.pk).values_list("status", "tier_id").get()
+    if status != Member.Status.ACTIVE:
+        raise AccountClosed()
+    return tier_id
+
+
+def _stock_take(*, reward: Reward, quantity: int) -> None:
+    """Take ``quantity`` from a limited stock with one conditional ``UPDATE`` (never below zero)."""
+    if reward.stock is None:
+        return
+    if not Reward.objects.filter(pk=reward.pk, stock__gte=quantity).update(stock=F("stock") - quantity):
+        raise RewardOutOfStock()
+
+
+def _redemption_create(
+    *,
+    member: Member,
+    reward: Reward,
+    quantity: int,
+    cost: int,
+    address: dict,
+    idempotency_key: str,
+    actor,
+    now: datetime,
+) -> Redemption:
+    return Redemption.objects.create(
+        member_id=member.pk,
+        reward=reward,
+        quantity=quantity,
+        points_spent=cost,
+        charity=reward.charity if reward.kind == Reward.Kind.DONATION else "",
+        idempotency_key=idempotency_key,
+        actor=actor,
+        fulfilment_status=(
+            Redemption.Fulfilment.PENDING if reward.requires_shipping else Redemption.Fulfilment.NOT_REQUIRED
+        ),
+        created_at=now,
+        **address,
+    )
+
+
+def _redemption_debit(*, account, reward: Reward, redemption: Redemption, actor, now: datetime) -> None:
+    """Debit the redemption's points: a ``REDEEM`` entry, or ``DONATION`` for a donation. ``account`` is locked."""
+    is_donation = reward.kind == Reward.Kind.DONATION
+    ledger_post(
+        account=account,
+        kind=LedgerEntry.Kind.DONATION if is_donation else LedgerEntry.Kind.REDEEM,
+        points=-redemption.points_spent,
+        idempotency_key=f"redemption:{redemption.pk}",
+        description=(_("Donation to %(charity)s") % {"charity": reward.charity} if is_donation else reward.name),
+        source=redemption,
+        actor=actor,
+        now=now,
+    )
 
 
 def _deliver_and_announce(*, member: Member, reward: Reward, redemption: Redemption, balance: int, now) -> None:
@@ -240,11 +277,8 @@ def reward_grant(
     grant_reason = grant_reason[: Redemption._meta.get_field("grant_reason").max_length]
     with transaction.atomic():
         account = account_lock(member_id=member.pk)
-        existing = Redemption.objects.filter(idempotency_key=idempotency_key).first()
+        existing = _replayed(idempotency_key=idempotency_key, member=member, reward=reward, gift=True)
         if existing is not None:
-            if existing.member_id != member.pk or existing.reward_id != reward.pk or not existing.is_gift:
-                raise DuplicateRequest()
-            existing.replayed = True
             return existing
 
         if not Member.objects.filter(pk=member.pk, status=Member.Status.ACTIVE).exists():
@@ -255,10 +289,7 @@ def reward_grant(
         error = availability_error(reward=reward, now=now)
         if error is not None:
             raise error
-        if reward.stock is not None and not Reward.objects.filter(pk=reward.pk, stock__gte=1).update(
-            stock=F("stock") - 1
-        ):
-            raise RewardOutOfStock()
+        _stock_take(reward=reward, quantity=1)
 
         redemption = Redemption.objects.create(
             member_id=member.pk,

@@ -3,20 +3,19 @@
 import secrets
 from datetime import timedelta
 
-import segno
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from members.exceptions import LoyaltyError
 from members.forms import apply_domain_error
 from members.models import Member
+from members.qr import qr_svg
 from members.selectors import program_settings_get
 
 from .forms import CatalogueFilterForm, RedeemForm
@@ -120,11 +119,6 @@ def redeem(request, slug):
     return render(request, "rewards/confirm.html", {"reward": reward, "form": form, "check": check})
 
 
-def _qr_svg(code: str) -> str:
-    # segno builds the SVG from the code alone (a restricted alphabet), so marking it safe is sound.
-    return mark_safe(segno.make(code, error="m", micro=False).svg_inline(scale=4, border=2, omitsize=True))
-
-
 @login_required
 def vouchers(request):
     member = _member(request)
@@ -132,7 +126,7 @@ def vouchers(request):
     usable, history = member_vouchers(member=member, now=now)
     grace = timedelta(hours=program_settings_get().voucher_cancel_grace_hours)
     for voucher in usable:
-        voucher.qr_svg = _qr_svg(voucher.code)
+        voucher.qr_svg = qr_svg(voucher.code)
         voucher.cancellable_until = voucher.issued_at + grace
         voucher.cancellable = now <= voucher.cancellable_until
     return render(

@@ -9,6 +9,7 @@ from campaigns.models import Campaign, Segment
 from campaigns.segments import in_holdout
 from campaigns.selectors import campaign_report
 from campaigns.services import segment_list_upload
+from members.charts import days_filled
 from members.models import LedgerEntry
 from members.services import account_lock, ledger_post, points_adjust
 from tests.factories import MemberFactory, StaffUserFactory, buy, campaign_factory, segment_factory
@@ -84,8 +85,16 @@ def test_report_page_renders_the_chart_with_constant_queries(admin_client, datas
     body = response.content.decode()
     assert response.status_code == 200
     assert "<svg" in body and 'class="bar"' in body
+    assert f"<td>{timezone.localdate().isoformat()}</td><td>100</td>" in body
     assert "Lift" in body or "No lift" in body
     for index in range(5):
         buy(treated[index % 4], "10")
     with django_assert_max_num_queries(20):
         assert admin_client.get(url).status_code == 200
+
+
+def test_chart_days_run_from_the_first_to_the_last_day_with_gaps_as_zero():
+    day = timezone.localdate()
+    series = [(day + timedelta(days=3), 7), (day, 5)]
+    assert days_filled(series) == [(day, 5), (day + timedelta(days=1), 0), (day + timedelta(days=2), 0), series[0]]
+    assert days_filled([]) == []

@@ -47,7 +47,9 @@ def test_member_search_by_email_name_member_and_card_number(staff_client):
     dana = MemberFactory(user=UserFactory(email="dana@example.com", first_name="Dana", last_name="Quist"))
     MemberFactory(user=UserFactory(email="other@example.com", first_name="Olaf", last_name="Other"))
     url = reverse("admin:members_member_changelist")
-    for query in ("dana@example", "Quist", dana.member_number, dana.card_number):
+    spaced_card = " ".join(dana.card_number[i : i + 4] for i in range(0, len(dana.card_number), 4))
+    queries = ("dana@example", "Quist", dana.member_number, dana.member_number.lower(), dana.card_number, spaced_card)
+    for query in queries:
         response = staff_client.get(url, {"q": query})
         assert response.status_code == 200
         results = list(response.context["cl"].result_list)

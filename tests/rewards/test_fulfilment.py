@@ -89,9 +89,28 @@ def test_admin_bulk_actions_and_shipping_list_csv(admin_client, member, mug):
     assert first.fulfilment_status == Redemption.Fulfilment.DELIVERED
 
     response = admin_client.post(url, {"action": "export_shipping_list", "_selected_action": [first.pk, second.pk]})
-    assert response["Content-Type"] == "text/csv"
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert rows[0][:4] == ["redemption", "redeemed_at", "member_number", "reward"]
     assert len(rows) == 3
     assert rows[1][3] == "Mug" and rows[1][5] == "Dana Demo" and rows[1][9] == "Amsterdam"
     assert rows[1][2] == member.member_number
+
+
+@pytest.mark.parametrize("typed", ['=HYPERLINK("http://x")', "+1", "-2", "@SUM(A1:A9)", "\tTAB", "\rCR"])
+def test_shipping_list_csv_escapes_what_a_spreadsheet_would_run(admin_client, member, mug, typed):
+    """Names and addresses are typed by members: a cell that would start a formula gets a leading apostrophe."""
+    address = ShippingAddress(name=typed, line1=typed, postcode="1012 LG", city=typed, country="NL")
+    redemption = reward_redeem(member=member, reward=mug, idempotency_key="formula", shipping_address=address)
+    # As stored before the service stripped input (tab and CR at the start), or by any other writer.
+    Redemption.objects.filter(pk=redemption.pk).update(
+        shipping_name=typed, shipping_line1=typed, shipping_line2=typed, shipping_city=typed
+    )
+    response = admin_client.post(
+        "/admin/rewards/redemption/", {"action": "export_shipping_list", "_selected_action": [redemption.pk]}
+    )
+    header, row = csv.reader(io.StringIO(b"".join(response.streaming_content).decode(), newline=""))
+    cells = dict(zip(header, row, strict=True))
+    for column in ("name", "address_line1", "address_line2", "city"):
+        assert cells[column] == "'" + typed, column
+    assert (cells["quantity"], cells["postcode"], cells["country"]) == ("1", "1012 LG", "NL")

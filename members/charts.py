@@ -1,6 +1,11 @@
-"""Tiny server-rendered SVG charts (no JavaScript, nothing loaded from outside)."""
+"""The one SVG chart module: tiny server-rendered bar charts (no JavaScript, nothing loaded from outside).
+
+In the members core so that every page can draw with it: the staff dashboard and the campaign report use it.
+"""
 
 from __future__ import annotations
+
+from datetime import date, timedelta
 
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
@@ -35,7 +40,8 @@ def bar_chart(
         y = top + plot_height - bar_height
         fill = colours[index % len(colours)] if colours else colour
         parts.append(
-            f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_width:.1f}" height="{bar_height:.1f}" fill="{escape(fill)}">'
+            f'<rect class="bar" x="{x:.1f}" y="{y:.1f}" width="{bar_width:.1f}" height="{bar_height:.1f}" '
+            f'fill="{escape(fill)}">'
             f"<title>{escape(label)}: {value:g}</title></rect>"
         )
         if index % show_every == 0:
@@ -43,3 +49,12 @@ def bar_chart(
     parts.append("</svg>")
     # Every interpolated label and title is escaped above.
     return mark_safe("".join(parts))
+
+
+def days_filled(series: list[tuple[date, int]]) -> list[tuple[date, int]]:
+    """Every day from the first to the last day of ``series``, in order, with missing days as zero."""
+    if not series:
+        return []
+    values = dict(series)
+    first, last = min(values), max(values)
+    return [(day, values.get(day, 0)) for day in (first + timedelta(days=n) for n in range((last - first).days + 1))]
