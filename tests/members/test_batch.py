@@ -343,7 +343,8 @@ def test_ledger_post_and_batch_share_locks(program, member):
 
 
 def test_tasks_enqueued_by_name_are_registered():
-    """Services queue these by name (``task_enqueue_on_commit``), so a renamed task must fail here, not in production."""
+    """Services queue these by name (``task_enqueue_on_commit``), so a renamed task must fail here, not in
+    production."""
     from celery import current_app
 
     for name in (
