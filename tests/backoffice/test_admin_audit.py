@@ -1,0 +1,215 @@
+"""Program-rule admins save through their app's services, and every create, change and delete leaves a staff
+audit row (actor, action, object, before/after) in the same transaction; so do reversals made from the admin and
+member closures."""
+
+from decimal import Decimal
+
+import pytest
+from django import forms
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.urls import reverse
+
+from backoffice.models import StaffAuditLog, StaffSettings
+from members import hooks
+from members.models import EarningRule, ProgramSettings, Tier
+from tests.factories import (
+    EarningRuleFactory,
+    SuperUserFactory,
+    TierFactory,
+)
+
+pytestmark = pytest.mark.django_db
+Action = StaffAuditLog.Action
+
+
+@pytest.fixture
+def staff(client):
+    user = SuperUserFactory()
+    client.force_login(user)
+    client.user = user
+    return client
+
+
+def form_data(client, url, **overrides) -> dict:
+    """What the admin's change form at ``url`` would post unchanged, with ``overrides`` applied."""
+    page = client.get(url)
+    assert page.status_code == 200
+    form = page.context["adminform"].form
+    data = {}
+    for name, field in form.fields.items():
+        value = form[name].value()
+        if isinstance(field, forms.FileField):
+            continue  # nothing uploaded: the stored file stays
+        if isinstance(field, forms.BooleanField):
+            if value:
+                data[name] = "on"
+            continue
+        data[name] = "" if value is None else value
+    for inline in page.context["inline_admin_formsets"]:
+        management = inline.formset.management_form
+        for name in management.fields:
+            data[management.add_prefix(name)] = management[name].value()
+    data.update(overrides)
+    return {name: value for name, value in data.items() if value is not False}
+
+
+def saved(response):
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else response
+    return response
+
+
+def log_of(obj_type: str, action: str, object_id=None) -> StaffAuditLog:
+    logs = StaffAuditLog.objects.filter(object_type=obj_type, action=action)
+    if object_id is not None:
+        logs = logs.filter(object_id=str(object_id))
+    return logs.get()
+
+
+def delete(client, model_admin: str, pk):
+    return client.post(reverse(f"admin:{model_admin}_delete", args=[pk]), {"post": "yes"})
+
+
+def delete_selected(client, model_admin: str, pks):
+    return client.post(
+        reverse(f"admin:{model_admin}_changelist"),
+        {"action": "delete_selected", ACTION_CHECKBOX_NAME: list(pks), "post": "yes"},
+    )
+
+
+# --- tiers, earning rules, program settings ---------------------------------------------------------------------
+
+
+def test_tier_create_change_delete_are_audited(staff):
+    saved(
+        staff.post(
+            reverse("admin:members_tier_add"),
+            {
+                "name": "Diamond",
+                "rank": 90,
+                "threshold": "90000",
+                "earn_multiplier": "3",
+                "perks": "",
+                "colour": "#88ccee",
+            },
+        )
+    )
+    tier = Tier.objects.get(name="Diamond")
+    created = log_of("members.tier", Action.RULE_CREATED, tier.pk)
+    assert created.actor == staff.user and created.after["threshold"] == "90000.00"
+
+    url = reverse("admin:members_tier_change", args=[tier.pk])
+    saved(staff.post(url, form_data(staff, url, threshold="95000")))
+    changed = log_of("members.tier", Action.RULE_CHANGED, tier.pk)
+    assert (changed.before, changed.after) == ({"threshold": "90000.00"}, {"threshold": "95000.00"})
+
+    saved(delete(staff, "members_tier", tier.pk))
+    assert not Tier.objects.filter(pk=tier.pk).exists()
+    assert log_of("members.tier", Action.RULE_DELETED, tier.pk).before["name"] == "Diamond"
+
+
+def test_tier_bulk_delete_is_audited_per_row(staff):
+    tiers = [TierFactory(name="Tin", rank=91, threshold=91000), TierFactory(name="Zinc", rank=92, threshold=92000)]
+    saved(delete_selected(staff, "members_tier", [tier.pk for tier in tiers]))
+    assert not Tier.objects.filter(pk__in=[tier.pk for tier in tiers]).exists()
+    deleted = StaffAuditLog.objects.filter(action=Action.RULE_DELETED, object_type="members.tier")
+    assert sorted(deleted.values_list("object_repr", flat=True)) == ["Tin", "Zinc"]
+    assert {log.actor for log in deleted} == {staff.user}
+
+
+def test_a_failing_audit_rolls_the_change_back(staff, monkeypatch):
+    def refuse(**kwargs):
+        raise RuntimeError("audit store down")
+
+    monkeypatch.setattr(hooks, "rule_changed", [*getattr(hooks, "rule_changed", []), refuse], raising=False)
+    tier = Tier.objects.get(name="Silver")
+    url = reverse("admin:members_tier_change", args=[tier.pk])
+    data = form_data(staff, url, threshold="1234")
+    with pytest.raises(RuntimeError, match="audit store down"):
+        staff.post(url, data)
+    assert Tier.objects.get(pk=tier.pk).threshold == tier.threshold
+    assert not StaffAuditLog.objects.exists()
+
+
+def test_earning_rule_create_change_delete_are_audited(staff):
+    saved(
+        staff.post(
+            reverse("admin:members_earningrule_add"),
+            {
+                "name": "Tea x3",
+                "kind": "category_multiplier",
+                "is_active": "on",
+                "priority": "10",
+                "rate": "3",
+                "category": "tea",
+                "sku": "",
+                "channel": "",
+                "min_spend": "0",
+            },
+        )
+    )
+    rule = EarningRule.objects.get(name="Tea x3")
+    assert log_of("members.earningrule", Action.RULE_CREATED, rule.pk).after["rate"] == "3.0000"
+
+    url = reverse("admin:members_earningrule_change", args=[rule.pk])
+    saved(staff.post(url, form_data(staff, url, is_active=False)))
+    changed = log_of("members.earningrule", Action.RULE_CHANGED, rule.pk)
+    assert (changed.actor, changed.before, changed.after) == (staff.user, {"is_active": True}, {"is_active": False})
+
+    other = EarningRuleFactory()
+    saved(delete_selected(staff, "members_earningrule", [rule.pk, other.pk]))
+    assert not EarningRule.objects.filter(pk__in=[rule.pk, other.pk]).exists()
+    assert StaffAuditLog.objects.filter(action=Action.RULE_DELETED, object_type="members.earningrule").count() == 2
+
+
+def test_program_settings_change_is_audited(staff):
+    url = reverse("admin:members_programsettings_change", args=[1])
+    before = ProgramSettings.objects.get(pk=1).pending_days
+    saved(staff.post(url, form_data(staff, url, pending_days=before + 3)))
+    assert ProgramSettings.objects.get(pk=1).pending_days == before + 3
+    log = log_of("members.programsettings", Action.RULE_CHANGED, 1)
+    assert (log.actor, log.before, log.after) == (staff.user, {"pending_days": before}, {"pending_days": before + 3})
+
+
+def test_program_settings_list_writes_nothing(staff):
+    ProgramSettings.objects.all().delete()
+    response = staff.get(reverse("admin:members_programsettings_changelist"))
+    assert response.status_code == 302 and response.url == reverse("admin:members_programsettings_add")
+    assert not ProgramSettings.objects.exists()
+
+
+def test_staff_settings_change_is_audited(staff):
+    StaffSettings.load()
+    url = reverse("admin:backoffice_staffsettings_change", args=[1])
+    saved(staff.post(url, form_data(staff, url, support_adjustment_limit="250")))
+    assert StaffSettings.load().support_adjustment_limit == 250
+    log = log_of("backoffice.staffsettings", Action.RULE_CHANGED, 1)
+    assert (log.actor, log.before, log.after) == (
+        staff.user,
+        {"support_adjustment_limit": 500},
+        {"support_adjustment_limit": 250},
+    )
+
+
+def test_the_services_audit_without_the_admin():
+    """The audit row comes from the services, not from the admin: any caller leaves one."""
+    from backoffice.services.staff import staff_settings_save
+    from members.services.program import earning_rule_save, program_settings_save, tier_save
+
+    actor = SuperUserFactory()
+    tier = Tier.objects.get(name="Gold")
+    tier.threshold = Decimal("4321")
+    tier_save(tier=tier, actor=actor)
+    rule = earning_rule_save(rule=EarningRule(name="Cake x2", kind="category_multiplier", rate=2), actor=actor)
+    program = ProgramSettings.objects.get(pk=1)
+    program.pending_days += 1
+    program_settings_save(program=program, actor=actor)
+    staff_settings = StaffSettings.load()
+    staff_settings.support_adjustment_limit = 42
+    staff_settings_save(staff_settings=staff_settings, actor=actor)
+    logged = set(StaffAuditLog.objects.filter(actor=actor).values_list("object_type", "object_id", "action"))
+    assert logged == {
+        ("members.tier", str(tier.pk), Action.RULE_CHANGED),
+        ("members.earningrule", str(rule.pk), Action.RULE_CREATED),
+        ("members.programsettings", "1", Action.RULE_CHANGED),
+        ("backoffice.staffsettings", "1", Action.RULE_CHANGED),
+    }
