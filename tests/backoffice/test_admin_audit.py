@@ -12,8 +12,10 @@ from django.urls import reverse
 from backoffice.models import StaffAuditLog, StaffSettings
 from members import hooks
 from members.models import EarningRule, ProgramSettings, Tier
+from rewards.models import Reward
 from tests.factories import (
     EarningRuleFactory,
+    RewardFactory,
     SuperUserFactory,
     TierFactory,
 )
@@ -74,6 +76,59 @@ def delete_selected(client, model_admin: str, pks):
         reverse(f"admin:{model_admin}_changelist"),
         {"action": "delete_selected", ACTION_CHECKBOX_NAME: list(pks), "post": "yes"},
     )
+
+
+# --- rewards ----------------------------------------------------------------------------------------------------
+
+
+def test_reward_create_change_delete_are_audited(staff, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    saved(
+        staff.post(
+            reverse("admin:rewards_reward_add"),
+            {"kind": "free_product", "name": "Flat white", "slug": "flat-white", "points_cost": "250", "sort_order": 0},
+        )
+    )
+    reward = Reward.objects.get(slug="flat-white")
+    created = log_of("rewards.reward", Action.RULE_CREATED, reward.pk)
+    assert created.actor == staff.user and created.before is None
+    assert created.after["points_cost"] == 250 and created.after["name"] == "Flat white"
+
+    url = reverse("admin:rewards_reward_change", args=[reward.pk])
+    saved(staff.post(url, form_data(staff, url, points_cost="300")))
+    assert Reward.objects.get(pk=reward.pk).points_cost == 300
+    changed = log_of("rewards.reward", Action.RULE_CHANGED, reward.pk)
+    assert changed.actor == staff.user
+    assert (changed.before, changed.after) == ({"points_cost": 250}, {"points_cost": 300})
+
+    saved(staff.post(url, form_data(staff, url)))  # nothing changed: nothing recorded
+    assert StaffAuditLog.objects.filter(action=Action.RULE_CHANGED).count() == 1
+
+    saved(delete(staff, "rewards_reward", reward.pk))
+    assert not Reward.objects.filter(pk=reward.pk).exists()
+    deleted = log_of("rewards.reward", Action.RULE_DELETED, reward.pk)
+    assert deleted.actor == staff.user and deleted.before["name"] == "Flat white" and deleted.after is None
+
+
+def test_reward_bulk_actions_are_audited(staff):
+    first, second = RewardFactory(is_active=True), RewardFactory(is_active=True)
+    changelist = reverse("admin:rewards_reward_changelist")
+    staff.post(changelist, {"action": "deactivate", ACTION_CHECKBOX_NAME: [first.pk, second.pk]})
+    assert not Reward.objects.filter(is_active=True).exists()
+    logs = StaffAuditLog.objects.filter(action=Action.RULE_CHANGED, object_type="rewards.reward")
+    assert sorted(logs.values_list("object_id", flat=True)) == sorted([str(first.pk), str(second.pk)])
+    assert all(
+        (log.before, log.after, log.actor) == ({"is_active": True}, {"is_active": False}, staff.user) for log in logs
+    )
+
+    staff.post(changelist, {"action": "duplicate", ACTION_CHECKBOX_NAME: [first.pk]})
+    copy = Reward.objects.get(slug=f"{first.slug}-copy")
+    created = log_of("rewards.reward", Action.RULE_CREATED, copy.pk)
+    assert created.actor == staff.user and created.after["is_active"] is False
+
+    saved(delete_selected(staff, "rewards_reward", [first.pk, second.pk]))
+    assert not Reward.objects.filter(pk__in=[first.pk, second.pk]).exists()
+    assert StaffAuditLog.objects.filter(action=Action.RULE_DELETED, object_type="rewards.reward").count() == 2
 
 
 # --- tiers, earning rules, program settings ---------------------------------------------------------------------
