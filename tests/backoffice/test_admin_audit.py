@@ -12,12 +12,14 @@ from django.urls import reverse
 from backoffice.models import StaffAuditLog, StaffSettings
 from members import hooks
 from members.models import EarningRule, ProgramSettings, Tier
+from referrals.models import DisposableEmailDomain, ReferralProgram
 from rewards.models import Reward
 from tests.factories import (
     EarningRuleFactory,
     RewardFactory,
     SuperUserFactory,
     TierFactory,
+    referral_program_set,
 )
 
 pytestmark = pytest.mark.django_db
@@ -268,3 +270,30 @@ def test_the_services_audit_without_the_admin():
         ("members.programsettings", "1", Action.RULE_CHANGED),
         ("backoffice.staffsettings", "1", Action.RULE_CHANGED),
     }
+
+
+# --- referrals --------------------------------------------------------------------------------------------------
+
+
+def test_referral_program_change_is_audited(staff):
+    referral_program_set(referrer_points=500)
+    url = reverse("admin:referrals_referralprogram_change", args=[1])
+    saved(staff.post(url, form_data(staff, url, referrer_points="750", check_velocity=False)))
+    program = ReferralProgram.objects.get(pk=1)
+    assert (program.referrer_points, program.check_velocity) == (750, False)
+    log = log_of("referrals.referralprogram", Action.RULE_CHANGED, 1)
+    assert log.actor == staff.user
+    assert (log.before, log.after) == (
+        {"check_velocity": True, "referrer_points": 500},
+        {"check_velocity": False, "referrer_points": 750},
+    )
+
+
+def test_disposable_domain_add_and_delete_are_audited(staff):
+    saved(staff.post(reverse("admin:referrals_disposableemaildomain_add"), {"domain": " @Spam.Example ", "note": ""}))
+    domain = DisposableEmailDomain.objects.get(domain="spam.example")
+    created = log_of("referrals.disposableemaildomain", Action.RULE_CREATED, domain.pk)
+    assert created.actor == staff.user and created.after["domain"] == "spam.example"
+    saved(delete(staff, "referrals_disposableemaildomain", domain.pk))
+    assert not DisposableEmailDomain.objects.filter(pk=domain.pk).exists()
+    assert log_of("referrals.disposableemaildomain", Action.RULE_DELETED, domain.pk).before["domain"] == "spam.example"
