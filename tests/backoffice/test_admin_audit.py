@@ -10,6 +10,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 
 from backoffice.models import StaffAuditLog, StaffSettings
+from campaigns.models import Campaign, Segment
 from members import hooks
 from members.models import EarningRule, ProgramSettings, Tier
 from referrals.models import DisposableEmailDomain, ReferralProgram
@@ -19,7 +20,9 @@ from tests.factories import (
     RewardFactory,
     SuperUserFactory,
     TierFactory,
+    campaign_factory,
     referral_program_set,
+    segment_factory,
 )
 
 pytestmark = pytest.mark.django_db
@@ -297,3 +300,72 @@ def test_disposable_domain_add_and_delete_are_audited(staff):
     saved(delete(staff, "referrals_disposableemaildomain", domain.pk))
     assert not DisposableEmailDomain.objects.filter(pk=domain.pk).exists()
     assert log_of("referrals.disposableemaildomain", Action.RULE_DELETED, domain.pk).before["domain"] == "spam.example"
+
+
+# --- campaigns --------------------------------------------------------------------------------------------------
+
+
+def test_segment_create_change_delete_are_audited(staff):
+    gold = Tier.objects.get(name="Gold")
+    silver = Tier.objects.get(name="Silver")
+    saved(
+        staff.post(
+            reverse("admin:campaigns_segment_add"),
+            {
+                "name": "Big spenders",
+                "description": "",
+                "base": "rules",
+                "tiers": [gold.pk],
+                "spend_period": "12m",
+                "spend_min": "500",
+                "marketing_consent": "",
+            },
+        )
+    )
+    segment = Segment.objects.get(name="Big spenders")
+    assert list(segment.tiers.all()) == [gold]
+    created = log_of("campaigns.segment", Action.RULE_CREATED, segment.pk)
+    assert created.actor == staff.user
+    assert created.after["tiers"] == [gold.pk] and created.after["spend_min"] == "500.00"
+
+    url = reverse("admin:campaigns_segment_change", args=[segment.pk])
+    saved(staff.post(url, form_data(staff, url, tiers=[gold.pk, silver.pk], spend_min="750")))
+    segment.refresh_from_db()
+    assert set(segment.tiers.all()) == {gold, silver} and segment.spend_min == Decimal("750")
+    changed = log_of("campaigns.segment", Action.RULE_CHANGED, segment.pk)
+    assert changed.before == {"spend_min": "500.00", "tiers": [gold.pk]}
+    assert changed.after == {"spend_min": "750.00", "tiers": sorted([gold.pk, silver.pk])}
+
+    saved(staff.post(url, form_data(staff, url)))
+    assert StaffAuditLog.objects.filter(action=Action.RULE_CHANGED).count() == 1
+
+    saved(delete(staff, "campaigns_segment", segment.pk))
+    assert not Segment.objects.filter(pk=segment.pk).exists()
+    assert log_of("campaigns.segment", Action.RULE_DELETED, segment.pk).before["name"] == "Big spenders"
+
+
+def test_segment_bulk_delete_is_audited(staff):
+    segments = [segment_factory(name="One"), segment_factory(name="Two")]
+    saved(delete_selected(staff, "campaigns_segment", [segment.pk for segment in segments]))
+    assert not Segment.objects.exists()
+    assert StaffAuditLog.objects.filter(action=Action.RULE_DELETED, object_type="campaigns.segment").count() == 2
+
+
+def test_campaign_delete_goes_through_the_service_and_is_audited(staff):
+    draft = campaign_factory(status=Campaign.Status.DRAFT, name="Draft one")
+    live = campaign_factory(name="Live one")
+    assert delete(staff, "campaigns_campaign", live.pk).status_code == 403
+    saved(delete(staff, "campaigns_campaign", draft.pk))
+    assert list(Campaign.objects.values_list("name", flat=True)) == ["Live one"]
+    deleted = log_of("campaigns.campaign", Action.RULE_DELETED, draft.pk)
+    assert deleted.actor == staff.user and deleted.before["status"] == Campaign.Status.DRAFT
+
+
+def test_campaign_delete_service_refuses_a_launched_campaign(staff):
+    from campaigns.exceptions import CampaignLocked
+    from campaigns.services import campaign_delete
+
+    live = campaign_factory(name="Live one")
+    with pytest.raises(CampaignLocked):
+        campaign_delete(campaign=live, actor=staff.user)
+    assert Campaign.objects.filter(pk=live.pk).exists() and not StaffAuditLog.objects.exists()
