@@ -2,10 +2,11 @@
 
 Program rules (settings, tiers, earning rules) are saved and deleted through :mod:`members.services.program`,
 which leaves an audit row in the same transaction. Points never change here directly: the ledger, lots,
-purchases and accounts are read-only, and reversing an entry goes through :mod:`members.services`. Adjusting a
-member's points is the staff console's page (one page, one form, with the support limit and two-person
-approval); ``backoffice.admin`` links it from the member. Every page runs a fixed number of queries whatever a
-member's history: the member page shows the latest rows only and links to the filtered, paginated lists.
+purchases and accounts are read-only, and reversing an entry goes through
+:func:`members.services.staff.points_reverse_by_staff`, audited too. Adjusting a member's points is the staff
+console's page (one page, one form, with the support limit and two-person approval); ``backoffice.admin`` links
+it from the member. Every page runs a fixed number of queries whatever a member's history: the member page shows
+the latest rows only and links to the filtered, paginated lists.
 """
 
 from django import forms
@@ -32,7 +33,7 @@ from .models import (
     TierHistory,
     User,
 )
-from .services import member_update_profile, points_reverse
+from .services import member_update_profile
 from .services.program import (
     earning_rule_delete,
     earning_rule_save,
@@ -40,6 +41,7 @@ from .services.program import (
     tier_delete,
     tier_save,
 )
+from .services.staff import points_reverse_by_staff
 
 RECENT_ROWS = 20
 
@@ -388,7 +390,9 @@ class LedgerEntryAdmin(AccountFilterMixin, ReadOnlyAdminMixin, admin.ModelAdmin)
             done = 0
             for entry in entries:
                 try:
-                    reversal = points_reverse(entry=entry, reason=form.cleaned_data["reason"], actor=request.user)
+                    reversal = points_reverse_by_staff(
+                        entry=entry, reason=form.cleaned_data["reason"], actor=request.user
+                    )
                 except LoyaltyError as error:
                     self.message_user(request, f"{entry.idempotency_key}: {error.message}", messages.ERROR)
                     continue

@@ -12,11 +12,13 @@ from django.urls import reverse
 from backoffice.models import StaffAuditLog, StaffSettings
 from campaigns.models import Campaign, Segment
 from members import hooks
-from members.models import EarningRule, ProgramSettings, Tier
+from members.models import EarningRule, LedgerEntry, Member, ProgramSettings, Tier
+from members.services import member_close, points_adjust
 from referrals.models import DisposableEmailDomain, ReferralProgram
 from rewards.models import Reward
 from tests.factories import (
     EarningRuleFactory,
+    MemberFactory,
     RewardFactory,
     SuperUserFactory,
     TierFactory,
@@ -369,3 +371,49 @@ def test_campaign_delete_service_refuses_a_launched_campaign(staff):
     with pytest.raises(CampaignLocked):
         campaign_delete(campaign=live, actor=staff.user)
     assert Campaign.objects.filter(pk=live.pk).exists() and not StaffAuditLog.objects.exists()
+
+
+# --- members: reversals and closures ----------------------------------------------------------------------------
+
+
+def test_reversal_from_the_admin_is_audited(staff):
+    member = MemberFactory()
+    entry = points_adjust(member=member, points=40, reason="typo", actor=None)
+    changelist = reverse("admin:members_ledgerentry_changelist")
+    selection = {"action": "reverse_entries", ACTION_CHECKBOX_NAME: [entry.pk], "apply": "1", "reason": "wrong member"}
+    assert staff.post(changelist, selection).status_code == 302
+    staff.post(changelist, {**selection, "reason": "again"})  # already reversed: no second entry, no second row
+    reversal = LedgerEntry.objects.get(kind=LedgerEntry.Kind.REVERSAL)
+    log = StaffAuditLog.objects.get(action="points_reversed")
+    assert (log.actor, log.member, log.reason) == (staff.user, member, "wrong member")
+    assert (log.object_type, log.object_id) == ("members.ledgerentry", str(reversal.pk))
+    assert log.before == {"entry_id": entry.pk, "points": 40, "balance": 40}
+    assert log.after == {"points": -40, "owed_delta": 0, "balance": 0}
+
+
+def test_member_closure_is_audited(staff):
+    member = MemberFactory()
+    points_adjust(member=member, points=75, reason="welcome", actor=None)
+    member_close(member=member, actor=staff.user)
+    assert Member.objects.get(pk=member.pk).status == Member.Status.CLOSED
+    log = StaffAuditLog.objects.get(action="member_closed")
+    assert (log.actor, log.member, log.object_type, log.object_id) == (
+        staff.user,
+        member,
+        "members.member",
+        str(member.pk),
+    )
+    assert log.before == {"status": "active", "balance": 75, "pending": 0}
+    assert log.after == {"status": "closed", "balance": 0, "pending": 0}
+    assert log.object_repr == member.member_number  # no personal data in the log
+    member_close(member=member, actor=staff.user)  # already closed: nothing more
+    assert StaffAuditLog.objects.filter(action="member_closed").count() == 1
+
+
+def test_a_member_closing_their_own_account_is_audited(client):
+    member = MemberFactory(email="leaving@example.com")
+    client.force_login(member.user)
+    response = client.post(reverse("members:close"), {"password": "correct-horse-battery", "confirm": "on"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    log = StaffAuditLog.objects.get(action="member_closed")
+    assert (log.actor, log.member) == (member.user, member)
