@@ -161,18 +161,3 @@ def _tier_set(*, member, tier, reason, value, now, review_at, actor=None) -> Non
             "reason": reason,
         },
     )
-
-
-def tier_set_by_staff(*, member: Member, tier: Tier, actor, now: datetime | None = None) -> None:
-    """A manual tier change (e.g. a status match), recorded in the tier history with who made it."""
-    now = now or timezone.now()
-    program = program_settings_get()
-    _tier_set(
-        member=member,
-        tier=tier,
-        reason=TierHistory.Reason.STAFF,
-        value=qualifying_value(member=member, program=program),
-        now=now,
-        review_at=review_date_after(program=program, today=timezone.localdate(now)),
-        actor=actor,
-    )
