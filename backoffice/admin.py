@@ -1,8 +1,8 @@
-"""Admin for the staff console's models, the audit mixin for program-rule admins, and the member admin with the
-console's adjustment page.
+"""Admin for the staff console's models, and the member admin with the console's adjustment page.
 
-``backoffice`` comes after the feature apps in ``INSTALLED_APPS``, so its admin module is discovered after theirs
-and the program-rule admins registered there can be swapped for audited subclasses of themselves here.
+Program-rule admins (here and in the other apps) save through their app's services, which announce each change
+to ``members.hooks``; this app registers the writer of the audit row (``BackofficeConfig.ready()``), so a change
+and its :class:`~backoffice.models.StaffAuditLog` row commit in one transaction whoever calls the service.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin, messages
-from django.db import transaction
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
@@ -25,48 +24,10 @@ from backoffice.models import (
     StaffAuditLog,
     StaffSettings,
 )
-from backoffice.services.staff import adjustment_approve, adjustment_reject, program_rule_change_record, snapshot
+from backoffice.services.staff import adjustment_approve, adjustment_reject, staff_settings_save
 from members import admin as members_admin
 from members.exceptions import LoyaltyError
-from members.models import EarningRule, Member, ProgramSettings, Tier
-
-
-class AuditedAdminMixin:
-    """Records every create, change and delete made through this ModelAdmin in the staff audit log.
-
-    The record is written in the admin's own transaction, so a change and its audit entry commit together.
-    Adopt it in any ModelAdmin of program rules: ``class RewardAdmin(AuditedAdminMixin, admin.ModelAdmin)``.
-    """
-
-    def save_model(self, request, obj, form, change):
-        before = None
-        if change and obj.pk is not None:
-            before = snapshot(type(obj)._default_manager.filter(pk=obj.pk).first())
-        with transaction.atomic():
-            super().save_model(request, obj, form, change)
-            program_rule_change_record(actor=request.user, obj=obj, before=before)
-
-    def delete_model(self, request, obj):
-        with transaction.atomic():
-            program_rule_change_record(actor=request.user, obj=obj, before=snapshot(obj), deleted=True)
-            super().delete_model(request, obj)
-
-    def delete_queryset(self, request, queryset):
-        # One audit entry per row (and each model's own delete(), e.g. cache invalidation).
-        with transaction.atomic():
-            for obj in queryset:
-                self.delete_model(request, obj)
-
-
-def audit_admin_of(model, site=admin.site) -> None:
-    """Swap the registered admin of ``model`` for an audited subclass of itself (idempotent)."""
-    current = site._registry.get(model)
-    base = type(current) if current is not None else admin.ModelAdmin
-    if issubclass(base, AuditedAdminMixin):
-        return
-    if current is not None:
-        site.unregister(model)
-    site.register(model, type(f"Audited{base.__name__}", (AuditedAdminMixin, base), {}))
+from members.models import Member
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -195,7 +156,7 @@ class ImportJobAdmin(ReadOnlyAdmin):
 
 
 @admin.register(StaffSettings)
-class StaffSettingsAdmin(AuditedAdminMixin, admin.ModelAdmin):
+class StaffSettingsAdmin(admin.ModelAdmin):
     list_display = ["__str__", "support_adjustment_limit", "updated_at"]
 
     def has_add_permission(self, request):
@@ -203,6 +164,9 @@ class StaffSettingsAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def save_model(self, request, obj, form, change):
+        staff_settings_save(staff_settings=obj, actor=request.user)
 
 
 @admin.register(RollupState)
@@ -225,10 +189,6 @@ class DailyActivityAdmin(ReadOnlyAdmin):
     list_display = ["day", "enrolments", "purchases", "revenue"]
     date_hierarchy = "day"
     show_full_result_count = False
-
-
-for _model in (ProgramSettings, Tier, EarningRule):
-    audit_admin_of(_model)
 
 
 admin.site.unregister(Member)

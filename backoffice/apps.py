@@ -6,4 +6,11 @@ class BackofficeConfig(AppConfig):
     verbose_name = "Staff console"
 
     def ready(self):
+        from members import hooks
+
         from . import tasks  # noqa: F401  (registers the console's Celery tasks in web processes and workers)
+        from .services.staff import account_action_record, program_rule_change_record
+
+        # The audit rows of other apps' services: written inside their transactions (see members.audit).
+        hooks.register(hooks.rule_changed, program_rule_change_record)
+        hooks.register(hooks.account_action_recorded, account_action_record)

@@ -56,7 +56,7 @@ class StaffSettings(models.Model):
 
 
 class StaffAuditLog(models.Model):
-    """One staff action that moved points or changed program rules. Append-only."""
+    """One staff action that moved points or changed program rules, or a membership's closure. Append-only."""
 
     class Action(models.TextChoices):
         POINTS_ADJUSTED = "points_adjusted", _("Points adjusted")
@@ -68,6 +68,8 @@ class StaffAuditLog(models.Model):
         RULE_DELETED = "rule_deleted", _("Program rule deleted")
         IMPORT_STARTED = "import_started", _("Import started")
         EXPORTED = "exported", _("Data exported")
+        POINTS_REVERSED = "points_reversed", _("Ledger entry reversed")
+        MEMBER_CLOSED = "member_closed", _("Membership closed")
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"

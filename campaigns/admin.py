@@ -1,6 +1,8 @@
 """The marketers' console: campaigns with lifecycle buttons, audience sizes and reports; segments with lists.
 
-Every write goes through ``campaigns.services``; rules are read-only once a campaign has left draft.
+Every write goes through ``campaigns.services``; rules are read-only once a campaign has left draft. Segment
+edits and deletions (and a draft's deletion) leave a staff audit row, written by the services (``members.audit``);
+campaign edits and status changes keep their own history (``CampaignChange``).
 """
 
 from __future__ import annotations
@@ -223,6 +225,16 @@ class CampaignAdmin(admin.ModelAdmin):
         if changes:
             services.campaign_update(campaign=obj, actor=request.user, **changes)
 
+    def delete_model(self, request, obj):
+        services.campaign_delete(campaign=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for campaign in queryset:
+            try:
+                services.campaign_delete(campaign=campaign, actor=request.user)
+            except LoyaltyError as error:
+                self.message_user(request, f"{campaign}: {error.message}", messages.ERROR)
+
     # --- status changes ---
 
     def get_urls(self):
@@ -385,6 +397,19 @@ class SegmentAdmin(admin.ModelAdmin):
             },
         ),
     ]
+
+    def save_model(self, request, obj, form, change):
+        services.segment_save(segment=obj, actor=request.user, tiers=form.cleaned_data.get("tiers"))
+
+    def save_related(self, request, form, formsets, change):
+        pass  # the tiers are saved with the segment (segment_save), and a segment has no inlines
+
+    def delete_model(self, request, obj):
+        services.segment_delete(segment=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for segment in queryset:
+            services.segment_delete(segment=segment, actor=request.user)
 
     @admin.display(description=_("Audience now"))
     def audience_size(self, obj):

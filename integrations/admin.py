@@ -15,6 +15,7 @@ from .services import (
     api_key_revoke,
     webhook_delivery_replay,
     webhook_endpoint_create,
+    webhook_endpoint_delete,
     webhook_endpoint_update,
 )
 
@@ -112,6 +113,13 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         if not data["is_active"]:
             webhook_endpoint_update(endpoint=endpoint, url=endpoint.url, events=endpoint.events, is_active=False)
         obj.pk, obj.secret = endpoint.pk, endpoint.secret
+
+    def delete_model(self, request, obj):
+        webhook_endpoint_delete(endpoint=obj)
+
+    def delete_queryset(self, request, queryset):
+        for endpoint in queryset:
+            webhook_endpoint_delete(endpoint=endpoint)
 
 
 @admin.register(WebhookDelivery)

@@ -360,3 +360,8 @@ def webhooks_want(event: str) -> bool:
 
 
 on_event.wants = webhooks_want
+
+
+def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
+    """Delete an endpoint and its deliveries (the subscriptions cache is cleared by the delete signal)."""
+    endpoint.delete()

@@ -1,10 +1,12 @@
 """Staff console for the members core.
 
-Points never change here directly: the ledger, lots, purchases and accounts are read-only, and reversing an
-entry goes through :mod:`members.services`. Adjusting a member's points is the staff console's page (one page, one
-form, with the support limit and two-person approval); ``backoffice.admin`` links it from the member. Every page runs a
-fixed number of queries whatever a member's history: the member page shows the latest rows only and links to
-the filtered, paginated lists.
+Program rules (settings, tiers, earning rules) are saved and deleted through :mod:`members.services.program`,
+which leaves an audit row in the same transaction. Points never change here directly: the ledger, lots,
+purchases and accounts are read-only, and reversing an entry goes through
+:func:`members.services.staff.points_reverse_by_staff`, audited too. Adjusting a member's points is the staff
+console's page (one page, one form, with the support limit and two-person approval); ``backoffice.admin`` links
+it from the member. Every page runs a fixed number of queries whatever a member's history: the member page shows
+the latest rows only and links to the filtered, paginated lists.
 """
 
 from django import forms
@@ -16,7 +18,6 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from .cache import program_cache_clear
 from .exceptions import LoyaltyError
 from .models import (
     EarningRule,
@@ -33,7 +34,15 @@ from .models import (
     User,
 )
 from .selectors import member_find
-from .services import member_update_profile, points_reverse
+from .services import member_update_profile
+from .services.program import (
+    earning_rule_delete,
+    earning_rule_save,
+    program_settings_save,
+    tier_delete,
+    tier_save,
+)
+from .services.staff import points_reverse_by_staff
 
 RECENT_ROWS = 20
 
@@ -102,9 +111,14 @@ class ProgramSettingsAdmin(admin.ModelAdmin):
         return False
 
     def changelist_view(self, request, extra_context=None):
-        # One row: the list is just a detour to it.
-        program, _created = ProgramSettings.objects.get_or_create(pk=1)
+        # One row: the list is just a detour to it (or to adding it, the first time).
+        program = ProgramSettings.objects.only("pk").first()
+        if program is None:
+            return HttpResponseRedirect(reverse("admin:members_programsettings_add"))
         return HttpResponseRedirect(reverse("admin:members_programsettings_change", args=[program.pk]))
+
+    def save_model(self, request, obj, form, change):
+        program_settings_save(program=obj, actor=request.user)
 
 
 @admin.register(Tier)
@@ -112,9 +126,15 @@ class TierAdmin(admin.ModelAdmin):
     list_display = ["name", "rank", "threshold", "earn_multiplier"]
     ordering = ["rank"]
 
+    def save_model(self, request, obj, form, change):
+        tier_save(tier=obj, actor=request.user)
+
+    def delete_model(self, request, obj):
+        tier_delete(tier=obj, actor=request.user)
+
     def delete_queryset(self, request, queryset):
-        super().delete_queryset(request, queryset)
-        program_cache_clear()
+        for tier in queryset:
+            tier_delete(tier=tier, actor=request.user)
 
 
 @admin.register(EarningRule)
@@ -123,9 +143,15 @@ class EarningRuleAdmin(admin.ModelAdmin):
     list_filter = ["kind", "is_active"]
     search_fields = ["name", "category", "sku"]
 
+    def save_model(self, request, obj, form, change):
+        earning_rule_save(rule=obj, actor=request.user)
+
+    def delete_model(self, request, obj):
+        earning_rule_delete(rule=obj, actor=request.user)
+
     def delete_queryset(self, request, queryset):
-        super().delete_queryset(request, queryset)
-        program_cache_clear()
+        for rule in queryset:
+            earning_rule_delete(rule=rule, actor=request.user)
 
 
 # --- members -----------------------------------------------------------------------------------------------------
@@ -369,7 +395,9 @@ class LedgerEntryAdmin(AccountFilterMixin, ReadOnlyAdminMixin, admin.ModelAdmin)
             done = 0
             for entry in entries:
                 try:
-                    reversal = points_reverse(entry=entry, reason=form.cleaned_data["reason"], actor=request.user)
+                    reversal = points_reverse_by_staff(
+                        entry=entry, reason=form.cleaned_data["reason"], actor=request.user
+                    )
                 except LoyaltyError as error:
                     self.message_user(request, f"{entry.idempotency_key}: {error.message}", messages.ERROR)
                     continue

@@ -1,6 +1,6 @@
 """Cache keys of the program's rules (settings, tiers, earning rules), and their one invalidation.
 
-Read by ``members.selectors``; cleared by the models' ``save``/``delete`` and the admin's bulk deletes. A module of
+Read by ``members.selectors``; cleared by the models' ``save``/``delete`` (the admin deletes row by row). A module of
 its own so that the models need not import the selectors that import them.
 """
 

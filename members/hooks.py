@@ -34,6 +34,14 @@ their own transaction, in registration order. No model signals are involved.
 - ``featured_rewards``: ``provider(limit) -> list`` — rewards to show on the public home page.
 - ``reward_suggestions``: ``provider(member, limit) -> list`` — rewards a member can afford or is close to, for
   the dashboard; items have ``name``, ``points_cost``, ``points_to_go``, ``affordable``, ``get_absolute_url()``.
+- ``rule_changed``: ``hook(*, actor, obj, before, after, action) -> None`` — a program rule (settings, tier,
+  earning rule, reward, referral program, segment, campaign, ...) was created, changed or deleted (``action`` is
+  ``"created"``, ``"changed"`` or ``"deleted"``; ``before``/``after`` are snapshots, None for a side that does not
+  exist). Called by the owning app's service inside its transaction, through :mod:`members.audit`; the staff
+  console registers the writer of the audit row.
+- ``account_action_recorded``: ``hook(*, actor, action, obj, member, before, after, reason, object_repr) -> None``
+  — a correction or closure of a member's account (``members.audit.ACCOUNT_ACTIONS``), same transaction, same
+  writer.
 """
 
 earning_providers: list = []
@@ -48,6 +56,8 @@ points_changed: list = []
 export_providers: list = []
 featured_rewards: list = []
 reward_suggestions: list = []
+rule_changed: list = []
+account_action_recorded: list = []
 
 
 def register(registry: list, func):

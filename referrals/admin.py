@@ -1,5 +1,6 @@
 """Staff console for referrals: the list, the review queue (held referrals), the rules, disposable domains and
-statistics. Referrals are read-only here; approving and rejecting go through the services."""
+statistics. Referrals are read-only here; approving and rejecting go through the services, and so do the rules and
+disposable domains, which leave a staff audit row (see ``members.audit``)."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -13,7 +14,13 @@ from members.exceptions import LoyaltyError
 
 from .models import DisposableEmailDomain, HeldReferral, Referral, ReferralCode, ReferralEvent, ReferralProgram
 from .selectors import referral_statistics
-from .services import referral_approve, referral_reject
+from .services import (
+    disposable_domain_delete,
+    disposable_domain_save,
+    referral_approve,
+    referral_program_save,
+    referral_reject,
+)
 
 
 @admin.register(ReferralProgram)
@@ -47,12 +54,25 @@ class ReferralProgramAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def save_model(self, request, obj, form, change):
+        referral_program_save(program=obj, actor=request.user)
+
 
 @admin.register(DisposableEmailDomain)
 class DisposableEmailDomainAdmin(admin.ModelAdmin):
     list_display = ["domain", "note", "created_at"]
     search_fields = ["domain", "note"]
     fields = ["domain", "note"]
+
+    def save_model(self, request, obj, form, change):
+        disposable_domain_save(domain=obj, actor=request.user)
+
+    def delete_model(self, request, obj):
+        disposable_domain_delete(domain=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for domain in queryset:
+            disposable_domain_delete(domain=domain, actor=request.user)
 
 
 @admin.register(ReferralCode)

@@ -31,7 +31,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from members import hooks
+from members import audit, hooks
 from members.exceptions import LoyaltyError
 from members.models import LedgerEntry, Member, PointsAccount, Purchase
 from members.selectors import program_settings_get
@@ -47,7 +47,7 @@ from .exceptions import (
     ReferralNotReviewable,
     SelfReferral,
 )
-from .models import Referral, ReferralCode, ReferralEvent, ReferralProgram
+from .models import DisposableEmailDomain, Referral, ReferralCode, ReferralEvent, ReferralProgram
 from .rules import (
     Check,
     check_caps,
@@ -729,3 +729,20 @@ def on_purchase_refunded(refund) -> None:
     referral = Referral.objects.filter(qualifying_purchase=refund.purchase, state=State.QUALIFIED).first()
     if referral is not None:
         referral_refund_handle(referral=referral, purchase=refund.purchase)
+
+
+# --- the program's rules, edited by staff: each change leaves an audit row (members.audit) -----------------------
+
+
+def referral_program_save(*, program: ReferralProgram, actor) -> ReferralProgram:
+    """Save the referral program's rules (its ``save`` clears the cached copy)."""
+    return audit.rule_save(program, actor=actor)
+
+
+def disposable_domain_save(*, domain: DisposableEmailDomain, actor) -> DisposableEmailDomain:
+    """Add or change a disposable email domain (stored normalised: lower case, no ``@`` or trailing dot)."""
+    return audit.rule_save(domain, actor=actor)
+
+
+def disposable_domain_delete(*, domain: DisposableEmailDomain, actor) -> None:
+    audit.rule_delete(domain, actor=actor)

@@ -1,4 +1,5 @@
-"""Staff console for rewards. Every change goes through ``rewards.services``."""
+"""Staff console for rewards. Every change goes through ``rewards.services``; creating, changing, switching on or
+off, copying and deleting a reward leave a staff audit row (written by the services, see ``members.audit``)."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -22,6 +23,7 @@ from .services import (
     redemption_cancel,
     redemptions_mark_delivered,
     redemptions_mark_shipped,
+    reward_delete,
     reward_duplicate,
     reward_save,
     rewards_set_active,
@@ -116,21 +118,30 @@ class RewardAdmin(admin.ModelAdmin):
         return format_html('<a class="button" href="{}">{}</a>', url, _("Upload partner codes (CSV)"))
 
     def save_model(self, request, obj, form, change):
-        reward_save(reward=obj, image_changed="image" in form.changed_data)
+        reward_save(reward=obj, actor=request.user, changed_fields=form.changed_data)
+
+    def delete_model(self, request, obj):
+        reward_delete(reward=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for reward in queryset:
+            reward_delete(reward=reward, actor=request.user)
 
     @admin.action(description=_("Activate selected rewards"), permissions=["change"])
     def activate(self, request, queryset):
-        count = rewards_set_active(reward_ids=queryset.values_list("pk", flat=True), is_active=True)
+        count = rewards_set_active(reward_ids=queryset.values_list("pk", flat=True), is_active=True, actor=request.user)
         self.message_user(request, ngettext("%d reward activated.", "%d rewards activated.", count) % count)
 
     @admin.action(description=_("Deactivate selected rewards"), permissions=["change"])
     def deactivate(self, request, queryset):
-        count = rewards_set_active(reward_ids=queryset.values_list("pk", flat=True), is_active=False)
+        count = rewards_set_active(
+            reward_ids=queryset.values_list("pk", flat=True), is_active=False, actor=request.user
+        )
         self.message_user(request, ngettext("%d reward deactivated.", "%d rewards deactivated.", count) % count)
 
     @admin.action(description=_("Duplicate selected rewards (as inactive copies)"), permissions=["add"])
     def duplicate(self, request, queryset):
-        copies = [reward_duplicate(reward=reward) for reward in queryset]
+        copies = [reward_duplicate(reward=reward, actor=request.user) for reward in queryset]
         self.message_user(
             request,
             ngettext("%d copy created.", "%d copies created.", len(copies)) % len(copies),

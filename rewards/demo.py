@@ -118,7 +118,7 @@ def seed(*, stdout=None):
         reward = Reward(**spec, min_tier=tiers.get(rank), available_from=now - timedelta(days=1))
         if reward.kind == Reward.Kind.PARTNER:
             reward.stock = 0
-        reward_save(reward=reward)
+        reward_save(reward=reward, actor=None)
         if reward.kind == Reward.Kind.PARTNER:
             codes = "code\n" + "\n".join(f"CB-DEMO-{n:04d}" for n in range(1, 26))
             partner_codes_upload(reward=reward, file=io.BytesIO(codes.encode()))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,7 +24,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from members import hooks
+from members import audit, hooks
 from members.exceptions import AccountClosed, DuplicateRequest
 from members.models import LedgerEntry, Member, Purchase
 from members.selectors import program_settings_get
@@ -646,13 +647,20 @@ def redemption_mark_delivered(*, redemption: Redemption, now: datetime | None = 
 # --- Catalogue management (staff) -------------------------------------------------------------------------------
 
 
-def reward_save(*, reward: Reward, image_changed: bool = False) -> Reward:
-    """Save a reward edited by staff; a new or removed image regenerates the thumbnail."""
-    with transaction.atomic():
-        reward.save()
-    if image_changed:
+def reward_save(*, reward: Reward, actor, changed_fields: Collection[str] = ()) -> Reward:
+    """Create or change a reward as edited by staff, announced to the audit trail in the same transaction.
+
+    A new or removed image (``"image"`` in ``changed_fields``) regenerates the thumbnail afterwards.
+    """
+    audit.rule_save(reward, actor=actor)
+    if "image" in changed_fields:
         reward_thumbnail_generate(reward=reward)
     return reward
+
+
+def reward_delete(*, reward: Reward, actor) -> None:
+    """Delete a reward nobody has redeemed (redemptions, vouchers and partner codes protect it)."""
+    audit.rule_delete(reward, actor=actor)
 
 
 def reward_thumbnail_generate(*, reward: Reward) -> None:
@@ -676,12 +684,24 @@ def reward_thumbnail_generate(*, reward: Reward) -> None:
     Reward.objects.filter(pk=reward.pk).update(thumbnail=reward.thumbnail.name)
 
 
-def rewards_set_active(*, reward_ids, is_active: bool) -> int:
-    return Reward.objects.filter(pk__in=list(reward_ids)).exclude(is_active=is_active).update(is_active=is_active)
+@transaction.atomic
+def rewards_set_active(*, reward_ids, is_active: bool, actor=None) -> int:
+    """Switch rewards on or off; each reward switched is announced to the audit trail. Returns how many."""
+    rewards = list(Reward.objects.select_for_update().filter(pk__in=list(reward_ids)).exclude(is_active=is_active))
+    Reward.objects.filter(pk__in=[reward.pk for reward in rewards]).update(is_active=is_active)
+    for reward in rewards:
+        before = audit.snapshot(reward)
+        reward.is_active = is_active
+        audit.rule_change_announce(
+            actor=actor, obj=reward, before=before, after=audit.snapshot(reward), action=audit.RULE_CHANGED
+        )
+    return len(rewards)
 
 
-def reward_duplicate(*, reward: Reward) -> Reward:
-    """A copy of ``reward`` to edit, inactive and not featured, with its own slug; partner codes stay behind."""
+def reward_duplicate(*, reward: Reward, actor=None) -> Reward:
+    """A copy of ``reward`` to edit, inactive and not featured, with its own slug; partner codes stay behind.
+
+    The copy is announced to the audit trail as a new reward."""
     base = slugify(f"{reward.slug}-copy")[:130]
     taken = set(Reward.objects.filter(slug__startswith=base).values_list("slug", flat=True))
     slug, number = base, 1
@@ -697,8 +717,7 @@ def reward_duplicate(*, reward: Reward) -> Reward:
     copy.created_at = timezone.now()
     if copy.kind == Reward.Kind.PARTNER:
         copy.stock = 0
-    copy.save(force_insert=True)
-    return copy
+    return audit.rule_save(copy, actor=actor, save=lambda: copy.save(force_insert=True))
 
 
 @dataclass

@@ -1,24 +1,26 @@
 """Writes of the staff console: the audit trail, point adjustments with two-person approval, and imports.
 
-Every staff action that moves points or changes program rules goes through here and leaves a
-:class:`~members.models.StaffAuditLog` row in the same transaction as the change itself.
+Every staff action that moves points or changes program rules leaves a :class:`~backoffice.models.StaffAuditLog`
+row in the same transaction as the change itself. The console's own writes call :func:`audit_record`. The other
+apps' services (program rules, reversals, closures) cannot import the console: they announce their changes
+through ``members.hooks.rule_changed`` / ``account_action_recorded`` (see :mod:`members.audit`), inside their
+transaction, and :func:`program_rule_change_record` / :func:`account_action_record`, registered by
+``BackofficeConfig.ready()``, write the row there.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
-from django.forms.models import model_to_dict
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from backoffice.models import AdjustmentRequest, ImportJob, StaffAuditLog, StaffSettings
 from integrations.tasking import task_enqueue_on_commit
+from members import audit
 from members.exceptions import AdjustmentNotAllowed, LoyaltyError
 from members.models import LedgerEntry, Member
 from members.services.ledger import points_adjust
@@ -44,14 +46,6 @@ class AdjustmentAlreadyDecided(LoyaltyError):
 def _require(actor, permission: str) -> None:
     if actor is None or not actor.has_perm(permission):
         raise PermissionMissing()
-
-
-def snapshot(obj: models.Model | None) -> dict | None:
-    """A JSON-safe dict of a model instance's concrete fields (for before/after in the audit log)."""
-    if obj is None:
-        return None
-    data = model_to_dict(obj, fields=[f.name for f in obj._meta.concrete_fields])
-    return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
 
 
 def audit_record(
@@ -84,28 +78,53 @@ def audit_record(
     )
 
 
-def program_rule_change_record(
-    *, actor, obj: models.Model, before: dict | None, deleted: bool = False, reason: str = ""
-) -> StaffAuditLog | None:
-    """Record a create/change/delete of a program rule (settings, tier, earning rule, reward …).
+_RULE_ACTIONS = {
+    audit.RULE_CREATED: Action.RULE_CREATED,
+    audit.RULE_CHANGED: Action.RULE_CHANGED,
+    audit.RULE_DELETED: Action.RULE_DELETED,
+}
+_ACCOUNT_ACTIONS = {audit.POINTS_REVERSED: Action.POINTS_REVERSED, audit.MEMBER_CLOSED: Action.MEMBER_CLOSED}
 
-    ``before`` is :func:`snapshot` of the row as it was (None for a new row). A save that changed nothing
-    records nothing.
+
+def program_rule_change_record(
+    *, actor, obj: models.Model, before: dict | None, after: dict | None, action: str, reason: str = ""
+) -> StaffAuditLog | None:
+    """Record a create/change/delete of a program rule: the ``members.hooks.rule_changed`` hook.
+
+    ``before``/``after`` are :func:`members.audit.snapshot` dicts of the row as stored (None for the side that
+    does not exist). A change keeps only the fields that differ; one that changed nothing records nothing.
     """
-    # Read the row back so both sides are in the database's own form (Decimal("1.25") is stored as 1.2500).
-    after = None if deleted else snapshot(type(obj)._default_manager.filter(pk=obj.pk).first())
-    if deleted:
-        action = Action.RULE_DELETED
-    elif before is None:
-        action = Action.RULE_CREATED
-    else:
-        action = Action.RULE_CHANGED
-        changed = {key for key in after if before.get(key) != after.get(key)}
+    if action == audit.RULE_CHANGED:
+        changed = sorted(key for key in {*before, *after} if before.get(key) != after.get(key))
         if not changed:
             return None
-        before = {key: before.get(key) for key in sorted(changed)}
-        after = {key: after[key] for key in sorted(changed)}
-    return audit_record(actor=actor, action=action, obj=obj, before=before, after=after, reason=reason)
+        before = {key: before.get(key) for key in changed}
+        after = {key: after.get(key) for key in changed}
+    return audit_record(actor=actor, action=_RULE_ACTIONS[action], obj=obj, before=before, after=after, reason=reason)
+
+
+def account_action_record(
+    *,
+    actor,
+    action: str,
+    obj: models.Model,
+    member: Member,
+    before: dict | None,
+    after: dict | None,
+    reason: str,
+    object_repr: str,
+) -> StaffAuditLog:
+    """Record a correction or closure of a member's account: the ``members.hooks.account_action_recorded`` hook."""
+    return audit_record(
+        actor=actor,
+        action=_ACCOUNT_ACTIONS[action],
+        obj=obj,
+        member=member,
+        before=before,
+        after=after,
+        reason=reason,
+        object_repr=object_repr,
+    )
 
 
 @dataclass
@@ -289,3 +308,8 @@ def import_job_run(*, job_id: int) -> ImportJob:
     from backoffice.imports import run_import
 
     return run_import(job_id=job_id)
+
+
+def staff_settings_save(*, staff_settings: StaffSettings, actor) -> StaffSettings:
+    """Save the console's settings as edited by staff, with an audit row in the same transaction."""
+    return audit.rule_save(staff_settings, actor=actor)

@@ -6,6 +6,7 @@ from .lifecycle import (
     TRANSITIONS,
     campaign_copy,
     campaign_create,
+    campaign_delete,
     campaign_end,
     campaign_launch,
     campaign_pause,
@@ -16,13 +17,14 @@ from .lifecycle import (
     campaigns_advance,
 )
 from .refunds import campaign_refund_record
-from .segments import segment_list_upload
+from .segments import segment_delete, segment_list_upload, segment_save
 
 __all__ = [
     "TRANSITIONS",
     "campaign_birthday_run",
     "campaign_copy",
     "campaign_create",
+    "campaign_delete",
     "campaign_emails_send",
     "campaign_end",
     "campaign_launch",
@@ -37,5 +39,7 @@ __all__ = [
     "campaigns_birthday_run_all",
     "campaigns_emails_send_all",
     "member_unsubscribe",
+    "segment_delete",
     "segment_list_upload",
+    "segment_save",
 ]

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from integrations.tasking import task_enqueue_on_commit
+from members import audit
 
 from ..engine import campaigns_cache_invalidate
 from ..exceptions import CampaignLocked, InvalidCampaign, InvalidTransition
@@ -334,3 +335,16 @@ def campaigns_advance(*, now: datetime | None = None) -> dict[str, int]:
             _transition(campaign, actor=None, action="end", now=now, ended_at=now)
             counts["ended"] += 1
     return counts
+
+
+@transaction.atomic
+def campaign_delete(*, campaign: Campaign, actor) -> None:
+    """Delete a draft campaign, with a staff audit row (``members.audit``) that outlives its change history.
+
+    Anything scheduled or launched may have points pointing at it: end it instead.
+    """
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if not campaign.is_draft:
+        raise CampaignLocked(_("Only a draft campaign can be deleted; end it instead."))
+    audit.rule_delete(campaign, actor=actor)
+    transaction.on_commit(campaigns_cache_invalidate)

@@ -1,16 +1,19 @@
-"""Segment writes: include/exclude lists uploaded as CSV."""
+"""Segment writes: staff edits of a segment's rules (audited, see ``members.audit``) and include/exclude lists
+uploaded as CSV."""
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from members.models import Member
+from members import audit
+from members.models import Member, Tier
 
 from ..engine import campaigns_cache_invalidate
 from ..exceptions import InvalidSegmentList
@@ -94,3 +97,23 @@ def segment_list_upload(
     Segment.objects.filter(pk=segment.pk).update(updated_at=timezone.now())
     transaction.on_commit(campaigns_cache_invalidate)
     return result
+
+
+def segment_save(*, segment: Segment, actor, tiers: Iterable[Tier] | None = None) -> Segment:
+    """Create or change a segment's rules; ``tiers``, when given, replaces its tier list. Running campaigns
+    reload their audiences once the change commits; the audit row commits with it."""
+
+    def write() -> None:
+        segment.save()
+        if tiers is not None:
+            segment.tiers.set(tiers)
+
+    audit.rule_save(segment, actor=actor, save=write)
+    transaction.on_commit(campaigns_cache_invalidate)
+    return segment
+
+
+def segment_delete(*, segment: Segment, actor) -> None:
+    """Delete a segment no campaign uses (campaigns protect their segment); its lists go with it."""
+    audit.rule_delete(segment, actor=actor)
+    transaction.on_commit(campaigns_cache_invalidate)

@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .. import hooks
+from .. import audit, hooks
 from ..exceptions import LoyaltyError
 from ..models import LedgerEntry, Member, PointsAccount, TierHistory
 from ..selectors import tiers_list
@@ -176,11 +176,16 @@ def member_update_profile(
 
 @transaction.atomic
 def member_close(*, member: Member, actor=None) -> Member:
-    """Close a membership: forfeit all points, anonymise personal data, keep the ledger for accounting."""
+    """Close a membership: forfeit all points, anonymise personal data, keep the ledger for accounting.
+
+    The closure is announced to the audit trail (``members.audit``) with ``actor`` (staff, or the member's own
+    user), the status and the points forfeited, and no personal data.
+    """
     account = account_lock(member_id=member.pk)
     member = Member.objects.select_for_update().select_related("user").get(pk=member.pk)
     if member.status == Member.Status.CLOSED:
         return member
+    before = {"status": member.status, "balance": account.balance, "pending": account.pending}
     if account.balance or account.pending:
         ledger_post(
             account=account,
@@ -206,4 +211,13 @@ def member_close(*, member: Member, actor=None) -> Member:
     member.marketing_consent = False
     member.email_notifications = False
     member.save()
+    audit.account_action_announce(
+        actor=actor,
+        action=audit.MEMBER_CLOSED,
+        obj=member,
+        member=member,
+        before=before,
+        after={"status": member.status, "balance": 0, "pending": 0},
+        object_repr=member.member_number,
+    )
     return member
