@@ -27,6 +27,13 @@ class StaffSettings(models.Model):
             "person's approval."
         ),
     )
+    support_daily_limit = models.PositiveIntegerField(
+        default=2000,
+        help_text=_(
+            "Points (credits and debits added up) one person may adjust alone per day, in the program's time zone; "
+            "past it, every further adjustment that day needs a second person's approval."
+        ),
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

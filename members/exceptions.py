@@ -61,3 +61,10 @@ class TransferNotAllowed(LoyaltyError):
 class AdjustmentNotAllowed(LoyaltyError):
     code = "adjustment_not_allowed"
     default_message = _("This adjustment is not allowed.")
+
+
+class OwnAccountNotAllowed(LoyaltyError):
+    """Staff change points of other people's accounts only: their own goes to a second person."""
+
+    code = "own_account"
+    default_message = _("Nobody may approve, adjust or reverse points on their own member account.")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
 from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -21,7 +22,7 @@ from django.utils.translation import gettext_lazy
 from backoffice.models import AdjustmentRequest, ImportJob, StaffAuditLog, StaffSettings
 from integrations.tasking import task_enqueue_on_commit
 from members import audit
-from members.exceptions import AdjustmentNotAllowed, LoyaltyError
+from members.exceptions import AdjustmentNotAllowed, LoyaltyError, OwnAccountNotAllowed
 from members.models import LedgerEntry, Member
 from members.services.ledger import points_adjust
 
@@ -147,9 +148,15 @@ def staff_settings_get() -> StaffSettings:
 def staff_points_adjust(*, member: Member, points: int, reason: str, actor, idempotency_key: str) -> AdjustmentOutcome:
     """Adjust a member's points as a staff member.
 
-    Within the support limit (``StaffSettings.support_adjustment_limit``, on the absolute value) the adjustment
-    posts at once through :func:`members.services.points_adjust`; above it, an :class:`AdjustmentRequest` is
-    created and waits for a second person. Either way the action is audited. Idempotent on ``idempotency_key``.
+    Posts at once through :func:`members.services.points_adjust` only when all of these hold: the member is not
+    the staff member themself, the adjustment is within the support limit (``support_adjustment_limit``, on the
+    absolute value), and with it the actor's direct adjustments today stay within ``support_daily_limit``
+    (absolute values added up, the program's calendar day). Otherwise an :class:`AdjustmentRequest` is created and
+    waits for a second person, who may not be the requester nor the member. Either way the action is audited.
+    Idempotent on ``idempotency_key``.
+
+    Locking: the actor's user row, so two adjustments by one person at once cannot both fit under the daily limit;
+    then the member's account (inside ``points_adjust``).
     """
     _require(actor, "backoffice.adjust_points")
     reason = (reason or "").strip()
@@ -157,8 +164,15 @@ def staff_points_adjust(*, member: Member, points: int, reason: str, actor, idem
         raise AdjustmentNotAllowed(_("A reason is required for every adjustment."), field="reason")
     if points == 0:
         raise AdjustmentNotAllowed(_("An adjustment must add or remove at least one point."), field="points")
-    limit = staff_settings_get().support_adjustment_limit
-    if abs(points) > limit:
+    settings_row = staff_settings_get()
+    get_user_model().objects.select_for_update().filter(pk=actor.pk).first()
+    replay = LedgerEntry.objects.filter(idempotency_key=f"staff-adjust:{idempotency_key}").first()
+    needs_second_person = replay is None and (
+        member.user_id == actor.pk
+        or abs(points) > settings_row.support_adjustment_limit
+        or adjusted_today(actor=actor) + abs(points) > settings_row.support_daily_limit
+    )
+    if needs_second_person:
         return AdjustmentOutcome(
             request=adjustment_request_create(
                 member=member, points=points, reason=reason, actor=actor, idempotency_key=idempotency_key
@@ -176,6 +190,19 @@ def staff_points_adjust(*, member: Member, points: int, reason: str, actor, idem
             reason=reason,
         )
     return AdjustmentOutcome(entry=entry)
+
+
+def adjusted_today(*, actor, now=None) -> int:
+    """Points ``actor`` adjusted directly (without approval) since the start of today, credits and debits added up
+    as absolute values."""
+    today_start = timezone.localtime(now or timezone.now()).replace(hour=0, minute=0, second=0, microsecond=0)
+    entries = LedgerEntry.objects.filter(
+        kind=LedgerEntry.Kind.ADJUST,
+        actor=actor,
+        created_at__gte=today_start,
+        idempotency_key__startswith="staff-adjust:",
+    )
+    return sum(abs(points) for points in entries.values_list("points", flat=True))
 
 
 @transaction.atomic
@@ -225,6 +252,8 @@ def adjustment_approve(*, request: AdjustmentRequest, actor, note: str = "") -> 
     request = _lock_pending(request)
     if request.requested_by_id == actor.pk:
         raise SelfApprovalNotAllowed()
+    if request.member.user_id == actor.pk:
+        raise OwnAccountNotAllowed()
     entry = points_adjust(
         member=request.member,
         points=request.points,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from .. import audit
+from ..exceptions import OwnAccountNotAllowed
 from ..models import LedgerEntry
 from .ledger import account_lock, points_reverse
 
@@ -18,7 +19,10 @@ def points_reverse_by_staff(*, entry: LedgerEntry, reason: str, actor) -> Ledger
     """Reverse a ledger entry (:func:`~members.services.ledger.points_reverse`) and record who did it and why.
 
     A replay (the entry was already reversed) returns the first reversal, ``replayed`` set, and records nothing.
+    Nobody reverses entries of their own member account (:class:`OwnAccountNotAllowed`).
     """
+    if actor is not None and entry.account.member.user_id == actor.pk:
+        raise OwnAccountNotAllowed()
     balance = account_lock(member_id=entry.account_id).balance
     reversal = points_reverse(entry=entry, reason=reason, actor=actor)
     if not getattr(reversal, "replayed", False):
