@@ -117,6 +117,10 @@ class VoucherCheckOutSerializer(VoucherOutSerializer):
         fields = [*VoucherOutSerializer.Meta.fields, "usable", "refusal"]
 
 
+class VoucherLookupInSerializer(serializers.Serializer):
+    code = serializers.CharField(max_length=64, help_text=_("The voucher code as typed or scanned at the till."))
+
+
 class VoucherUseInSerializer(serializers.Serializer):
     purchase_external_id = serializers.CharField(
         max_length=100, required=False, help_text=_("A purchase this integration recorded, if any.")

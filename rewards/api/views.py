@@ -114,6 +114,28 @@ class VoucherDetailView(LoyaltyAPIView):
         return Response(_voucher_data(check.voucher, check.error))
 
 
+class VoucherLookupView(LoyaltyAPIView):
+    """The preferred way to check a voucher: the code travels in the body, so it never lands in access logs or
+    proxies' URL records (a voucher code is a bearer instrument). ``GET /vouchers/{code}/`` answers the same."""
+
+    required_scopes = {"POST": (scopes.VOUCHERS_READ, scopes.VOUCHERS_REDEEM)}
+
+    @extend_schema(
+        operation_id="vouchers_lookup",
+        summary="Check a voucher without using it, the code in the body (preferred)",
+        description="The same answer as `GET /vouchers/{code}/`; nothing changes, so no Idempotency-Key is needed.",
+        request=s.VoucherLookupInSerializer,
+        responses={200: s.VoucherCheckOutSerializer, **error_responses(400, 404, 413)},
+        tags=["vouchers"],
+    )
+    def post(self, request):
+        data = validated(s.VoucherLookupInSerializer, request.data)
+        check = voucher_check(code=data["code"])
+        if check.voucher is None:
+            raise check.error
+        return Response(_voucher_data(check.voucher, check.error))
+
+
 class VoucherRedeemView(LoyaltyAPIView):
     required_scopes = {"POST": (scopes.VOUCHERS_REDEEM,)}
 

@@ -121,3 +121,18 @@ def test_rewards_endpoints_need_their_scope(make_client, member, method, url, sc
     assert response.status_code == 403 and response.json()["error"]["code"] == "insufficient_scope"
     allowed = make_client(scopes=[scope])
     assert getattr(allowed, method)(url, {}, format="json", HTTP_IDEMPOTENCY_KEY="k").status_code != 403
+
+
+def test_voucher_lookup_with_the_code_in_the_body_answers_like_the_get(api, rich_member, make_client):
+    RewardFactory(slug="five-off", points_cost=300)
+    code = redeem(api, rich_member, {"reward": "five-off"}).json()["voucher"]["code"]
+    by_body = api.post("/api/v1/voucher-lookups/", {"code": code.lower().replace("-", " ")}, format="json")
+    assert by_body.status_code == 200
+    assert by_body.json() == api.get(f"/api/v1/vouchers/{code}/").json()
+    assert by_body.json()["code"] == code and by_body.json()["usable"] is True
+    missing = api.post("/api/v1/voucher-lookups/", {"code": "NOPE-NOPE"}, format="json")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "voucher_not_found"
+    empty = api.post("/api/v1/voucher-lookups/", {}, format="json")
+    assert empty.status_code == 400 and list(empty.json()["error"]["fields"]) == ["code"]
+    no_scope = make_client(scopes=["members:read"]).post("/api/v1/voucher-lookups/", {"code": code}, format="json")
+    assert no_scope.status_code == 403 and no_scope.json()["error"]["code"] == "insufficient_scope"
