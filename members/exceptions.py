@@ -43,6 +43,14 @@ class DuplicateRequest(LoyaltyError):
     default_message = _("This idempotency key was already used for a different request.")
 
 
+class ExternalIdTaken(DuplicateRequest):
+    """A purchase id this integration already recorded for another member: not a retry, a clash of ids."""
+
+    code = "external_id_taken"
+    default_message = _("This purchase id was already recorded for another member.")
+    field = "external_id"
+
+
 class InvalidPurchase(LoyaltyError):
     code = "invalid_purchase"
     default_message = _("The purchase is not valid.")

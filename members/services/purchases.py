@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 
 from .. import hooks
 from ..calculators import Basket, BasketLine, EarningResult, Step, calculate
-from ..exceptions import AccountClosed, DuplicateRequest, InvalidPurchase, RefundExceedsPurchase
+from ..exceptions import AccountClosed, ExternalIdTaken, InvalidPurchase, RefundExceedsPurchase
 from ..models import (
     LedgerEntry,
     Member,
@@ -218,7 +218,7 @@ def purchase_record(
     :class:`InvalidPurchase`; ``backfill=True`` (staff imports of history) lifts the age limit tills have.
 
     The purchase's ``(source, external_id)`` is its idempotency key: a retry returns the first result with
-    ``replayed=True`` and posts nothing; the same id for another member raises :class:`DuplicateRequest`.
+    ``replayed=True`` and posts nothing; the same id for another member raises :class:`ExternalIdTaken`.
     Points are pending for the program's return window after ``occurred_at``, then released by the
     pending-points job. Campaign bonuses are separate entries, one per campaign.
 
@@ -412,7 +412,7 @@ def _credit(account, kind, points, key, description, purchase, source, pending, 
 
 def _replay(purchase: Purchase, member: Member) -> PurchaseResult:
     if purchase.member_id != member.pk:
-        raise DuplicateRequest(_("This purchase id was already recorded for another member."), field="external_id")
+        raise ExternalIdTaken()
     account = PointsAccount.objects.get(pk=member.pk)
     entries = list(purchase.entries.filter(kind__in=[Kind.EARN, Kind.BONUS]).order_by("id"))
     return PurchaseResult(

@@ -65,8 +65,12 @@ def test_external_id_reused_for_another_member_is_refused(api, member):
     post(api, URL, purchase_body(member), key="a")
     response = post(api, URL, purchase_body(other), key="b")
     assert response.status_code == 422
-    assert response.json()["error"]["code"] == "idempotency_key_reused"
-    assert response.json()["error"]["fields"] == {"external_id": [response.json()["error"]["message"]]}
+    # Its own code: a till can tell a clash of purchase ids from a reused Idempotency-Key.
+    assert response.json()["error"]["code"] == "external_id_taken"
+    assert response.json()["error"]["fields"] == {
+        "external_id": ["This purchase id was already recorded for another member."]
+    }
+    assert Purchase.objects.get().member == member
 
 
 @pytest.mark.parametrize(
