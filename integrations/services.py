@@ -22,6 +22,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
+from django.db.models import Q, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from . import registry
@@ -155,6 +157,21 @@ def idempotency_complete(*, record: IdempotencyRecord, status: int, body) -> Non
 def idempotency_release(*, record: IdempotencyRecord) -> None:
     """Forget a claim whose request did no work (invalid input, server error), so the key can be used again."""
     IdempotencyRecord.objects.filter(pk=record.pk, state=IdempotencyRecord.State.IN_FLIGHT).delete()
+
+
+def idempotency_records_redact(*, mentioning: list[str]) -> int:
+    """Replace the stored responses that mention any of ``mentioning`` (a closed member's number, their former
+    email) with a redaction marker, keeping the status: a retry is still answered, without the personal data."""
+    needles = [needle for needle in mentioning if needle]
+    if not needles:
+        return 0
+    matches = Q()
+    for needle in needles:
+        matches |= Q(body_text__contains=needle)
+    records = IdempotencyRecord.objects.annotate(body_text=Cast("response_body", TextField())).filter(matches)
+    return IdempotencyRecord.objects.filter(pk__in=records.values("pk")).update(
+        response_body={"redacted": True, "reason": "The member closed their account."}
+    )
 
 
 def idempotency_records_purge(*, now: datetime | None = None) -> int:

@@ -29,6 +29,9 @@ their own transaction, in registration order. No model signals are involved.
 - ``points_changed``: ``hook(event, payload) -> None`` — notifications such as ``points.expired`` and
   ``tier.changed`` for outbound webhooks. A hook may carry a ``wants(event) -> bool`` attribute, so that batch
   jobs can skip building a payload nobody would read (see :func:`listening`).
+- ``member_closed``: ``hook(member, *, former_email) -> None`` — inside ``member_close``'s transaction, after the
+  core has anonymised the user and member rows: each app erases the personal data it holds about the member
+  (shipping addresses, stored responses, delivery errors, sign-up addresses). The ledger is kept and still sums.
 - ``export_providers``: ``provider(member) -> dict`` — what the app holds about a member, merged into the
   member's data export (``members.selectors.member_export``); keys name the app's data, e.g. ``"vouchers"``.
 - ``featured_rewards``: ``provider(limit) -> list`` — rewards to show on the public home page.
@@ -53,6 +56,7 @@ purchase_settled: list = []
 purchase_refunded: list = []
 member_enrolled: list = []
 points_changed: list = []
+member_closed: list = []
 export_providers: list = []
 featured_rewards: list = []
 reward_suggestions: list = []

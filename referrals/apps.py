@@ -19,3 +19,4 @@ class ReferralsConfig(AppConfig):
         hooks.register(hooks.purchase_recorded, services.on_purchase_recorded)
         hooks.register(hooks.purchase_refunded, services.on_purchase_refunded)
         hooks.register(hooks.export_providers, selectors.member_export)
+        hooks.register(hooks.member_closed, services.member_data_erase)

@@ -746,3 +746,9 @@ def disposable_domain_save(*, domain: DisposableEmailDomain, actor) -> Disposabl
 
 def disposable_domain_delete(*, domain: DisposableEmailDomain, actor) -> None:
     audit.rule_delete(domain, actor=actor)
+
+
+def member_data_erase(member: Member, *, former_email: str = "") -> int:
+    """The ``members.hooks.member_closed`` hook: forget the sign-up address kept for fraud checks on the closed
+    member's own referral (the referral, its state and its points stay)."""
+    return Referral.objects.filter(friend_id=member.pk).exclude(signup_ip=None).update(signup_ip=None)

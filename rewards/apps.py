@@ -8,12 +8,13 @@ class RewardsConfig(AppConfig):
     def ready(self):
         from members import hooks
 
-        from . import selectors
+        from . import selectors, services
         from .api import scopes  # noqa: F401  (registers the rewards API's scopes and webhook events)
 
         hooks.register(hooks.featured_rewards, _featured)
         hooks.register(hooks.reward_suggestions, selectors.rewards_for_member_dashboard)
         hooks.register(hooks.export_providers, selectors.member_export)
+        hooks.register(hooks.member_closed, services.member_data_erase)
 
 
 def _featured(*, limit):

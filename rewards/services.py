@@ -785,3 +785,16 @@ def partner_codes_add(*, reward: Reward, codes: list[str]) -> int:
             Reward.objects.filter(pk=reward.pk).update(stock=Coalesce(F("stock"), Value(0)) + len(new))
     reward.refresh_from_db(fields=["stock"])
     return len(new)
+
+
+def member_data_erase(member: Member, *, former_email: str = "") -> int:
+    """The ``members.hooks.member_closed`` hook: blank the shipping names and addresses of the member's
+    redemptions (what was redeemed, and for how many points, stays for the ledger and the accounts)."""
+    return Redemption.objects.filter(member_id=member.pk).update(
+        shipping_name="",
+        shipping_line1="",
+        shipping_line2="",
+        shipping_postcode="",
+        shipping_city="",
+        shipping_country="",
+    )

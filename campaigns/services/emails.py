@@ -330,3 +330,9 @@ def campaigns_emails_send_all(*, now: datetime | None = None) -> int:
         )
     )
     return sum(campaign_emails_send(campaign_id=pk, now=now).sent for pk in ids)
+
+
+def member_email_log_erase(member, *, former_email: str = "") -> int:
+    """The ``members.hooks.member_closed`` hook: a delivery error can quote the address it bounced from, so the
+    closed member's email log keeps only which campaign was sent when."""
+    return CampaignEmail.objects.filter(member_id=member.pk).exclude(error="").update(error="")

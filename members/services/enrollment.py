@@ -197,6 +197,7 @@ def member_close(*, member: Member, actor=None) -> Member:
             actor=actor,
         )
     user = member.user
+    former_email = user.email
     user.email = f"closed-{member.pk}@closed.invalid"
     user.first_name = ""
     user.last_name = ""
@@ -211,6 +212,8 @@ def member_close(*, member: Member, actor=None) -> Member:
     member.marketing_consent = False
     member.email_notifications = False
     member.save()
+    for hook in hooks.member_closed:
+        hook(member, former_email=former_email)
     audit.account_action_announce(
         actor=actor,
         action=audit.MEMBER_CLOSED,
