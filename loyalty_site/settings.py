@@ -134,6 +134,12 @@ ACCOUNT_RATE_LIMITS = {
     "signup": "20/m/ip",
     "reset_password": "20/m/ip,5/m/key",
 }
+# Behind a load balancer or reverse proxy every request arrives from the proxy's address, so per-IP limits would
+# count all customers together. TRUSTED_PROXY_COUNT says how many proxies of ours append to X-Forwarded-For;
+# the client address is read that many hops from the right. 0 (the default, no proxy) ignores the header: a
+# client cannot forge its own address. TRUSTED_CLIENT_IP_HEADER names a header a proxy sets instead (X-Real-IP).
+ALLAUTH_TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+ALLAUTH_TRUSTED_CLIENT_IP_HEADER = env.str("TRUSTED_CLIENT_IP_HEADER", default="") or None
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Loyalty"
 
