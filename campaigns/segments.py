@@ -28,7 +28,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Mod
 from django.utils import timezone
 
-from members.models import MONEY, Member, Purchase, QualifyingActivity
+from members.models import MONEY_SUM, Member, Purchase, QualifyingActivity
 from members.months import last_twelve_months_start
 
 from .models import Campaign, Segment, SegmentMember
@@ -66,7 +66,7 @@ def _activity_sum(field: str, since: date | None):
         from django.db.models import DecimalField
 
         return Coalesce(
-            Subquery(total, output_field=DecimalField(**MONEY)), Value(0, output_field=DecimalField(**MONEY))
+            Subquery(total, output_field=DecimalField(**MONEY_SUM)), Value(0, output_field=DecimalField(**MONEY_SUM))
         )
     return Coalesce(Subquery(total, output_field=IntegerField()), Value(0))
 

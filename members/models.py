@@ -25,6 +25,8 @@ from django.utils.translation import gettext_lazy as _
 from .cache import program_cache_clear
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
+#: Sums of many purchases (a member's month of qualifying spend): room for ten thousand of the largest purchase.
+MONEY_SUM = {"max_digits": 16, "decimal_places": 2}
 RATE = {"max_digits": 9, "decimal_places": 4}
 
 
@@ -481,7 +483,7 @@ class TierHistory(models.Model):
     from_tier = models.ForeignKey(Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     to_tier = models.ForeignKey(Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     reason = models.CharField(max_length=10, choices=Reason.choices)
-    qualifying_value = models.DecimalField(**MONEY, default=Decimal("0"))
+    qualifying_value = models.DecimalField(**MONEY_SUM, default=Decimal("0"))
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -506,7 +508,7 @@ class QualifyingActivity(models.Model):
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="qualifying_months", db_index=False)
     month = models.DateField(help_text=_("First day of the month."))
     points = models.BigIntegerField(default=0)
-    spend = models.DecimalField(**MONEY, default=Decimal("0"))
+    spend = models.DecimalField(**MONEY_SUM, default=Decimal("0"))
     purchases = models.PositiveIntegerField(default=0)
 
     class Meta:

@@ -125,10 +125,17 @@ def lines_errors(lines: Sequence[PurchaseLineValues]) -> list[RuleError]:
     return errors
 
 
-def total_errors(total) -> list[RuleError]:
-    """A given total (it defaults to the sum of the lines) is an amount of money; it need not equal that sum."""
+def total_errors(total, *, lines: Sequence[PurchaseLineValues] | None = None) -> list[RuleError]:
+    """A given total (it defaults to the sum of the lines) is an amount of money, and never more than the lines add
+    up to: a total below them is what was paid after a discount, one above them would count spend that was never
+    bought (qualifying spend, refunds). ``lines`` are compared only when they are valid themselves."""
     problem = _amount_error(total)
     if problem is None:
+        if lines and not lines_errors(lines):
+            line_sum = sum((Decimal(line.unit_price) * line.quantity for line in lines), Decimal(0))
+            if Decimal(total) > line_sum:
+                message = _("The total cannot be more than the lines add up to (%(sum)s).") % {"sum": f"{line_sum:.2f}"}
+                return [RuleError("total", message)]
         return []
     message = {
         "not_amount": _("The total must be an amount like 12.50."),
@@ -174,7 +181,7 @@ def purchase_errors(
     if currency is not None and program_currency is not None:
         errors += currency_errors(currency, program_currency=program_currency)
     if total is not None:
-        errors += total_errors(total)
+        errors += total_errors(total, lines=lines)
     errors += lines_errors(lines)
     return errors
 

@@ -241,7 +241,7 @@ def purchase_record(
     )
     line_total = basket.total
     if total is not None:
-        refuse(total_errors(total))
+        refuse(total_errors(total, lines=lines))
     total = line_total if total is None else Decimal(total)
     try:
         with transaction.atomic():
