@@ -241,12 +241,12 @@ def test_another_currency_is_a_business_refusal_with_the_same_message(api, membe
 
 
 def test_a_good_purchase_passes_every_path(api, member, settings, tmp_path):
-    case = Case(lines=[("A", "1", "1.5", ""), GOOD_LINE], total="12.5")
+    case = Case(lines=[("A", "1", "1.5", ""), GOOD_LINE], total="8.5")  # 1.50 + 2 × 3.50
     job = through_importer(member, case, settings=settings, tmp_path=tmp_path)
     assert job.status == ImportJob.Status.DONE and job.errors == []
     response = through_api(api, member, case)
     assert response.status_code == 201, response.json()
-    assert response.json()["total"] == "12.50" and response.json()["lines"][0]["unit_price"] == "1.50"
+    assert response.json()["total"] == "8.50" and response.json()["lines"][0]["unit_price"] == "1.50"
 
 
 def test_a_till_clock_a_little_ahead_is_accepted_everywhere(api, member, settings, tmp_path):
