@@ -79,6 +79,7 @@ CONTENT_SECURITY_POLICY = env.str(
 )
 
 ROOT_URLCONF = "loyalty_site.urls"
+CSRF_FAILURE_VIEW = "integrations.api.errors.csrf_failure"
 WSGI_APPLICATION = "loyalty_site.wsgi.application"
 ASGI_APPLICATION = "loyalty_site.asgi.application"
 SITE_ID = 1

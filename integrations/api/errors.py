@@ -12,6 +12,7 @@ import logging
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -117,5 +118,15 @@ def json_error(request, status_code: int, code: str, message) -> JsonResponse:
     return JsonResponse(error_body(code, message), status=status_code)
 
 
+@csrf_exempt  # an unknown address answers 404 whatever the method: CSRF's HTML 403 would hide that
 def not_found(request, *args, **kwargs):
     return json_error(request, 404, "not_found", _("No such API endpoint."))
+
+
+def csrf_failure(request, reason: str = ""):
+    """``CSRF_FAILURE_VIEW``: under ``/api/`` the refusal keeps the API's JSON shape; elsewhere Django's page."""
+    if request.path.startswith("/api/"):
+        return json_error(request, 403, "csrf_failed", _("A browser session's write needs the CSRF token."))
+    from django.views.csrf import csrf_failure as page
+
+    return page(request, reason=reason)

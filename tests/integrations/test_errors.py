@@ -67,3 +67,29 @@ def test_throttled_per_key_with_retry_after(make_client, member, monkeypatch):
     assert_error_shape(response, 429, "throttled")
     assert 0 < int(response["Retry-After"]) <= 60
     assert quiet.get(url).status_code == 200
+
+
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete", "get"])
+def test_unknown_api_paths_answer_a_json_404_whatever_the_method(method):
+    from django.test import Client
+
+    response = getattr(Client(enforce_csrf_checks=True), method)(
+        "/api/v1/no-such-thing/", {}, content_type="application/json"
+    )
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_a_session_write_without_its_csrf_token_is_refused_in_the_api_shape(member):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(member.user)
+    response = client.post(
+        f"/api/v1/members/{member.member_number}/redemptions/", {"reward": "x"}, content_type="application/json"
+    )
+    assert response.status_code == 403
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"]["code"] == "permission_denied"
+    assert "CSRF" in response.json()["error"]["message"]
