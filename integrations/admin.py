@@ -5,6 +5,8 @@ The scope and event choices are what the apps registered (``integrations.registr
 
 from django import forms
 from django.contrib import admin, messages
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -17,6 +19,7 @@ from .services import (
     webhook_endpoint_create,
     webhook_endpoint_delete,
     webhook_endpoint_update,
+    webhook_secret_rotate,
 )
 
 
@@ -91,18 +94,48 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     list_display = ["url", "api_key", "event_list", "is_active", "created_at"]
     list_filter = ["is_active"]
     list_select_related = ["api_key"]
-    readonly_fields = ["secret", "created_at"]
+    # The secret is never displayed after creation (to no role): it is enough to forge our signatures.
+    readonly_fields = ["secret_state", "created_at"]
+    actions = ["rotate_secrets"]
 
     @admin.display(description=_("events"))
     def event_list(self, obj):
         return ", ".join(obj.events)
+
+    @admin.display(description=_("signing secret"))
+    def secret_state(self, obj):
+        if obj.previous_secret and obj.previous_secret_expires_at:
+            return _("Set (shown once). Rotated: the previous secret also signs until %(when)s.") % {
+                "when": date_format(timezone.localtime(obj.previous_secret_expires_at), "DATETIME_FORMAT")
+            }
+        return _("Set (shown once, when it was created or rotated).")
 
     def get_readonly_fields(self, request, obj=None):
         return ["api_key", *self.readonly_fields] if obj else []
 
     def get_fields(self, request, obj=None):
         base = ["api_key", "url", "events", "is_active"]
-        return [*base, "secret", "created_at"] if obj else base
+        return [*base, "secret_state", "created_at"] if obj else base
+
+    def response_add(self, request, obj, post_url_continue=None):
+        messages.warning(
+            request,
+            _("Signing secret for %(url)s: %(secret)s — copy it now, it will not be shown again.")
+            % {"url": obj.url, "secret": obj.secret},
+        )
+        return super().response_add(request, obj, post_url_continue)
+
+    @admin.action(
+        description=_("Rotate the signing secret (the old one signs for 24 hours more)"), permissions=["change"]
+    )
+    def rotate_secrets(self, request, queryset):
+        for endpoint in queryset:
+            endpoint, secret = webhook_secret_rotate(endpoint=endpoint)
+            messages.warning(
+                request,
+                _("New signing secret for %(url)s: %(secret)s — copy it now, it will not be shown again.")
+                % {"url": endpoint.url, "secret": secret},
+            )
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data

@@ -89,7 +89,13 @@ class WebhookEndpoint(models.Model):
 
     api_key = models.ForeignKey(APIKey, on_delete=models.CASCADE, related_name="webhook_endpoints")
     url = models.URLField(max_length=500)
-    secret = models.CharField(max_length=64, help_text=_("Signs each delivery (HMAC-SHA256)."))
+    secret = models.CharField(max_length=64, help_text=_("Signs each delivery (HMAC-SHA256). Shown once, at creation."))
+    previous_secret = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text=_("The secret before the last rotation; also signs until the overlap ends."),
+    )
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
     events = models.JSONField(default=list, help_text=_("Event names this endpoint receives."))
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -103,6 +109,12 @@ class WebhookEndpoint(models.Model):
 
     def wants(self, event: str) -> bool:
         return self.is_active and event in self.events
+
+    def signing_secrets(self, now) -> list[str]:
+        """The current secret, then the previous one while its overlap window lasts."""
+        if self.previous_secret and self.previous_secret_expires_at and self.previous_secret_expires_at > now:
+            return [self.secret, self.previous_secret]
+        return [self.secret]
 
 
 class WebhookDelivery(models.Model):

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
-from django.db.models import Q, TextField
+from django.db.models import F, Q, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
@@ -262,10 +262,14 @@ def webhook_body(delivery: WebhookDelivery) -> bytes:
     return json.dumps(envelope, separators=(",", ":"), sort_keys=True).encode()
 
 
-def webhook_signature(*, secret: str, timestamp: int, body: bytes) -> str:
-    """``t=<timestamp>,v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>``."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={mac}"
+def webhook_signature(*, secret: str, timestamp: int, body: bytes, more_secrets: tuple[str, ...] = ()) -> str:
+    """``t=<timestamp>,v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>``, with one more ``v1=`` per secret in
+    ``more_secrets`` (during a rotation's overlap: a receiver accepts the delivery if any ``v1`` matches)."""
+    macs = [
+        hmac.new(key.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+        for key in (secret, *more_secrets)
+    ]
+    return ",".join([f"t={timestamp}", *(f"v1={mac}" for mac in macs)])
 
 
 def webhook_signature_verify(
@@ -273,14 +277,14 @@ def webhook_signature_verify(
 ) -> bool:
     """What a receiver does: check the HMAC in constant time and refuse stale timestamps (replays)."""
     try:
-        fields = dict(part.split("=", 1) for part in header.split(","))
-        timestamp = int(fields["t"])
-    except (KeyError, ValueError):
+        parts = [part.split("=", 1) for part in header.split(",")]
+        timestamp = int(next(value for name, value in parts if name == "t"))
+    except (StopIteration, ValueError):
         return False
     if abs((now if now is not None else time.time()) - timestamp) > tolerance:
         return False
-    expected = webhook_signature(secret=secret, timestamp=timestamp, body=body)
-    return hmac.compare_digest(expected, f"t={timestamp},v1={fields.get('v1', '')}")
+    expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return any(name == "v1" and hmac.compare_digest(expected, value) for name, value in parts)
 
 
 @dataclass
@@ -312,7 +316,12 @@ def webhook_deliver(*, delivery_id: int, final_attempt: bool = False, retry_in: 
         "X-Loyalty-Event": delivery.event,
         "X-Loyalty-Delivery": str(delivery.pk),
         "X-Loyalty-Timestamp": str(timestamp),
-        "X-Loyalty-Signature": webhook_signature(secret=endpoint.secret, timestamp=timestamp, body=body),
+        "X-Loyalty-Signature": webhook_signature(
+            secret=endpoint.secret,
+            timestamp=timestamp,
+            body=body,
+            more_secrets=tuple(endpoint.signing_secrets(timezone.now())[1:]),
+        ),
     }
     status_code, excerpt, error = None, "", ""
     try:
@@ -351,6 +360,24 @@ def webhook_delivery_replay(*, delivery: WebhookDelivery) -> WebhookDelivery:
         transaction.on_commit(lambda: _send_later([delivery.pk]), robust=True)
     delivery.refresh_from_db()
     return delivery
+
+
+#: How long a rotated-out secret keeps signing, so receivers can switch to the new one without losing a delivery.
+SECRET_ROTATION_OVERLAP = timedelta(hours=24)
+
+
+def webhook_secret_rotate(
+    *, endpoint: WebhookEndpoint, overlap: timedelta = SECRET_ROTATION_OVERLAP, now: datetime | None = None
+) -> tuple[WebhookEndpoint, str]:
+    """Give the endpoint a new signing secret and return it, to be shown once. Until ``overlap`` has passed every
+    delivery is signed with both secrets (two ``v1=`` in the header); then with the new one only."""
+    now = now or timezone.now()
+    new_secret = webhook_secret_new()
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+        previous_secret=F("secret"), previous_secret_expires_at=now + overlap, secret=new_secret
+    )
+    endpoint.refresh_from_db()
+    return endpoint, new_secret
 
 
 def webhook_endpoint_update(
