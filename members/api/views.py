@@ -87,7 +87,7 @@ def purchase_data(result: PurchaseResult, member: Member) -> dict:
         "base_points": purchase.points_earned,
         "bonus_points": purchase.points_bonus,
         "bonuses": bonuses,
-        "lines": list(purchase.lines.order_by("line_number")),
+        "lines": result.lines if result.lines is not None else list(purchase.lines.order_by("line_number")),
         "balance": result.balance,
         "pending": result.pending,
         "replayed": result.replayed,
