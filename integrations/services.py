@@ -21,7 +21,7 @@ from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from . import registry
@@ -98,9 +98,14 @@ def api_key_authenticate(*, raw_key: str, now: datetime | None = None) -> APIKey
 
 @dataclass
 class IdempotencyClaim:
-    """Outcome of claiming a key: ``record`` to complete (we own it), or an earlier record to answer with."""
+    """What the key's stored record says about this request.
 
-    record: IdempotencyRecord
+    ``owned``: nobody answered this key yet, so the caller does the work and stores its response
+    (``idempotency_store``) in the same transaction. Otherwise ``record`` is the stored answer to replay, or
+    ``conflict`` says why the request is refused.
+    """
+
+    record: IdempotencyRecord | None
     owned: bool
     conflict: str = ""  # "", "in_flight" or "mismatch"
 
@@ -113,48 +118,91 @@ def idempotency_request_hash(*, method: str, path: str, body: bytes) -> str:
     return digest.hexdigest()
 
 
-def idempotency_claim(*, api_key: APIKey, key: str, request_hash: str) -> IdempotencyClaim:
-    """Claim ``key`` for this request by inserting its row first, committed in its own transaction.
+def _idempotency_lock_id(api_key_id: int, key: str) -> int:
+    """A signed 64-bit advisory-lock id for ``(api key, Idempotency-Key)``."""
+    return int.from_bytes(hashlib.sha256(f"{api_key_id}:{key}".encode()).digest()[:8], "big", signed=True)
 
-    Must not run inside an outer transaction: the committed row is what tells a concurrent request with the same
-    key that this one is in flight.
+
+_RECORDS = IdempotencyRecord._meta.db_table
+#: The key's lock (the first ``%s``: the locking expression) and its stored record's id, in one row.
+_BEGIN_SQL = (
+    "SELECT %s, r.id FROM (SELECT 1) AS one LEFT JOIN "  # noqa: S608 - table name from model metadata
+    + _RECORDS
+    + ' r ON r.api_key_id = %%s AND r."key" = %%s'
+)
+#: A completed record, replacing an abandoned in-flight claim of the same request, never a completed one.
+_STORE_SQL = f"""
+    INSERT INTO {_RECORDS} (api_key_id, "key", request_hash, state, response_status, response_body, created_at,
+                            locked_at, completed_at)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+    ON CONFLICT (api_key_id, "key") DO UPDATE SET
+        state = EXCLUDED.state, response_status = EXCLUDED.response_status, response_body = EXCLUDED.response_body,
+        locked_at = EXCLUDED.locked_at, completed_at = EXCLUDED.completed_at
+    WHERE {_RECORDS}.state = %s AND {_RECORDS}.request_hash = EXCLUDED.request_hash
+    RETURNING id
+"""  # noqa: S608 - table name from model metadata, values are parameters
+
+
+def idempotency_begin(*, api_key: APIKey, key: str, request_hash: str, now: datetime | None = None) -> IdempotencyClaim:
+    """Claim ``key`` for the transaction the caller has open, and read what was stored for it. One statement.
+
+    On PostgreSQL the claim is a transaction-scoped advisory lock taken without waiting: a concurrent request with
+    the same key finds it held and is refused as in flight (409) at once, and the lock ends with the transaction,
+    so a worker that dies mid-request frees its key by rolling back. The request's work and its stored response
+    (``idempotency_store``) commit together, or neither does. Elsewhere (SQLite, whose writers queue anyway) only
+    the stored record is read. A row still ``in_flight`` (a claim committed by an older release) is honoured
+    until ``IDEMPOTENCY_LOCK_TIMEOUT``, then taken over.
     """
-    now = timezone.now()
-    try:
-        with transaction.atomic():
-            record = IdempotencyRecord.objects.create(
-                api_key=api_key, key=key, request_hash=request_hash, created_at=now, locked_at=now
-            )
-        return IdempotencyClaim(record=record, owned=True)
-    except IntegrityError:
-        pass
-    record = IdempotencyRecord.objects.get(api_key=api_key, key=key)
+    if not connection.in_atomic_block:
+        raise RuntimeError("idempotency_begin needs the request's transaction open.")
+    if connection.vendor == "postgresql":
+        sql, params = _BEGIN_SQL % "pg_try_advisory_xact_lock(%s)", [_idempotency_lock_id(api_key.pk, key)]
+    else:
+        sql, params = _BEGIN_SQL % "1", []
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, api_key.pk, key])
+        locked, record_id = cursor.fetchone()
+    if record_id is None:
+        return IdempotencyClaim(record=None, owned=True) if locked else _in_flight()
+    record = IdempotencyRecord.objects.get(pk=record_id)  # a retry: rare, so read the row the plain way
     if record.request_hash != request_hash:
         return IdempotencyClaim(record=record, owned=False, conflict="mismatch")
     if record.state == IdempotencyRecord.State.COMPLETED:
         return IdempotencyClaim(record=record, owned=False)
-    # In flight: take it over only if its holder has evidently died.
-    taken = IdempotencyRecord.objects.filter(
-        pk=record.pk, state=IdempotencyRecord.State.IN_FLIGHT, locked_at__lt=now - IDEMPOTENCY_LOCK_TIMEOUT
-    ).update(locked_at=now)
-    if taken:
-        return IdempotencyClaim(record=record, owned=True)
+    now = now or timezone.now()
+    if locked and record.locked_at < now - IDEMPOTENCY_LOCK_TIMEOUT:
+        return IdempotencyClaim(record=record, owned=True)  # an abandoned claim of an older release
+    return _in_flight(record)
+
+
+def _in_flight(record: IdempotencyRecord | None = None) -> IdempotencyClaim:
     return IdempotencyClaim(record=record, owned=False, conflict="in_flight")
 
 
-def idempotency_complete(*, record: IdempotencyRecord, status: int, body) -> None:
-    """Store the first response so that retries with the same key and body get exactly it."""
-    IdempotencyRecord.objects.filter(pk=record.pk).update(
-        state=IdempotencyRecord.State.COMPLETED,
-        response_status=status,
-        response_body=json.loads(json.dumps(body, cls=DjangoJSONEncoder)),
-        completed_at=timezone.now(),
-    )
+def idempotency_store(
+    *, api_key: APIKey, key: str, request_hash: str, status: int, body, now: datetime | None = None
+) -> bool:
+    """Store the first response to ``key`` so that retries with the same key and body get exactly it. One statement.
+
+    Called in the transaction that did the work, after ``idempotency_begin``. Replaces an abandoned in-flight claim;
+    returns False, storing nothing, when a response was stored for the key already (a request that raced this one
+    between its read and its lock): the caller then rolls back and answers with that one.
+    """
+    now = now or timezone.now()
+    body_field = IdempotencyRecord._meta.get_field("response_body")
+    stored = body_field.get_db_prep_save(json.loads(json.dumps(body, cls=DjangoJSONEncoder)), connection)
+    at = IdempotencyRecord._meta.get_field("created_at").get_db_prep_save(now, connection)
+    completed = IdempotencyRecord.State.COMPLETED
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _STORE_SQL,
+            [api_key.pk, key, request_hash, completed, status, stored, at, at, at, IdempotencyRecord.State.IN_FLIGHT],
+        )
+        return cursor.fetchone() is not None
 
 
-def idempotency_release(*, record: IdempotencyRecord) -> None:
-    """Forget a claim whose request did no work (invalid input, server error), so the key can be used again."""
-    IdempotencyRecord.objects.filter(pk=record.pk, state=IdempotencyRecord.State.IN_FLIGHT).delete()
+def idempotency_record_get(*, api_key: APIKey, key: str) -> IdempotencyRecord | None:
+    return IdempotencyRecord.objects.filter(api_key=api_key, key=key).first()
 
 
 def idempotency_records_purge(*, now: datetime | None = None) -> int:

@@ -4,6 +4,7 @@ from functools import wraps
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.db import transaction
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
@@ -15,12 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..models import APIKey
-from ..services import (
-    idempotency_claim,
-    idempotency_complete,
-    idempotency_release,
-    idempotency_request_hash,
-)
+from ..services import idempotency_begin, idempotency_record_get, idempotency_request_hash, idempotency_store
 from .authentication import APIKeyAuthentication, MemberSessionAuthentication
 from .errors import IdempotencyInFlight, IdempotencyKeyMissing, IdempotencyKeyReused, RequestTooLarge
 from .permissions import HasScope
@@ -65,12 +61,18 @@ class LoyaltyAPIView(APIView):
             raise NotFound()  # no id contains NUL, and PostgreSQL refuses NUL in text
 
 
+class _StoredMeanwhile(Exception):
+    """A request with the same key stored its response between this one's read and its store."""
+
+
 def idempotent(handler):
     """Make an API-key POST idempotent on its ``Idempotency-Key`` header, like Stripe's.
 
-    The key is claimed by inserting its row (committed) before the work starts; the same key and body later get
-    the stored first response with ``Idempotent-Replayed: true``; the same key with another body gets 422; a
-    request racing one still in flight gets 409. Keys are scoped to the API key.
+    The request runs in one transaction that claims the key (``idempotency_begin``), does the work and stores the
+    response (``idempotency_store``), so the work and its stored answer commit together. The same key and body
+    later get the stored first response with ``Idempotent-Replayed: true``; the same key with another body gets
+    422; a request racing one still in flight gets 409. Refusals worth replaying (404, 409, 422) roll the work back
+    and are stored on their own. Keys are scoped to the API key.
     """
 
     @wraps(handler)
@@ -88,33 +90,50 @@ def idempotent(handler):
             body = request.body
         except RequestDataTooBig:
             raise RequestTooLarge() from None
-        claim = idempotency_claim(
-            api_key=api_key,
-            key=key,
-            request_hash=idempotency_request_hash(method=request.method, path=request.get_full_path(), body=body),
-        )
-        if claim.conflict == "mismatch":
-            raise IdempotencyKeyReused()
-        if claim.conflict == "in_flight":
-            raise IdempotencyInFlight()
-        if not claim.owned:
-            record = claim.record
-            return Response(record.response_body, status=record.response_status, headers={REPLAY_HEADER: "true"})
+        request_hash = idempotency_request_hash(method=request.method, path=request.get_full_path(), body=body)
+        claim_refused = None
         try:
-            try:
-                response = handler(view, request, *args, **kwargs)
-            except Exception as exc:
-                response = view.handle_exception(exc)
-        except BaseException:
-            idempotency_release(record=claim.record)
-            raise
-        if response.status_code in STORED_STATUSES:
-            idempotency_complete(record=claim.record, status=response.status_code, body=response.data)
-        else:
-            idempotency_release(record=claim.record)
-        return response
+            with transaction.atomic():
+                claim = idempotency_begin(api_key=api_key, key=key, request_hash=request_hash)
+                if not claim.owned:
+                    claim_refused = claim
+                else:
+                    response = handler(view, request, *args, **kwargs)
+                    if response.status_code in STORED_STATUSES and not idempotency_store(
+                        api_key=api_key,
+                        key=key,
+                        request_hash=request_hash,
+                        status=response.status_code,
+                        body=response.data,
+                    ):
+                        raise _StoredMeanwhile()
+                    return response
+        except _StoredMeanwhile:
+            return _replay(idempotency_record_get(api_key=api_key, key=key), request_hash)
+        except Exception as exc:  # the work rolled back; answer as DRF would, and keep refusals worth replaying
+            response = view.handle_exception(exc)
+            if response.status_code in STORED_STATUSES:
+                with transaction.atomic():
+                    if not idempotency_store(
+                        api_key=api_key,
+                        key=key,
+                        request_hash=request_hash,
+                        status=response.status_code,
+                        body=response.data,
+                    ):
+                        return _replay(idempotency_record_get(api_key=api_key, key=key), request_hash)
+            return response
+        return _replay(claim_refused.record, request_hash, conflict=claim_refused.conflict)
 
     return wrapper
+
+
+def _replay(record, request_hash: str, conflict: str = "") -> Response:
+    if conflict == "mismatch" or (record is not None and record.request_hash != request_hash):
+        raise IdempotencyKeyReused()
+    if conflict == "in_flight" or record is None:
+        raise IdempotencyInFlight()
+    return Response(record.response_body, status=record.response_status, headers={REPLAY_HEADER: "true"})
 
 
 # --- Schema helpers ------------------------------------------------------------------------------------------------
