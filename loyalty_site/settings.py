@@ -101,6 +101,9 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://loyalty")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    # The same backend, building its Redis client once per process instead of once per cache call.
+    CACHES["default"]["BACKEND"] = "integrations.cache.RedisCache"
 
 # --- Auth and accounts ----------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "members.User"
