@@ -7,6 +7,7 @@ task in ``integrations.tasks`` owns the retries (exponential backoff).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import hmac
 import json
@@ -71,26 +72,109 @@ def api_key_create(*, name: str, scopes: list[str], created_by=None) -> tuple[AP
 
 
 def api_key_revoke(*, api_key: APIKey) -> APIKey:
-    """Revoke a key at once; requests with it get 401 from then on. Revoking twice keeps the first date."""
+    """Revoke a key at once; requests with it get 401 from then on (every process: the keys' version is bumped).
+    Revoking twice keeps the first date."""
     APIKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     webhook_subscriptions_clear()
+    api_keys_changed()
     api_key.refresh_from_db(fields=["revoked_at"])
     return api_key
 
 
-def api_key_authenticate(*, raw_key: str, now: datetime | None = None) -> APIKey | None:
-    """The active key matching ``raw_key``, or None. Touches ``last_used_at`` at most once a minute."""
+#: A token in the shared cache that changes whenever any key is saved, revoked or deleted.
+API_KEYS_VERSION_CACHE_KEY = "integrations:api-keys-version"
+#: How long a process trusts a key it read, as long as the shared version has not moved (a bound for lost tokens).
+API_KEY_LOCAL_SECONDS = 60
+
+
+@dataclass
+class _LocalKey:
+    key: APIKey
+    version: int
+    loaded_at: float
+
+
+#: Keys this process has read, by prefix: a per-process layer in front of the database, checked against the
+#: shared version on every request, so a revocation or a scope change takes effect on the next request anywhere.
+_local_keys: dict[str, _LocalKey] = {}
+
+
+def api_keys_version() -> int:
+    """The shared version of the keys (one cache read). A missing token (evicted, flushed) is drawn anew."""
+    version = cache.get(API_KEYS_VERSION_CACHE_KEY)
+    if version is None:
+        cache.add(API_KEYS_VERSION_CACHE_KEY, secrets.randbits(62), None)
+        version = cache.get(API_KEYS_VERSION_CACHE_KEY)
+    return version
+
+
+def api_keys_changed(**signal_kwargs) -> None:
+    """Every process's cached keys are stale from its next request on. Connected to every save and delete of a key
+    (``IntegrationsConfig.ready``); ``api_key_revoke`` calls it, as it revokes with an UPDATE."""
+    cache.set(API_KEYS_VERSION_CACHE_KEY, secrets.randbits(62), None)
+    _local_keys.clear()
+
+
+def api_keys_local_clear() -> None:
+    """Forget this process's cached keys (tests use it to play a second process that shares the cache)."""
+    _local_keys.clear()
+
+
+def api_key_authenticate(
+    *, raw_key: str, now: datetime | None = None, version: int | None = None, trust_local: bool = False
+) -> APIKey | None:
+    """The active key matching ``raw_key``, or None. Touches ``last_used_at`` at most once a minute.
+
+    ``version`` (the shared keys' version, read for this request) lets a key this process read under that same
+    version answer without a query. With ``trust_local`` a locally cached key answers before the version is known:
+    the caller must then check ``api_key_current(key, version)`` later in the same request (the API's base view
+    does, from the throttle's cache round trip). Keys read from the database are current as they are.
+    """
     parts = raw_key.split("_")
     if len(parts) < 3 or parts[0] != KEY_PREFIX:
         return None
-    key = APIKey.objects.filter(prefix=parts[1]).first()
-    if key is None or not hmac.compare_digest(key.hashed_key, _digest(raw_key)) or key.revoked_at is not None:
-        return None
+    digest = _digest(raw_key)
+    prefix = parts[1]
+    local = _local_keys.get(prefix)
+    if (
+        local is not None
+        and (trust_local or local.version == version)
+        and time.monotonic() - local.loaded_at < API_KEY_LOCAL_SECONDS
+        and hmac.compare_digest(local.key.hashed_key, digest)
+    ):
+        key = copy.copy(local.key)
+        key.local_version = local.version
+    else:
+        seen = version if version is not None else api_keys_version()  # read first: a bump after it is noticed
+        key = APIKey.objects.filter(prefix=prefix).first()
+        if key is None or not hmac.compare_digest(key.hashed_key, digest) or key.revoked_at is not None:
+            _local_keys.pop(prefix, None)
+            return None
+        _local_keys[prefix] = _LocalKey(key=copy.copy(key), version=seen, loaded_at=time.monotonic())
+        key.local_version = None
     now = now or timezone.now()
     if key.last_used_at is None or key.last_used_at < now - timedelta(minutes=1):
         APIKey.objects.filter(pk=key.pk).update(last_used_at=now)
         key.last_used_at = now
+        if prefix in _local_keys:
+            _local_keys[prefix].key.last_used_at = now
     return key
+
+
+def api_key_current(key: APIKey, version: int | None) -> APIKey | None:
+    """``key`` as it stands now, given the shared ``version`` read during this request: the same object when it
+    came from the database or from this process's layer under that version, else read again (None if revoked)."""
+    if getattr(key, "local_version", None) is None or key.local_version == version:
+        return key
+    _local_keys.pop(key.prefix, None)
+    fresh = APIKey.objects.filter(pk=key.pk, revoked_at__isnull=True).first()
+    if fresh is None:
+        return None
+    _local_keys[key.prefix] = _LocalKey(
+        key=copy.copy(fresh), version=version if version is not None else api_keys_version(), loaded_at=time.monotonic()
+    )
+    fresh.local_version = None
+    return fresh
 
 
 # --- Idempotency --------------------------------------------------------------------------------------------------

@@ -9,15 +9,22 @@ from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import AuthenticationFailed, NotFound, PermissionDenied
 from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..models import APIKey
-from ..services import idempotency_begin, idempotency_record_get, idempotency_request_hash, idempotency_store
-from .authentication import APIKeyAuthentication, MemberSessionAuthentication
+from ..services import (
+    api_key_current,
+    api_keys_version,
+    idempotency_begin,
+    idempotency_record_get,
+    idempotency_request_hash,
+    idempotency_store,
+)
+from .authentication import APIKeyAuthentication, IntegrationUser, MemberSessionAuthentication
 from .errors import IdempotencyInFlight, IdempotencyKeyMissing, IdempotencyKeyReused, RequestTooLarge
 from .permissions import HasScope
 from .throttling import APIKeyRateThrottle
@@ -46,6 +53,9 @@ class LoyaltyAPIView(APIView):
     required_scopes: dict[str, tuple[str, ...]] = {}
     #: Methods a member signed in on the site may use (on their own data only).
     member_session_methods: tuple[str, ...] = ()
+    #: Authentication may answer from this process's cached keys: ``check_throttles`` confirms the key against the
+    #: shared keys' version the throttle read in its one cache round trip.
+    confirms_cached_api_keys = True
 
     def initial(self, request, *args, **kwargs):
         # Refuse oversized bodies before authenticating or parsing anything.
@@ -59,6 +69,38 @@ class LoyaltyAPIView(APIView):
         super().initial(request, *args, **kwargs)
         if any("\x00" in str(value) for value in kwargs.values()):
             raise NotFound()  # no id contains NUL, and PostgreSQL refuses NUL in text
+
+    def check_permissions(self, request):
+        try:
+            super().check_permissions(request)
+        except PermissionDenied:
+            if not self._api_key_confirm(request):  # a cached key's scopes may have grown elsewhere
+                raise
+            super().check_permissions(request)
+
+    def check_throttles(self, request):
+        try:
+            super().check_throttles(request)
+        finally:  # a revoked key is refused as revoked, even when it is over its rate too
+            if self._api_key_confirm(request):
+                super().check_permissions(request)
+
+    def _api_key_confirm(self, request) -> bool:
+        """Confirm a key served from this process's cache against the shared version, so revocations and scope
+        changes made anywhere take effect on the next request. True when the key changed and was read again (the
+        caller checks its scopes again); 401 when it was revoked."""
+        key = request.auth
+        if not isinstance(key, APIKey) or getattr(key, "local_version", None) is None:
+            return False
+        version = getattr(request, "api_keys_version", None)
+        current = api_key_current(key, version if version is not None else api_keys_version())
+        key.local_version = None  # confirmed: once per request
+        if current is None:
+            raise AuthenticationFailed(_("Invalid or revoked API key."))
+        if current is key:
+            return False
+        request.user, request.auth = IntegrationUser(current), current
+        return True
 
 
 class _StoredMeanwhile(Exception):
