@@ -9,7 +9,7 @@ class IntegrationsConfig(AppConfig):
     def ready(self):
         from . import tasks  # noqa: F401  (registers the platform's Celery tasks in web processes and workers)
         from .models import APIKey, WebhookEndpoint
-        from .services import webhook_subscriptions_clear
+        from .services import api_keys_changed, webhook_subscriptions_clear
 
         # Cache invalidation only (the subscriptions every purchase asks for).
         for model in (APIKey, WebhookEndpoint):
@@ -17,3 +17,7 @@ class IntegrationsConfig(AppConfig):
                 signal.connect(
                     webhook_subscriptions_clear, sender=model, dispatch_uid=f"webhooks-clear-{model.__name__}"
                 )
+        # Keys cached per process are confirmed against a shared version on every request; any save or delete
+        # of a key moves it.
+        for signal in (post_save, post_delete):
+            signal.connect(api_keys_changed, sender=APIKey, dispatch_uid="api-keys-changed")

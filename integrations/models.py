@@ -57,8 +57,10 @@ class APIKey(models.Model):
 class IdempotencyRecord(models.Model):
     """The first response to a write with an ``Idempotency-Key``, kept so retries get the same answer.
 
-    The row is inserted (and committed) before the work starts, so a concurrent request with the same key sees it
-    in flight and is refused with 409 instead of doing the work twice.
+    The row is inserted completed, in the transaction that did the work; while that transaction runs, the key is
+    claimed by a transaction-scoped advisory lock, so a concurrent request with the same key is refused with 409
+    instead of doing the work twice (``integrations.services.idempotency_begin``). ``in_flight`` rows are claims
+    committed by releases before that.
     """
 
     class State(models.TextChoices):

@@ -7,6 +7,7 @@ task in ``integrations.tasks`` owns the retries (exponential backoff).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import hmac
 import json
@@ -21,7 +22,7 @@ from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
@@ -73,26 +74,109 @@ def api_key_create(*, name: str, scopes: list[str], created_by=None) -> tuple[AP
 
 
 def api_key_revoke(*, api_key: APIKey) -> APIKey:
-    """Revoke a key at once; requests with it get 401 from then on. Revoking twice keeps the first date."""
+    """Revoke a key at once; requests with it get 401 from then on (every process: the keys' version is bumped).
+    Revoking twice keeps the first date."""
     APIKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     webhook_subscriptions_clear()
+    api_keys_changed()
     api_key.refresh_from_db(fields=["revoked_at"])
     return api_key
 
 
-def api_key_authenticate(*, raw_key: str, now: datetime | None = None) -> APIKey | None:
-    """The active key matching ``raw_key``, or None. Touches ``last_used_at`` at most once a minute."""
+#: A token in the shared cache that changes whenever any key is saved, revoked or deleted.
+API_KEYS_VERSION_CACHE_KEY = "integrations:api-keys-version"
+#: How long a process trusts a key it read, as long as the shared version has not moved (a bound for lost tokens).
+API_KEY_LOCAL_SECONDS = 60
+
+
+@dataclass
+class _LocalKey:
+    key: APIKey
+    version: int
+    loaded_at: float
+
+
+#: Keys this process has read, by prefix: a per-process layer in front of the database, checked against the
+#: shared version on every request, so a revocation or a scope change takes effect on the next request anywhere.
+_local_keys: dict[str, _LocalKey] = {}
+
+
+def api_keys_version() -> int:
+    """The shared version of the keys (one cache read). A missing token (evicted, flushed) is drawn anew."""
+    version = cache.get(API_KEYS_VERSION_CACHE_KEY)
+    if version is None:
+        cache.add(API_KEYS_VERSION_CACHE_KEY, secrets.randbits(62), None)
+        version = cache.get(API_KEYS_VERSION_CACHE_KEY)
+    return version
+
+
+def api_keys_changed(**signal_kwargs) -> None:
+    """Every process's cached keys are stale from its next request on. Connected to every save and delete of a key
+    (``IntegrationsConfig.ready``); ``api_key_revoke`` calls it, as it revokes with an UPDATE."""
+    cache.set(API_KEYS_VERSION_CACHE_KEY, secrets.randbits(62), None)
+    _local_keys.clear()
+
+
+def api_keys_local_clear() -> None:
+    """Forget this process's cached keys (tests use it to play a second process that shares the cache)."""
+    _local_keys.clear()
+
+
+def api_key_authenticate(
+    *, raw_key: str, now: datetime | None = None, version: int | None = None, trust_local: bool = False
+) -> APIKey | None:
+    """The active key matching ``raw_key``, or None. Touches ``last_used_at`` at most once a minute.
+
+    ``version`` (the shared keys' version, read for this request) lets a key this process read under that same
+    version answer without a query. With ``trust_local`` a locally cached key answers before the version is known:
+    the caller must then check ``api_key_current(key, version)`` later in the same request (the API's base view
+    does, from the throttle's cache round trip). Keys read from the database are current as they are.
+    """
     parts = raw_key.split("_")
     if len(parts) < 3 or parts[0] != KEY_PREFIX:
         return None
-    key = APIKey.objects.filter(prefix=parts[1]).first()
-    if key is None or not hmac.compare_digest(key.hashed_key, _digest(raw_key)) or key.revoked_at is not None:
-        return None
+    digest = _digest(raw_key)
+    prefix = parts[1]
+    local = _local_keys.get(prefix)
+    if (
+        local is not None
+        and (trust_local or local.version == version)
+        and time.monotonic() - local.loaded_at < API_KEY_LOCAL_SECONDS
+        and hmac.compare_digest(local.key.hashed_key, digest)
+    ):
+        key = copy.copy(local.key)
+        key.local_version = local.version
+    else:
+        seen = version if version is not None else api_keys_version()  # read first: a bump after it is noticed
+        key = APIKey.objects.filter(prefix=prefix).first()
+        if key is None or not hmac.compare_digest(key.hashed_key, digest) or key.revoked_at is not None:
+            _local_keys.pop(prefix, None)
+            return None
+        _local_keys[prefix] = _LocalKey(key=copy.copy(key), version=seen, loaded_at=time.monotonic())
+        key.local_version = None
     now = now or timezone.now()
     if key.last_used_at is None or key.last_used_at < now - timedelta(minutes=1):
         APIKey.objects.filter(pk=key.pk).update(last_used_at=now)
         key.last_used_at = now
+        if prefix in _local_keys:
+            _local_keys[prefix].key.last_used_at = now
     return key
+
+
+def api_key_current(key: APIKey, version: int | None) -> APIKey | None:
+    """``key`` as it stands now, given the shared ``version`` read during this request: the same object when it
+    came from the database or from this process's layer under that version, else read again (None if revoked)."""
+    if getattr(key, "local_version", None) is None or key.local_version == version:
+        return key
+    _local_keys.pop(key.prefix, None)
+    fresh = APIKey.objects.filter(pk=key.pk, revoked_at__isnull=True).first()
+    if fresh is None:
+        return None
+    _local_keys[key.prefix] = _LocalKey(
+        key=copy.copy(fresh), version=version if version is not None else api_keys_version(), loaded_at=time.monotonic()
+    )
+    fresh.local_version = None
+    return fresh
 
 
 # --- Idempotency --------------------------------------------------------------------------------------------------
@@ -100,9 +184,14 @@ def api_key_authenticate(*, raw_key: str, now: datetime | None = None) -> APIKey
 
 @dataclass
 class IdempotencyClaim:
-    """Outcome of claiming a key: ``record`` to complete (we own it), or an earlier record to answer with."""
+    """What the key's stored record says about this request.
 
-    record: IdempotencyRecord
+    ``owned``: nobody answered this key yet, so the caller does the work and stores its response
+    (``idempotency_store``) in the same transaction. Otherwise ``record`` is the stored answer to replay, or
+    ``conflict`` says why the request is refused.
+    """
+
+    record: IdempotencyRecord | None
     owned: bool
     conflict: str = ""  # "", "in_flight" or "mismatch"
 
@@ -115,48 +204,91 @@ def idempotency_request_hash(*, method: str, path: str, body: bytes) -> str:
     return digest.hexdigest()
 
 
-def idempotency_claim(*, api_key: APIKey, key: str, request_hash: str) -> IdempotencyClaim:
-    """Claim ``key`` for this request by inserting its row first, committed in its own transaction.
+def _idempotency_lock_id(api_key_id: int, key: str) -> int:
+    """A signed 64-bit advisory-lock id for ``(api key, Idempotency-Key)``."""
+    return int.from_bytes(hashlib.sha256(f"{api_key_id}:{key}".encode()).digest()[:8], "big", signed=True)
 
-    Must not run inside an outer transaction: the committed row is what tells a concurrent request with the same
-    key that this one is in flight.
+
+_RECORDS = IdempotencyRecord._meta.db_table
+#: The key's lock (the first ``%s``: the locking expression) and its stored record's id, in one row.
+_BEGIN_SQL = (
+    "SELECT %s, r.id FROM (SELECT 1) AS one LEFT JOIN "  # noqa: S608 - table name from model metadata
+    + _RECORDS
+    + ' r ON r.api_key_id = %%s AND r."key" = %%s'
+)
+#: A completed record, replacing an abandoned in-flight claim of the same request, never a completed one.
+_STORE_SQL = f"""
+    INSERT INTO {_RECORDS} (api_key_id, "key", request_hash, state, response_status, response_body, created_at,
+                            locked_at, completed_at)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+    ON CONFLICT (api_key_id, "key") DO UPDATE SET
+        state = EXCLUDED.state, response_status = EXCLUDED.response_status, response_body = EXCLUDED.response_body,
+        locked_at = EXCLUDED.locked_at, completed_at = EXCLUDED.completed_at
+    WHERE {_RECORDS}.state = %s AND {_RECORDS}.request_hash = EXCLUDED.request_hash
+    RETURNING id
+"""  # noqa: S608 - table name from model metadata, values are parameters
+
+
+def idempotency_begin(*, api_key: APIKey, key: str, request_hash: str, now: datetime | None = None) -> IdempotencyClaim:
+    """Claim ``key`` for the transaction the caller has open, and read what was stored for it. One statement.
+
+    On PostgreSQL the claim is a transaction-scoped advisory lock taken without waiting: a concurrent request with
+    the same key finds it held and is refused as in flight (409) at once, and the lock ends with the transaction,
+    so a worker that dies mid-request frees its key by rolling back. The request's work and its stored response
+    (``idempotency_store``) commit together, or neither does. Elsewhere (SQLite, whose writers queue anyway) only
+    the stored record is read. A row still ``in_flight`` (a claim committed by an older release) is honoured
+    until ``IDEMPOTENCY_LOCK_TIMEOUT``, then taken over.
     """
-    now = timezone.now()
-    try:
-        with transaction.atomic():
-            record = IdempotencyRecord.objects.create(
-                api_key=api_key, key=key, request_hash=request_hash, created_at=now, locked_at=now
-            )
-        return IdempotencyClaim(record=record, owned=True)
-    except IntegrityError:
-        pass
-    record = IdempotencyRecord.objects.get(api_key=api_key, key=key)
+    if not connection.in_atomic_block:
+        raise RuntimeError("idempotency_begin needs the request's transaction open.")
+    if connection.vendor == "postgresql":
+        sql, params = _BEGIN_SQL % "pg_try_advisory_xact_lock(%s)", [_idempotency_lock_id(api_key.pk, key)]
+    else:
+        sql, params = _BEGIN_SQL % "1", []
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, api_key.pk, key])
+        locked, record_id = cursor.fetchone()
+    if record_id is None:
+        return IdempotencyClaim(record=None, owned=True) if locked else _in_flight()
+    record = IdempotencyRecord.objects.get(pk=record_id)  # a retry: rare, so read the row the plain way
     if record.request_hash != request_hash:
         return IdempotencyClaim(record=record, owned=False, conflict="mismatch")
     if record.state == IdempotencyRecord.State.COMPLETED:
         return IdempotencyClaim(record=record, owned=False)
-    # In flight: take it over only if its holder has evidently died.
-    taken = IdempotencyRecord.objects.filter(
-        pk=record.pk, state=IdempotencyRecord.State.IN_FLIGHT, locked_at__lt=now - IDEMPOTENCY_LOCK_TIMEOUT
-    ).update(locked_at=now)
-    if taken:
-        return IdempotencyClaim(record=record, owned=True)
+    now = now or timezone.now()
+    if locked and record.locked_at < now - IDEMPOTENCY_LOCK_TIMEOUT:
+        return IdempotencyClaim(record=record, owned=True)  # an abandoned claim of an older release
+    return _in_flight(record)
+
+
+def _in_flight(record: IdempotencyRecord | None = None) -> IdempotencyClaim:
     return IdempotencyClaim(record=record, owned=False, conflict="in_flight")
 
 
-def idempotency_complete(*, record: IdempotencyRecord, status: int, body) -> None:
-    """Store the first response so that retries with the same key and body get exactly it."""
-    IdempotencyRecord.objects.filter(pk=record.pk).update(
-        state=IdempotencyRecord.State.COMPLETED,
-        response_status=status,
-        response_body=json.loads(json.dumps(body, cls=DjangoJSONEncoder)),
-        completed_at=timezone.now(),
-    )
+def idempotency_store(
+    *, api_key: APIKey, key: str, request_hash: str, status: int, body, now: datetime | None = None
+) -> bool:
+    """Store the first response to ``key`` so that retries with the same key and body get exactly it. One statement.
+
+    Called in the transaction that did the work, after ``idempotency_begin``. Replaces an abandoned in-flight claim;
+    returns False, storing nothing, when a response was stored for the key already (a request that raced this one
+    between its read and its lock): the caller then rolls back and answers with that one.
+    """
+    now = now or timezone.now()
+    body_field = IdempotencyRecord._meta.get_field("response_body")
+    stored = body_field.get_db_prep_save(json.loads(json.dumps(body, cls=DjangoJSONEncoder)), connection)
+    at = IdempotencyRecord._meta.get_field("created_at").get_db_prep_save(now, connection)
+    completed = IdempotencyRecord.State.COMPLETED
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _STORE_SQL,
+            [api_key.pk, key, request_hash, completed, status, stored, at, at, at, IdempotencyRecord.State.IN_FLIGHT],
+        )
+        return cursor.fetchone() is not None
 
 
-def idempotency_release(*, record: IdempotencyRecord) -> None:
-    """Forget a claim whose request did no work (invalid input, server error), so the key can be used again."""
-    IdempotencyRecord.objects.filter(pk=record.pk, state=IdempotencyRecord.State.IN_FLIGHT).delete()
+def idempotency_record_get(*, api_key: APIKey, key: str) -> IdempotencyRecord | None:
+    return IdempotencyRecord.objects.filter(api_key=api_key, key=key).first()
 
 
 def idempotency_records_redact(*, mentioning: list[str]) -> int:

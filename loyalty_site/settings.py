@@ -104,15 +104,25 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------------------------------
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Persistent connections with health checks; the ledger relies on PostgreSQL row locks.
+    # Persistent connections with health checks; the ledger relies on PostgreSQL row locks. A health check is one
+    # `SELECT 1` per request on a reused connection: CONN_HEALTH_CHECKS=false saves it, and a connection that died
+    # then fails one request (which closes it) instead of being replaced before it.
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=True)
+    if env.bool("PGBOUNCER_TRANSACTION_POOLING", default=False):
+        # Behind PgBouncer in transaction mode a server-side cursor cannot outlive its transaction. Nothing else
+        # needs a session: locks are row locks or transaction-scoped advisory locks, and psycopg binds parameters
+        # client-side (no prepared statements).
+        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 else:
     # SQLite serialises writers; a generous timeout avoids "database is locked" under the dev server.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://loyalty")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    # The same backend, building its Redis client once per process instead of once per cache call.
+    CACHES["default"]["BACKEND"] = "integrations.cache.RedisCache"
 
 # --- Auth and accounts ----------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "members.User"

@@ -1,14 +1,16 @@
 """The base view of the integration API and the ``Idempotency-Key`` handling of its writes."""
 
+import functools
 from functools import wraps
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.db import transaction
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import AuthenticationFailed, NotFound, PermissionDenied
 from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -16,12 +18,14 @@ from rest_framework.views import APIView
 
 from ..models import APIKey
 from ..services import (
-    idempotency_claim,
-    idempotency_complete,
-    idempotency_release,
+    api_key_current,
+    api_keys_version,
+    idempotency_begin,
+    idempotency_record_get,
     idempotency_request_hash,
+    idempotency_store,
 )
-from .authentication import APIKeyAuthentication, MemberSessionAuthentication
+from .authentication import APIKeyAuthentication, IntegrationUser, MemberSessionAuthentication
 from .errors import IdempotencyInFlight, IdempotencyKeyMissing, IdempotencyKeyReused, RequestTooLarge
 from .permissions import HasScope
 from .throttling import APIKeyRateThrottle
@@ -34,10 +38,26 @@ STORED_STATUSES = {200, 201, 404, 409, 422}
 
 
 def validated(serializer_class, data) -> dict:
-    """``data`` checked by ``serializer_class``; a 400 with field messages otherwise."""
+    """``data`` checked by ``serializer_class``; a 400 with field messages otherwise.
+
+    The serializer's bound fields are built once per class (DRF deep-copies every declared field for each new
+    serializer, the largest part of validating a small body); validating keeps no state on fields, so one set
+    serves every request. Serializers here read no ``context``.
+    """
     serializer = serializer_class(data=data)
+    serializer.__dict__["fields"] = _prototype(serializer_class).fields  # ``fields`` is a cached_property
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
+
+
+def represented(serializer_class, instance) -> dict:
+    """``serializer_class(instance).data`` from one serializer per class, built once (see ``validated``)."""
+    return _prototype(serializer_class).to_representation(instance)
+
+
+@functools.cache
+def _prototype(serializer_class):
+    return serializer_class()
 
 
 class LoyaltyAPIView(APIView):
@@ -50,6 +70,9 @@ class LoyaltyAPIView(APIView):
     required_scopes: dict[str, tuple[str, ...]] = {}
     #: Methods a member signed in on the site may use (on their own data only).
     member_session_methods: tuple[str, ...] = ()
+    #: Authentication may answer from this process's cached keys: ``check_throttles`` confirms the key against the
+    #: shared keys' version the throttle read in its one cache round trip.
+    confirms_cached_api_keys = True
 
     def initial(self, request, *args, **kwargs):
         # Refuse oversized bodies before authenticating or parsing anything.
@@ -64,13 +87,51 @@ class LoyaltyAPIView(APIView):
         if any("\x00" in str(value) for value in kwargs.values()):
             raise NotFound()  # no id contains NUL, and PostgreSQL refuses NUL in text
 
+    def check_permissions(self, request):
+        try:
+            super().check_permissions(request)
+        except PermissionDenied:
+            if not self._api_key_confirm(request):  # a cached key's scopes may have grown elsewhere
+                raise
+            super().check_permissions(request)
+
+    def check_throttles(self, request):
+        try:
+            super().check_throttles(request)
+        finally:  # a revoked key is refused as revoked, even when it is over its rate too
+            if self._api_key_confirm(request):
+                super().check_permissions(request)
+
+    def _api_key_confirm(self, request) -> bool:
+        """Confirm a key served from this process's cache against the shared version, so revocations and scope
+        changes made anywhere take effect on the next request. True when the key changed and was read again (the
+        caller checks its scopes again); 401 when it was revoked."""
+        key = request.auth
+        if not isinstance(key, APIKey) or getattr(key, "local_version", None) is None:
+            return False
+        version = getattr(request, "api_keys_version", None)
+        current = api_key_current(key, version if version is not None else api_keys_version())
+        key.local_version = None  # confirmed: once per request
+        if current is None:
+            raise AuthenticationFailed(_("Invalid or revoked API key."))
+        if current is key:
+            return False
+        request.user, request.auth = IntegrationUser(current), current
+        return True
+
+
+class _StoredMeanwhile(Exception):
+    """A request with the same key stored its response between this one's read and its store."""
+
 
 def idempotent(handler):
     """Make an API-key POST idempotent on its ``Idempotency-Key`` header, like Stripe's.
 
-    The key is claimed by inserting its row (committed) before the work starts; the same key and body later get
-    the stored first response with ``Idempotent-Replayed: true``; the same key with another body gets 422; a
-    request racing one still in flight gets 409. Keys are scoped to the API key.
+    The request runs in one transaction that claims the key (``idempotency_begin``), does the work and stores the
+    response (``idempotency_store``), so the work and its stored answer commit together. The same key and body
+    later get the stored first response with ``Idempotent-Replayed: true``; the same key with another body gets
+    422; a request racing one still in flight gets 409. Refusals worth replaying (404, 409, 422) roll the work back
+    and are stored on their own. Keys are scoped to the API key.
     """
 
     @wraps(handler)
@@ -88,33 +149,50 @@ def idempotent(handler):
             body = request.body
         except RequestDataTooBig:
             raise RequestTooLarge() from None
-        claim = idempotency_claim(
-            api_key=api_key,
-            key=key,
-            request_hash=idempotency_request_hash(method=request.method, path=request.get_full_path(), body=body),
-        )
-        if claim.conflict == "mismatch":
-            raise IdempotencyKeyReused()
-        if claim.conflict == "in_flight":
-            raise IdempotencyInFlight()
-        if not claim.owned:
-            record = claim.record
-            return Response(record.response_body, status=record.response_status, headers={REPLAY_HEADER: "true"})
+        request_hash = idempotency_request_hash(method=request.method, path=request.get_full_path(), body=body)
+        claim_refused = None
         try:
-            try:
-                response = handler(view, request, *args, **kwargs)
-            except Exception as exc:
-                response = view.handle_exception(exc)
-        except BaseException:
-            idempotency_release(record=claim.record)
-            raise
-        if response.status_code in STORED_STATUSES:
-            idempotency_complete(record=claim.record, status=response.status_code, body=response.data)
-        else:
-            idempotency_release(record=claim.record)
-        return response
+            with transaction.atomic():
+                claim = idempotency_begin(api_key=api_key, key=key, request_hash=request_hash)
+                if not claim.owned:
+                    claim_refused = claim
+                else:
+                    response = handler(view, request, *args, **kwargs)
+                    if response.status_code in STORED_STATUSES and not idempotency_store(
+                        api_key=api_key,
+                        key=key,
+                        request_hash=request_hash,
+                        status=response.status_code,
+                        body=response.data,
+                    ):
+                        raise _StoredMeanwhile()
+                    return response
+        except _StoredMeanwhile:
+            return _replay(idempotency_record_get(api_key=api_key, key=key), request_hash)
+        except Exception as exc:  # the work rolled back; answer as DRF would, and keep refusals worth replaying
+            response = view.handle_exception(exc)
+            if response.status_code in STORED_STATUSES:
+                with transaction.atomic():
+                    if not idempotency_store(
+                        api_key=api_key,
+                        key=key,
+                        request_hash=request_hash,
+                        status=response.status_code,
+                        body=response.data,
+                    ):
+                        return _replay(idempotency_record_get(api_key=api_key, key=key), request_hash)
+            return response
+        return _replay(claim_refused.record, request_hash, conflict=claim_refused.conflict)
 
     return wrapper
+
+
+def _replay(record, request_hash: str, conflict: str = "") -> Response:
+    if conflict == "mismatch" or (record is not None and record.request_hash != request_hash):
+        raise IdempotencyKeyReused()
+    if conflict == "in_flight" or record is None:
+        raise IdempotencyInFlight()
+    return Response(record.response_body, status=record.response_status, headers={REPLAY_HEADER: "true"})
 
 
 # --- Schema helpers ------------------------------------------------------------------------------------------------

@@ -9,7 +9,14 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 
-from integrations.api.base import IDEMPOTENCY_HEADER, LoyaltyAPIView, error_responses, idempotent, validated
+from integrations.api.base import (
+    IDEMPOTENCY_HEADER,
+    LoyaltyAPIView,
+    error_responses,
+    idempotent,
+    represented,
+    validated,
+)
 from integrations.api.pagination import NewestFirstCursorPagination
 from integrations.models import APIKey
 
@@ -59,7 +66,7 @@ def member_detail_data(member: Member) -> dict:
     """The member with tier progress and balances as the member site shows them (two queries)."""
     member.tier_progress = member_tier_progress(member)
     member.summary = member_summary(member)
-    return s.MemberDetailOutSerializer(member).data
+    return represented(s.MemberDetailOutSerializer, member)
 
 
 def purchase_data(result: PurchaseResult, member: Member) -> dict:
@@ -87,12 +94,12 @@ def purchase_data(result: PurchaseResult, member: Member) -> dict:
         "base_points": purchase.points_earned,
         "bonus_points": purchase.points_bonus,
         "bonuses": bonuses,
-        "lines": list(purchase.lines.order_by("line_number")),
+        "lines": result.lines if result.lines is not None else list(purchase.lines.order_by("line_number")),
         "balance": result.balance,
         "pending": result.pending,
         "replayed": result.replayed,
     }
-    return s.PurchaseOutSerializer(payload).data
+    return represented(s.PurchaseOutSerializer, payload)
 
 
 class PurchaseCreateView(LoyaltyAPIView):

@@ -68,6 +68,8 @@ class PurchaseResult:
     pending: int
     replayed: bool = False
     tier_changed: bool = False
+    #: The lines as inserted, in order (None on a replay: read them from the purchase).
+    lines: list[PurchaseLine] | None = None
 
     @property
     def points_earned(self) -> int:
@@ -281,6 +283,7 @@ def purchase_record(
                 balance=account.balance,
                 pending=account.pending,
                 tier_changed=tier_changed,
+                lines=lines,
             )
             _hooks_run(result)
             return result
