@@ -283,7 +283,7 @@ def purchase_record(
                 balance=account.balance,
                 pending=account.pending,
                 tier_changed=tier_changed,
-                lines=lines,
+                lines=purchase_lines,
             )
             _hooks_run(result)
             return result
