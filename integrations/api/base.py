@@ -11,7 +11,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import AuthenticationFailed, NotFound, PermissionDenied
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -27,6 +26,7 @@ from ..services import (
 )
 from .authentication import APIKeyAuthentication, IntegrationUser, MemberSessionAuthentication
 from .errors import IdempotencyInFlight, IdempotencyKeyMissing, IdempotencyKeyReused, RequestTooLarge
+from .parsers import BoundedJSONParser
 from .permissions import HasScope
 from .throttling import APIKeyRateThrottle
 
@@ -61,7 +61,7 @@ def _prototype(serializer_class):
 
 
 class LoyaltyAPIView(APIView):
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
     renderer_classes = [JSONRenderer]
     authentication_classes = [APIKeyAuthentication, MemberSessionAuthentication]
     permission_classes = [HasScope]

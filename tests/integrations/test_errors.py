@@ -93,3 +93,18 @@ def test_a_session_write_without_its_csrf_token_is_refused_in_the_api_shape(memb
     assert response["Content-Type"] == "application/json"
     assert response.json()["error"]["code"] == "permission_denied"
     assert "CSRF" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("depth", [40, 900, 1000, 5000])
+def test_deeply_nested_json_is_a_400_not_a_500(api, depth):
+    body = "[" * depth + "]" * depth
+    response = api.post("/api/v1/purchases/", body, content_type="application/json", HTTP_IDEMPOTENCY_KEY=f"d{depth}")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "parse_error"
+    assert "nested too deeply" in response.json()["error"]["message"]
+
+
+def test_brackets_inside_strings_do_not_count_toward_the_depth():
+    from integrations.api.parsers import json_depth
+
+    assert json_depth(b'{"sku": "[[[[[[\\"]]]]", "lines": [{"a": 1}]}') == 3
