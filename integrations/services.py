@@ -24,7 +24,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import registry
+from . import metrics, registry
 from .models import APIKey, IdempotencyRecord, WebhookDelivery, WebhookEndpoint
 
 logger = logging.getLogger(__name__)
@@ -130,6 +130,7 @@ def idempotency_claim(*, api_key: APIKey, key: str, request_hash: str) -> Idempo
         pass
     record = IdempotencyRecord.objects.get(api_key=api_key, key=key)
     if record.request_hash != request_hash:
+        metrics.IDEMPOTENCY_CONFLICTS.labels(reason="mismatch").inc()
         return IdempotencyClaim(record=record, owned=False, conflict="mismatch")
     if record.state == IdempotencyRecord.State.COMPLETED:
         return IdempotencyClaim(record=record, owned=False)
@@ -139,6 +140,7 @@ def idempotency_claim(*, api_key: APIKey, key: str, request_hash: str) -> Idempo
     ).update(locked_at=now)
     if taken:
         return IdempotencyClaim(record=record, owned=True)
+    metrics.IDEMPOTENCY_CONFLICTS.labels(reason="in_flight").inc()
     return IdempotencyClaim(record=record, owned=False, conflict="in_flight")
 
 

@@ -249,13 +249,37 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 
+# --- Logs: one JSON object per line in production (LOG_FORMAT=json), plain text in development ---------------
+LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PRODUCTION else "plain")
+if LOG_FORMAT not in {"json", "plain"}:
+    raise ImproperlyConfigured("LOG_FORMAT must be json or plain.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "integrations.logs.RequestIdFilter"}},
+    "formatters": {
+        "json": {"()": "integrations.logs.JsonFormatter"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]},
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        # The request line is logged by loyalty_site.middleware; Django's own per-request lines would repeat it.
+        "django.server": {"level": "WARNING"},
+        "django.request": {"level": "ERROR"},
+    },
 }
 
 # Development serves static files straight from the finders; production serves the collected, hashed files.
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
+
+# --- Operations: health, metrics, request logs (docs/operations.md) -----------------------------------------------
+# Outermost middleware: the request id, the request's log line and its metrics cover every other middleware.
+MIDDLEWARE.insert(0, "loyalty_site.middleware.RequestObservabilityMiddleware")
+# /metrics wants "Authorization: Bearer <METRICS_TOKEN>"; unset in production, it answers 404.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Load balancers probe the nodes over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^health/"]

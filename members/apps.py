@@ -9,10 +9,11 @@ class MembersConfig(AppConfig):
         from integrations.registry import domain_error_register
         from integrations.services import on_event
 
-        from . import hooks, webhooks
+        from . import hooks, metrics, webhooks
         from .api import scopes  # noqa: F401  (registers the members API's scopes)
         from .exceptions import LoyaltyError
 
         domain_error_register(LoyaltyError)
         hooks.register(hooks.purchase_settled, webhooks.on_purchase_settled)
+        hooks.register(hooks.purchase_settled, metrics.on_purchase_settled)
         hooks.register(hooks.points_changed, on_event)
