@@ -283,3 +283,36 @@ MIDDLEWARE.insert(0, "loyalty_site.middleware.RequestObservabilityMiddleware")
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # Load balancers probe the nodes over plain HTTP.
 SECURE_REDIRECT_EXEMPT = [r"^health/"]
+
+# --- Operations: Celery queues and the one beat (docs/operations.md) ----------------------------------------------
+# Slow or bursty work gets its own queue and worker pool, so a campaign's e-mails or a large import never delay a
+# webhook; every task not named here goes to "celery", the default queue.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ROUTES = {
+    "integrations.tasks.webhook_deliver_task": {"queue": "webhooks"},
+    "members.tasks.send_expiry_reminders": {"queue": "emails"},
+    "campaigns.tasks.send_campaign_emails": {"queue": "emails"},
+    "campaigns.tasks.campaign_emails": {"queue": "emails"},
+    "members.staff.import_job_run": {"queue": "imports"},
+    **{
+        name: {"queue": "batch"}
+        for name in (
+            "members.tasks.release_pending_points",
+            "members.tasks.expire_points",
+            "members.tasks.evaluate_tiers",
+            "rewards.tasks.expire_vouchers",
+            "referrals.tasks.expire_referrals",
+            "integrations.tasks.purge_idempotency_records",
+            "backoffice.tasks.analytics_rollup_task",
+            "campaigns.tasks.advance_campaigns",
+            "campaigns.tasks.birthday_gifts",
+            "campaigns.tasks.campaign_manual_bonus",
+            "campaigns.tasks.campaign_birthday",
+        )
+    },
+}
+CELERY_QUEUE_NAMES = ["celery", "webhooks", "emails", "batch", "imports"]
+# Beat must run once: a second beat (a redeploy overlapping, a node started twice) waits on a lock in the shared
+# cache (CACHE_URL, Redis in production) and sends nothing while the first one holds it.
+CELERY_BEAT_SCHEDULER = "loyalty_site.beat:SingleBeatScheduler"
+BEAT_LOCK_TTL = env.int("BEAT_LOCK_TTL", default=60)
