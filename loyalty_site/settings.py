@@ -316,3 +316,16 @@ CELERY_QUEUE_NAMES = ["celery", "webhooks", "emails", "batch", "imports"]
 # cache (CACHE_URL, Redis in production) and sends nothing while the first one holds it.
 CELERY_BEAT_SCHEDULER = "loyalty_site.beat:SingleBeatScheduler"
 BEAT_LOCK_TTL = env.int("BEAT_LOCK_TTL", default=60)
+
+# --- Operations: a read replica for the staff console's reports (docs/operations.md) ------------------------------
+# DATABASE_REPLICA_URL adds the "replica" alias; backoffice routes its analytics, exports and liability reads
+# there explicitly (integrations.replica). Writes and migrations always go to "default". In tests the alias
+# mirrors the default test database.
+DATABASE_ROUTERS = ["integrations.replica.ReplicaRouter"]
+if env.str("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = env.db("DATABASE_REPLICA_URL")
+    # Reached directly (not through the transaction pooler), so the exports keep their server-side cursors.
+    for _key in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS"):
+        if _key in DATABASES["default"]:
+            DATABASES["replica"][_key] = DATABASES["default"][_key]
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
