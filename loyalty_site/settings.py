@@ -317,6 +317,17 @@ CELERY_QUEUE_NAMES = ["celery", "webhooks", "emails", "batch", "imports"]
 CELERY_BEAT_SCHEDULER = "loyalty_site.beat:SingleBeatScheduler"
 BEAT_LOCK_TTL = env.int("BEAT_LOCK_TTL", default=60)
 
+# --- Operations: a connection pooler in front of PostgreSQL (docs/operations.md) ----------------------------------
+# DATABASE_POOLER=pgbouncer when DATABASE_URL points at PgBouncer in transaction pooling mode: consecutive
+# transactions of one Django connection may run on different server connections, so nothing may live longer
+# than a transaction. Server-side cursors (.iterator()) are named cursors that outlive it; the code's other
+# session state is already transaction-scoped (SET LOCAL in backoffice.analytics, no advisory locks).
+DATABASE_POOLER = env.str("DATABASE_POOLER", default="")
+if DATABASE_POOLER not in {"", "pgbouncer"}:
+    raise ImproperlyConfigured("DATABASE_POOLER must be empty or pgbouncer.")
+if DATABASE_POOLER == "pgbouncer" and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+
 # --- Operations: a read replica for the staff console's reports (docs/operations.md) ------------------------------
 # DATABASE_REPLICA_URL adds the "replica" alias; backoffice routes its analytics, exports and liability reads
 # there explicitly (integrations.replica). Writes and migrations always go to "default". In tests the alias
