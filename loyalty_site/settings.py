@@ -271,6 +271,8 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
     },
 }
+# Celery workers keep this configuration (JSON lines too) instead of installing their own root handler.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # Development serves static files straight from the finders; production serves the collected, hashed files.
 WHITENOISE_USE_FINDERS = DEBUG
