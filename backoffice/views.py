@@ -22,6 +22,7 @@ from backoffice.imports import error_report_rows
 from backoffice.models import ImportJob, StaffAuditLog
 from backoffice.selectors import member_360 as member_360_read
 from backoffice.services.staff import audit_record, import_job_create, staff_points_adjust, staff_settings_get
+from integrations.replica import data_as_of, reads_from_replica, rows_from_replica
 from members.charts import bar_chart
 from members.csvio import csv_response
 from members.exceptions import LoyaltyError
@@ -119,9 +120,11 @@ def member_adjust(request, member_id: int, done_url: str = ""):
 @staff_view("backoffice.view_reports")
 def analytics_dashboard(request):
     form = PeriodForm.from_request(request)
-    dashboard = charts = None
+    dashboard = charts = as_of = None
     if form.is_valid():
-        dashboard = analytics.dashboard_get(form.period)
+        with reads_from_replica():
+            dashboard = analytics.dashboard_get(form.period)
+            as_of = data_as_of()
         tier_rows = dashboard.tier_distribution
         charts = {
             "enrolments": bar_chart(
@@ -146,7 +149,7 @@ def analytics_dashboard(request):
     return render(
         request,
         "admin/staff/analytics.html",
-        _context(request, _("Program analytics"), form=form, dashboard=dashboard, charts=charts),
+        _context(request, _("Program analytics"), form=form, dashboard=dashboard, charts=charts, as_of=as_of),
         status=status,
     )
 
@@ -164,8 +167,10 @@ def liability_report(request):
 
 
 def _liability_page(request, as_of_form, period_form):
-    liability = accounting.liability_as_of(as_of_form.cleaned_data["as_of"]) if as_of_form.is_valid() else None
-    movements = accounting.movements_for(period_form.period) if period_form.is_valid() else None
+    with reads_from_replica():
+        liability = accounting.liability_as_of(as_of_form.cleaned_data["as_of"]) if as_of_form.is_valid() else None
+        movements = accounting.movements_for(period_form.period) if period_form.is_valid() else None
+        data_as_of_time = data_as_of()
     status = 200 if as_of_form.is_valid() and period_form.is_valid() else 400
     return render(
         request,
@@ -178,6 +183,7 @@ def _liability_page(request, as_of_form, period_form):
             liability=liability,
             movements=movements,
             query=request.GET.urlencode(),
+            as_of=data_as_of_time,
         ),
         status=status,
     )
@@ -188,8 +194,9 @@ def liability_csv(request):
     as_of_form, period_form = _accounting_forms(request)
     if not (as_of_form.is_valid() and period_form.is_valid()):
         return _liability_page(request, as_of_form, period_form)
-    liability = accounting.liability_as_of(as_of_form.cleaned_data["as_of"])
-    movements = accounting.movements_for(period_form.period)
+    with reads_from_replica():
+        liability = accounting.liability_as_of(as_of_form.cleaned_data["as_of"])
+        movements = accounting.movements_for(period_form.period)
     _audit_export(request, "points-accounting", {"as_of": str(liability.as_of), "period": str(movements.period)})
     return csv_response(
         f"points-accounting-{liability.as_of}.csv",
@@ -220,7 +227,7 @@ def exports_index(request):
 @staff_view("backoffice.export_data", "members.view_member")
 def export_members(request):
     _audit_export(request, "members", {})
-    return csv_response("members.csv", exports.MEMBER_HEADER, exports.members_rows())
+    return csv_response("members.csv", exports.MEMBER_HEADER, rows_from_replica(exports.members_rows()))
 
 
 @staff_view("backoffice.export_data", "members.view_ledgerentry")
@@ -230,7 +237,9 @@ def export_ledger(request):
         return render(request, "admin/staff/exports.html", _context(request, _("Exports"), form=form), status=400)
     _audit_export(request, "ledger", {"start": str(form.period.start), "end": str(form.period.end)})
     return csv_response(
-        f"ledger-{form.period.start}-{form.period.end}.csv", exports.LEDGER_HEADER, exports.ledger_rows(form.period)
+        f"ledger-{form.period.start}-{form.period.end}.csv",
+        exports.LEDGER_HEADER,
+        rows_from_replica(exports.ledger_rows(form.period)),
     )
 
 
@@ -243,7 +252,7 @@ def export_redemptions(request):
     return csv_response(
         f"redemptions-{form.period.start}-{form.period.end}.csv",
         exports.REDEMPTION_HEADER,
-        exports.redemptions_rows(form.period),
+        rows_from_replica(exports.redemptions_rows(form.period)),
     )
 
 

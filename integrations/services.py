@@ -27,7 +27,7 @@ from django.db.models import F, Q, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from . import registry
+from . import metrics, registry
 from .models import APIKey, IdempotencyRecord, WebhookDelivery, WebhookEndpoint
 
 logger = logging.getLogger(__name__)
@@ -252,6 +252,7 @@ def idempotency_begin(*, api_key: APIKey, key: str, request_hash: str, now: date
         return IdempotencyClaim(record=None, owned=True) if locked else _in_flight()
     record = IdempotencyRecord.objects.get(pk=record_id)  # a retry: rare, so read the row the plain way
     if record.request_hash != request_hash:
+        metrics.IDEMPOTENCY_CONFLICTS.labels(reason="mismatch").inc()
         return IdempotencyClaim(record=record, owned=False, conflict="mismatch")
     if record.state == IdempotencyRecord.State.COMPLETED:
         return IdempotencyClaim(record=record, owned=False)
@@ -262,6 +263,7 @@ def idempotency_begin(*, api_key: APIKey, key: str, request_hash: str, now: date
 
 
 def _in_flight(record: IdempotencyRecord | None = None) -> IdempotencyClaim:
+    metrics.IDEMPOTENCY_CONFLICTS.labels(reason="in_flight").inc()
     return IdempotencyClaim(record=record, owned=False, conflict="in_flight")
 
 

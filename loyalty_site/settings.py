@@ -277,13 +277,96 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 
+# --- Logs: one JSON object per line in production (LOG_FORMAT=json), plain text in development ---------------
+LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PRODUCTION else "plain")
+if LOG_FORMAT not in {"json", "plain"}:
+    raise ImproperlyConfigured("LOG_FORMAT must be json or plain.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "integrations.logs.RequestIdFilter"}},
+    "formatters": {
+        "json": {"()": "integrations.logs.JsonFormatter"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]},
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        # The request line is logged by loyalty_site.middleware; Django's own per-request lines would repeat it.
+        "django.server": {"level": "WARNING"},
+        "django.request": {"level": "ERROR"},
+    },
 }
+# Celery workers keep this configuration (JSON lines too) instead of installing their own root handler.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # Development serves static files straight from the finders; production serves the collected, hashed files.
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
+
+# --- Operations: health, metrics, request logs (docs/operations.md) -----------------------------------------------
+# Outermost middleware: the request id, the request's log line and its metrics cover every other middleware.
+MIDDLEWARE.insert(0, "loyalty_site.middleware.RequestObservabilityMiddleware")
+# /metrics wants "Authorization: Bearer <METRICS_TOKEN>"; unset in production, it answers 404.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Load balancers probe the nodes over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^health/"]
+
+# --- Operations: Celery queues and the one beat (docs/operations.md) ----------------------------------------------
+# Slow or bursty work gets its own queue and worker pool, so a campaign's e-mails or a large import never delay a
+# webhook; every task not named here goes to "celery", the default queue.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ROUTES = {
+    "integrations.tasks.webhook_deliver_task": {"queue": "webhooks"},
+    "members.tasks.send_expiry_reminders": {"queue": "emails"},
+    "campaigns.tasks.send_campaign_emails": {"queue": "emails"},
+    "campaigns.tasks.campaign_emails": {"queue": "emails"},
+    "members.staff.import_job_run": {"queue": "imports"},
+    **{
+        name: {"queue": "batch"}
+        for name in (
+            "members.tasks.release_pending_points",
+            "members.tasks.expire_points",
+            "members.tasks.evaluate_tiers",
+            "rewards.tasks.expire_vouchers",
+            "referrals.tasks.expire_referrals",
+            "integrations.tasks.purge_idempotency_records",
+            "backoffice.tasks.analytics_rollup_task",
+            "campaigns.tasks.advance_campaigns",
+            "campaigns.tasks.birthday_gifts",
+            "campaigns.tasks.campaign_manual_bonus",
+            "campaigns.tasks.campaign_birthday",
+        )
+    },
+}
+CELERY_QUEUE_NAMES = ["celery", "webhooks", "emails", "batch", "imports"]
+# Beat must run once: a second beat (a redeploy overlapping, a node started twice) waits on a lock in the shared
+# cache (CACHE_URL, Redis in production) and sends nothing while the first one holds it.
+CELERY_BEAT_SCHEDULER = "loyalty_site.beat:SingleBeatScheduler"
+BEAT_LOCK_TTL = env.int("BEAT_LOCK_TTL", default=60)
+
+# --- Operations: a connection pooler in front of PostgreSQL (docs/operations.md) ----------------------------------
+# DATABASE_POOLER=pgbouncer when DATABASE_URL points at PgBouncer in transaction pooling mode: consecutive
+# transactions of one Django connection may run on different server connections, so nothing may live longer
+# than a transaction. Server-side cursors (.iterator()) are named cursors that outlive it; the code's other
+# session state is already transaction-scoped (SET LOCAL in backoffice.analytics, no advisory locks).
+DATABASE_POOLER = env.str("DATABASE_POOLER", default="")
+if DATABASE_POOLER not in {"", "pgbouncer"}:
+    raise ImproperlyConfigured("DATABASE_POOLER must be empty or pgbouncer.")
+if DATABASE_POOLER == "pgbouncer" and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+
+# --- Operations: a read replica for the staff console's reports (docs/operations.md) ------------------------------
+# DATABASE_REPLICA_URL adds the "replica" alias; backoffice routes its analytics, exports and liability reads
+# there explicitly (integrations.replica). Writes and migrations always go to "default". In tests the alias
+# mirrors the default test database.
+DATABASE_ROUTERS = ["integrations.replica.ReplicaRouter"]
+if env.str("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = env.db("DATABASE_REPLICA_URL")
+    # Reached directly (not through the transaction pooler), so the exports keep their server-side cursors.
+    for _key in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS"):
+        if _key in DATABASES["default"]:
+            DATABASES["replica"][_key] = DATABASES["default"][_key]
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}

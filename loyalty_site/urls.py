@@ -5,6 +5,8 @@ from django.contrib import admin
 from django.http import HttpResponsePermanentRedirect
 from django.urls import include, path, re_path
 
+from loyalty_site import health
+from loyalty_site.metrics import metrics_view
 from members import views as member_views
 
 # Staff sign in through allauth, so its rate limits and two-factor authentication guard the console too.
@@ -43,6 +45,9 @@ urlpatterns = [
         re_path(rf"^admin/members/(?P<model>{'|'.join(models)})/(?P<rest>.*)$", _moved_admin(app_label))
         for app_label, models in MOVED_ADMIN_MODELS.items()
     ),
+    path("health/live", health.live, name="health-live"),
+    path("health/ready", health.ready, name="health-ready"),
+    path("metrics", metrics_view, name="metrics"),
     path("", member_views.home, name="home"),
     path("terms/", member_views.terms, name="terms"),
     path("accounts/signup/", member_views.signup, name="account_signup"),

@@ -9,11 +9,12 @@ class MembersConfig(AppConfig):
         from integrations.registry import domain_error_register
         from integrations.services import on_event
 
-        from . import hooks, privacy, webhooks
+        from . import hooks, metrics, privacy, webhooks
         from .api import scopes  # noqa: F401  (registers the members API's scopes)
         from .exceptions import LoyaltyError
 
         domain_error_register(LoyaltyError)
         hooks.register(hooks.purchase_settled, webhooks.on_purchase_settled)
+        hooks.register(hooks.purchase_settled, metrics.on_purchase_settled)
         hooks.register(hooks.points_changed, on_event)
         hooks.register(hooks.member_closed, privacy.on_member_closed)

@@ -16,7 +16,9 @@ def release_pending_points() -> int:
 
 @shared_task(acks_late=True)
 def expire_points() -> int:
-    return batch.points_expire_due()
+    expired = batch.points_expire_due()
+    batch.expiry_run_mark(points=expired)
+    return expired
 
 
 @shared_task(acks_late=True)

@@ -78,3 +78,23 @@ def emitted_events():
     hooks.register(hooks.points_changed, record)
     yield seen
     hooks.points_changed.remove(record)
+
+
+def pytest_configure(config):
+    """Through PgBouncer, the pool still holds server connections to the test database when the run ends, and
+    PostgreSQL refuses to drop a database others are connected to: end those connections first."""
+    if os.environ.get("DATABASE_POOLER") != "pgbouncer":
+        return
+    from django.db.backends.postgresql.creation import DatabaseCreation
+
+    destroy = DatabaseCreation._destroy_test_db
+
+    def destroy_after_disconnecting(self, test_database_name, verbosity):
+        with self._nodb_cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                [test_database_name],
+            )
+        return destroy(self, test_database_name, verbosity)
+
+    DatabaseCreation._destroy_test_db = destroy_after_disconnecting

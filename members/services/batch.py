@@ -27,10 +27,13 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core import mail
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+
+from integrations.metrics import POINTS
 
 from .. import hooks
 from ..models import LedgerEntry, Member, PointsAccount, PointsLot, ProgramSettings, QualifyingActivity, Tier
@@ -611,3 +614,14 @@ def _review_tier(*, tier, lower, entry_tier, today, now, value_sql, window_param
                         "reason": TierHistoryModel.Reason.DOWNGRADE,
                     },
                 )
+
+
+#: Cache key of the last expiry run's time (the ``/metrics`` gauge ``loyalty_expiry_last_run_age_seconds``).
+EXPIRY_LAST_RUN_KEY = "ops:expiry:last_run"
+
+
+def expiry_run_mark(*, points: int, now: datetime | None = None) -> None:
+    """Record that the expiry job finished (in the shared cache, read at scrape time) and count its points."""
+    cache.set(EXPIRY_LAST_RUN_KEY, (now or timezone.now()).timestamp(), timeout=None)
+    if points:
+        POINTS.labels(movement="expired").inc(points)

@@ -27,6 +27,8 @@ from django.db.models import F, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from integrations import metrics
+
 from ..exceptions import (
     AccountClosed,
     AdjustmentNotAllowed,
@@ -223,6 +225,7 @@ def ledger_post(
     )
     deltas = _balance_deltas(kind=kind, points=points, pending_delta=pending_delta, owed_delta=owed_delta)
     _write(account=account, entry=entry, lot=lot, deltas=deltas, now=now)
+    metrics.points_moved(kind=kind, points=points)
     for name, delta in deltas.items():
         setattr(account, name, getattr(account, name) + delta)
 
