@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import models, transaction
@@ -193,13 +194,14 @@ def staff_points_adjust(*, member: Member, points: int, reason: str, actor, idem
 
 
 def adjusted_today(*, actor, now=None) -> int:
-    """Points ``actor`` adjusted directly (without approval) since the start of today, credits and debits added up
-    as absolute values."""
-    today_start = timezone.localtime(now or timezone.now()).replace(hour=0, minute=0, second=0, microsecond=0)
+    """Points ``actor`` adjusted directly (without approval) on the program's calendar day of ``now``, credits and
+    debits added up as absolute values."""
+    day_start = timezone.localtime(now or timezone.now()).replace(hour=0, minute=0, second=0, microsecond=0)
     entries = LedgerEntry.objects.filter(
         kind=LedgerEntry.Kind.ADJUST,
         actor=actor,
-        created_at__gte=today_start,
+        created_at__gte=day_start,
+        created_at__lt=day_start + timedelta(days=1),
         idempotency_key__startswith="staff-adjust:",
     )
     return sum(abs(points) for points in entries.values_list("points", flat=True))

@@ -72,13 +72,14 @@ def test_debits_count_toward_the_daily_limit_and_a_retry_is_still_a_replay(suppo
     assert PointsAccount.objects.get(pk=member.pk).balance == 500
 
 
-def test_yesterdays_adjustments_do_not_count(support, member):
+def test_the_daily_count_starts_again_at_local_midnight(support, member):
     _limits(per_adjustment=500, per_day=500)
-    staff_points_adjust(member=member, points=500, reason="Yesterday", actor=support, idempotency_key="old")
-    LedgerEntry.objects.filter(kind=ADJUST).update(created_at=timezone.now() - timedelta(days=1))
-    assert adjusted_today(actor=support) == 0
-    today = staff_points_adjust(member=member, points=500, reason="Today", actor=support, idempotency_key="new")
-    assert not today.needs_approval
+    staff_points_adjust(member=member, points=500, reason="Today", actor=support, idempotency_key="today")
+    assert adjusted_today(actor=support) == 500
+    tomorrow = timezone.localtime().replace(hour=0, minute=0, second=1) + timedelta(days=1)
+    assert adjusted_today(actor=support, now=tomorrow) == 0  # the ledger is append-only: move the clock instead
+    yesterday_evening = timezone.localtime().replace(hour=0, minute=0, second=0) - timedelta(seconds=1)
+    assert adjusted_today(actor=support, now=yesterday_evening) == 0
 
 
 def test_nobody_reverses_an_entry_of_their_own_account(support, manager):
