@@ -90,7 +90,9 @@ def redeem(request, slug):
     reward = _reward(slug)
     if request.method == "POST":
         form = RedeemForm(request.POST, reward=reward)
-        if form.is_valid():
+        # "Update total" (the page without JavaScript): show the new figures for the chosen quantity, redeem nothing.
+        recalculate = "recalculate" in request.POST
+        if form.is_valid() and not recalculate:
             try:
                 redemption = reward_redeem(
                     member=member,
@@ -107,12 +109,16 @@ def redeem(request, slug):
                 if not redemption.replayed:
                     messages.success(request, _("Done! You redeemed %(reward)s.") % {"reward": reward.name})
                 return redirect("rewards:vouchers")
+        cleaned = getattr(form, "cleaned_data", {})
         check = reward_redeemability(
             member=member,
             reward=reward,
-            quantity=form.cleaned_data.get("quantity") or 1,
-            points=form.cleaned_data.get("points"),
+            quantity=cleaned.get("quantity") or 1,
+            points=cleaned.get("points"),
         )
+        if recalculate and form.is_valid():
+            # Recalculating is not a failed submit: drop the errors of fields the member has not finished yet.
+            form = RedeemForm(initial={**request.POST.dict()}, reward=reward)
     else:
         form = RedeemForm(reward=reward, initial={"idempotency_key": secrets.token_urlsafe(24)})
         check = reward_redeemability(member=member, reward=reward)

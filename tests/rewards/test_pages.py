@@ -139,7 +139,7 @@ def test_redeem_refusal_shows_the_reason_on_the_form_and_changes_nothing(member_
     before = snapshot(member, reward)
     response = member_client.post(url, {"idempotency_key": confirm_key(member_client.get(url))})
     assert response.status_code == 200
-    assert "Not enough points: 5000 needed, 1000 available." in response.content.decode()
+    assert "Not enough points: 5,000 needed, 1,000 available." in response.content.decode()
     assert snapshot(member, reward) == before
 
 
@@ -256,3 +256,39 @@ def test_home_page_features_rewards(client):
     RewardFactory(name="Not featured", featured=False)
     body = client.get(reverse("home")).content.decode()
     assert "Featured flat white" in body and "Not featured" not in body
+
+
+def _confirm_button(body: str) -> str:
+    return re.search(r'<button[^>]*data-testid="redeem-confirm"[^>]*>', body).group(0)
+
+
+def test_confirm_page_with_too_few_points_shows_what_is_missing_and_disables_confirming(member_client, member):
+    reward = RewardFactory(points_cost=1250, name="A free flat white")
+    response = member_client.get(reverse("rewards:redeem", args=[reward.slug]))
+    body = response.content.decode()
+    assert "<title>Redeem: A free flat white" in body
+    assert 'data-testid="redeem-missing">250<' in body and "Points missing" in body
+    assert "you need 250 more points" in body and "This costs 1,250 points" in body
+    assert 'data-testid="redeem-after"' not in body
+    assert "−" not in body and ">-250<" not in body
+    assert " disabled" in _confirm_button(body)
+
+
+def test_confirm_page_recalculates_for_a_quantity_without_redeeming(member_client, member):
+    reward = RewardFactory(points_cost=300, kind=Reward.Kind.FREE_PRODUCT, value=None)
+    assert reward.allows_quantity
+    url = reverse("rewards:redeem", args=[reward.slug])
+    key = confirm_key(member_client.get(url))
+    before = snapshot(member, reward)
+    response = member_client.post(url, {"idempotency_key": key, "quantity": "5", "recalculate": "1"})
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert 'data-testid="redeem-cost">1,500<' in body and 'data-testid="redeem-missing">500<' in body
+    assert " disabled" in _confirm_button(body) and "errorlist" not in body
+    assert snapshot(member, reward) == before
+    # Down to three: enough points, confirming is enabled again with the same key.
+    response = member_client.post(url, {"idempotency_key": key, "quantity": "3", "recalculate": "1"})
+    body = response.content.decode()
+    assert 'data-testid="redeem-after">100<' in body and " disabled" not in _confirm_button(body)
+    assert confirm_key(response) == key
+    assert snapshot(member, reward) == before
