@@ -21,7 +21,7 @@ from django.views.decorators.http import require_http_methods
 from . import hooks
 from .exceptions import LoyaltyError
 from .forms import ActivityFilterForm, CloseAccountForm, ProfileForm, apply_domain_error
-from .models import Member
+from .models import Member, TierHistory
 from .qr import qr_svg
 from .selectors import (
     earning_rules_public,
@@ -30,10 +30,12 @@ from .selectors import (
     member_for_user,
     member_recent_entries,
     member_summary,
+    member_tier_moves,
     member_tier_progress,
     tiers_list,
 )
 from .services import member_close, member_enroll, member_update_profile
+from .services.tier_news import tier_news_take
 
 DASHBOARD_REWARDS = 4
 REFERRAL_CODE_MAX_LENGTH = 32
@@ -76,9 +78,29 @@ def member_view(view):
             logout(request)
             messages.info(request, _("This membership is closed."))
             return redirect("home")
+        _tier_news_tell(request, member)
         return view(request, member, *args, **kwargs)
 
     return wrapper
+
+
+def _tier_news_tell(request, member) -> None:
+    """A tier move the member has not seen yet, told once on the page they open (no query without news)."""
+    move = tier_news_take(member)
+    if move is None:
+        return
+    names = {"old": getattr(move.from_tier, "name", ""), "new": getattr(move.to_tier, "name", "")}
+    if move.reason == TierHistory.Reason.UPGRADE:
+        messages.success(request, _("Congratulations: you moved up from %(old)s to %(new)s.") % names)
+    else:
+        messages.warning(
+            request,
+            _(
+                "At your tier review you moved from %(old)s to %(new)s: your qualifying activity of the past "
+                "period was below the %(old)s threshold. See the tiers page for how to move back up."
+            )
+            % names,
+        )
 
 
 def home(request):
@@ -133,7 +155,14 @@ def activity(request, member):
         )
     else:
         status = 400
-    context = {"member": member, "form": form, "page": page, "filtered": bool(filters)}
+    context = {
+        "member": member,
+        "form": form,
+        "page": page,
+        "filtered": bool(filters),
+        # The latest tier moves head the first, unfiltered page.
+        "tier_moves": member_tier_moves(member) if not form.is_bound and page is not None else [],
+    }
     if page is not None:
         if page.older:
             context["older_url"] = "?" + urlencode({**filters, "before": page.older})
