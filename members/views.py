@@ -70,8 +70,11 @@ def member_view(view):
     def wrapper(request, *args, **kwargs):
         member = member_for_user(request.user)
         if member is None:
-            # Sign-up enrols everyone; a login made another way (createsuperuser, a data import) is enrolled on
-            # its first visit, as universal enrolment promises. member_enroll is idempotent.
+            if request.user.is_staff or request.user.is_superuser:
+                # A staff account is not a customer: it becomes a member only if its owner joins on purpose.
+                return redirect("members:staff_join")
+            # Sign-up enrols everyone; a customer login made another way (a data import) is enrolled on its
+            # first visit, as universal enrolment promises. member_enroll is idempotent.
             member_enroll(user=request.user, channel="web")
             member = member_for_user(request.user)
         if member.status != Member.Status.ACTIVE:
@@ -227,6 +230,20 @@ def close(request, member):
             logout(request)
             return redirect("members:goodbye")
     return render(request, "members/close.html", {"member": member, "form": form, "summary": member_summary(member)})
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def staff_join(request):
+    """A staff login on the member site: say it is not a membership, and let its owner join as a customer."""
+    if member_for_user(request.user) is not None:
+        return redirect("members:dashboard")
+    if request.method == "POST":
+        member_enroll(user=request.user, channel="web", context={"request": request})
+        messages.success(request, _("Welcome! Your account is now also a loyalty membership."))
+        return redirect("members:dashboard")
+    return render(request, "members/staff_join.html")
 
 
 def goodbye(request):
