@@ -99,7 +99,7 @@ def member_balance(*, member: Member) -> int:
 
 def rewards_catalogue(
     *,
-    member: Member,
+    member: Member | None,
     balance: int,
     category: str = "",
     kind: str = "",
@@ -107,11 +107,26 @@ def rewards_catalogue(
     search: str = "",
     now: datetime | None = None,
 ) -> QuerySet[Reward]:
-    """The rewards ``member`` may redeem now (active, in window, tier allows, in stock), best first.
+    """The rewards ``member`` may redeem now (active, in window, tier allows, in stock), best first. For a visitor
+    (``member`` None) every available reward, none of them affordable: they browse before joining.
 
     Each row carries ``affordable`` (bool), ``points_to_go`` (0 when affordable) and ``redeemed_by_member``
     (units this member holds, for showing a reached limit). One query however many rewards there are.
     """
+    if member is None:
+        rewards = rewards_available(now=now).annotate(
+            affordable=Value(False, output_field=BooleanField()),
+            points_to_go=F("points_cost"),
+            redeemed_by_member=Value(0, output_field=IntegerField()),
+        )
+        return _catalogue_filtered(
+            rewards.select_related("min_tier").order_by("-featured", "sort_order", "name", "pk"),
+            balance=balance,
+            category=category,
+            kind=kind,
+            affordable_only=affordable_only,
+            search=search,
+        )
     redeemed = (
         Redemption.objects.filter(member_id=member.pk, reward=OuterRef("pk"), status=Redemption.Status.COMPLETED)
         .values("reward")
@@ -128,6 +143,12 @@ def rewards_catalogue(
         )
         .order_by("-featured", "sort_order", "name", "pk")
     )
+    return _catalogue_filtered(
+        rewards, balance=balance, category=category, kind=kind, affordable_only=affordable_only, search=search
+    )
+
+
+def _catalogue_filtered(rewards, *, balance, category, kind, affordable_only, search) -> QuerySet[Reward]:
     if category:
         rewards = rewards.filter(category=category)
     if kind:

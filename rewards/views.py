@@ -41,6 +41,13 @@ def _member(request) -> Member:
     return member
 
 
+def _member_or_none(request) -> Member | None:
+    """The visitor's active membership, or None for a visitor (or a staff login) browsing the catalogue."""
+    if not request.user.is_authenticated:
+        return None
+    return Member.objects.filter(user=request.user, status=Member.Status.ACTIVE).first()
+
+
 def _reward(slug: str) -> Reward:
     reward = reward_get_active(slug=slug)
     if reward is None:
@@ -48,12 +55,12 @@ def _reward(slug: str) -> Reward:
     return reward
 
 
-@login_required
 def catalogue(request):
-    member = _member(request)
-    form = CatalogueFilterForm(request.GET or None, categories=reward_categories())
+    """Open to everyone: members see what they can afford; visitors see the prices and how to join."""
+    member = _member_or_none(request)
+    form = CatalogueFilterForm(request.GET or None, categories=reward_categories(), member=member is not None)
     filters = form.cleaned_data if form.is_valid() else {}
-    balance = member_balance(member=member)
+    balance = member_balance(member=member) if member else 0
     rewards = rewards_catalogue(
         member=member,
         balance=balance,
@@ -68,19 +75,15 @@ def catalogue(request):
     return render(
         request,
         "rewards/catalogue.html",
-        {"form": form, "page": page, "balance": balance, "query": query.urlencode()},
+        {"form": form, "page": page, "balance": balance, "query": query.urlencode(), "member": member},
     )
 
 
-@login_required
 def detail(request, slug):
-    member = _member(request)
+    member = _member_or_none(request)
     reward = _reward(slug)
-    return render(
-        request,
-        "rewards/detail.html",
-        {"reward": reward, "check": reward_redeemability(member=member, reward=reward)},
-    )
+    check = reward_redeemability(member=member, reward=reward) if member else None
+    return render(request, "rewards/detail.html", {"reward": reward, "check": check, "member": member})
 
 
 @login_required

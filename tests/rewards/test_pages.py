@@ -25,11 +25,9 @@ def confirm_key(response) -> str:
     return re.search(r'name="idempotency_key" value="([^"]+)"', response.content.decode()).group(1)
 
 
-def test_pages_need_login(client):
+def test_redeeming_and_vouchers_need_login(client):
     reward = RewardFactory()
     for url in (
-        reverse("rewards:catalogue"),
-        reverse("rewards:detail", args=[reward.slug]),
         reverse("rewards:redeem", args=[reward.slug]),
         reverse("rewards:vouchers"),
     ):
@@ -292,3 +290,26 @@ def test_confirm_page_recalculates_for_a_quantity_without_redeeming(member_clien
     assert 'data-testid="redeem-after">100<' in body and " disabled" not in _confirm_button(body)
     assert confirm_key(response) == key
     assert snapshot(member, reward) == before
+
+
+def test_visitors_browse_the_catalogue_with_prices_and_join_to_redeem(client, django_assert_max_num_queries):
+    gold = RewardFactory(name="Gold lounge", points_cost=12500, min_tier=Tier.objects.get(name="Gold"))
+    RewardFactory(name="Five off", points_cost=500)
+    RewardFactory(name="Hidden", is_active=False)
+    with django_assert_max_num_queries(4):  # program settings, categories, count, page
+        response = client.get(reverse("rewards:catalogue"))
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "Gold lounge" in body and "12,500 points" in body and "Five off" in body and "Hidden" not in body
+    assert "For Gold members and above" in body and "Join to redeem" in body
+    assert reverse("rewards:redeem", args=[gold.slug]) not in body
+    assert 'name="affordable"' not in body
+    detail = client.get(reverse("rewards:detail", args=[gold.slug])).content.decode()
+    assert "12,500 points" in detail and "Join to redeem" in detail and reverse("account_signup") in detail
+    assert reverse("rewards:redeem", args=[gold.slug]) not in detail
+
+
+def test_home_page_reward_cards_link_to_their_rewards(client):
+    reward = RewardFactory(name="A free flat white", featured=True)
+    body = client.get(reverse("home")).content.decode()
+    assert f'href="{reverse("rewards:detail", args=[reward.slug])}">A free flat white</a>' in body
