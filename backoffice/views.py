@@ -27,6 +27,7 @@ from members.csvio import csv_response
 from members.exceptions import LoyaltyError
 from members.forms import apply_domain_error
 from members.models import Member
+from rewards.selectors import REDEEMED_DEFINITION
 
 
 def staff_view(*permissions: str):
@@ -43,7 +44,12 @@ def staff_view(*permissions: str):
 
 
 def _context(request, title: str, **extra) -> dict:
-    return {**admin.site.each_context(request), "title": title, **extra}
+    return {
+        **admin.site.each_context(request),
+        "title": title,
+        "redeemed_definition": REDEEMED_DEFINITION,
+        **extra,
+    }
 
 
 @staff_view("members.view_member", "members.view_ledgerentry")
