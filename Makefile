@@ -25,7 +25,13 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 	UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never $(UV) sync --locked --extra dev --python $(PYTHON_EXE)
 	@touch $(STAMP)
 
-install: $(STAMP)
+# The browser tests inject axe-core (pinned in package-lock.json) into each page they check.
+NODE_STAMP := node_modules/.package-lock.json
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $(NODE_STAMP)
+
+install: $(STAMP) $(NODE_STAMP)
 
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
@@ -57,4 +63,4 @@ beat: install
 	$(BIN)/celery -A loyalty_site beat --loglevel=INFO
 
 clean:
-	rm -rf $(VENV) .tools .pytest_cache .ruff_cache
+	rm -rf $(VENV) .tools .pytest_cache .ruff_cache node_modules
