@@ -245,7 +245,7 @@ def reward_redeemability(
 def member_vouchers(*, member: Member, history_limit: int = 20, now: datetime | None = None):
     """``(usable, history)``: vouchers ready to use (soonest expiry first) and the latest others. Two queries."""
     now = now or timezone.now()
-    vouchers = Voucher.objects.filter(member_id=member.pk).select_related("reward")
+    vouchers = Voucher.objects.filter(member_id=member.pk).select_related("reward", "used_on_purchase")
     usable = list(vouchers.filter(state=Voucher.State.ISSUED, expires_at__gt=now).order_by("expires_at", "pk"))
     history = list(
         vouchers.filter(~Q(state=Voucher.State.ISSUED) | Q(expires_at__lte=now)).order_by("-issued_at", "-pk")[

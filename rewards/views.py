@@ -10,7 +10,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods
 
 from members.exceptions import LoyaltyError
 from members.forms import apply_domain_error
@@ -150,10 +150,13 @@ def vouchers(request):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def voucher_cancel_view(request, pk):
+    """GET: ask first (what comes back, until when). POST: cancel, then back to the vouchers."""
     member = _member(request)
-    voucher = get_object_or_404(Voucher, pk=pk, member=member)
+    voucher = get_object_or_404(Voucher.objects.select_related("reward", "redemption"), pk=pk, member=member)
+    if request.method == "GET":
+        return render(request, "rewards/voucher_cancel.html", {"voucher": voucher})
     try:
         voucher_cancel(voucher=voucher, actor=request.user, by_member=True)
     except LoyaltyError as error:

@@ -8,8 +8,8 @@ from django.utils import timezone
 
 from members.models import Tier
 from rewards.models import Redemption, Reward, Voucher
-from rewards.services import reward_redeem
-from tests.factories import MemberFactory, RewardFactory, points_give
+from rewards.services import reward_redeem, voucher_cancel, voucher_use
+from tests.factories import MemberFactory, RewardFactory, buy, points_give
 from tests.rewards.conftest import balance, snapshot
 
 pytestmark = pytest.mark.django_db
@@ -207,7 +207,13 @@ def test_vouchers_page_lists_codes_with_inline_qr_and_other_redemptions(member_c
 def test_member_cancels_their_voucher_from_the_page(member_client, member):
     voucher = reward_redeem(member=member, reward=RewardFactory(points_cost=100), idempotency_key="a").voucher
     url = reverse("rewards:voucher_cancel", args=[voucher.pk])
-    assert member_client.get(url).status_code == 405
+    vouchers = member_client.get(reverse("rewards:vouchers")).content.decode()
+    assert f'href="{url}"' in vouchers  # the button asks first
+    confirm = member_client.get(url)
+    body = confirm.content.decode()
+    assert confirm.status_code == 200 and "your 100 points come back" in body and "Yes, cancel the voucher" in body
+    voucher.refresh_from_db()
+    assert voucher.state == Voucher.State.ISSUED  # asking changes nothing
     response = member_client.post(url, follow=True)
     assert "your points are back" in response.content.decode()
     voucher.refresh_from_db()
@@ -313,3 +319,19 @@ def test_home_page_reward_cards_link_to_their_rewards(client):
     reward = RewardFactory(name="A free flat white", featured=True)
     body = client.get(reverse("home")).content.decode()
     assert f'href="{reverse("rewards:detail", args=[reward.slug])}">A free flat white</a>' in body
+
+
+def test_voucher_history_shows_dates_and_where_a_voucher_was_used(member_client, member):
+    reward = RewardFactory(points_cost=100, name="Five off")
+    used = reward_redeem(member=member, reward=reward, idempotency_key="used").voucher
+    cancelled = reward_redeem(member=member, reward=reward, idempotency_key="cancelled").voucher
+    purchase = buy(member, external_id="TILL-9", store="Utrecht Centraal").purchase
+    voucher_use(code=used.code, purchase=purchase, purchase_reference="R-77")
+    voucher_cancel(voucher=cancelled, by_member=True)
+    body = member_client.get(reverse("rewards:vouchers")).content.decode()
+    history = body.split('id="history-title"')[1]
+    used.refresh_from_db()
+    cancelled.refresh_from_db()
+    for moment in (used.used_at, cancelled.cancelled_at, used.issued_at):
+        assert f'datetime="{timezone.localtime(moment).isoformat()}"' in history
+    assert "Utrecht Centraal" in history and "Cancelled" in history
