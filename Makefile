@@ -10,6 +10,8 @@ UV_DIR := .tools/uv-$(UV_VERSION)
 UV := $(UV_DIR)/bin/uv
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Links in emails and the demo's printed addresses follow the address the demo is served on.
+export SITE_URL ?= http://$(HOST):$(PORT)
 
 .PHONY: install run test lint format migrate seed worker beat bench clean
 

@@ -2,8 +2,10 @@
 as a customer), so members, campaign audiences and enrolment figures never count it."""
 
 import os
+from io import StringIO
 
 import pytest
+from django.contrib.sites.models import Site
 from django.core.management import call_command
 from django.urls import reverse
 
@@ -52,3 +54,12 @@ def test_the_demo_staff_user_is_not_a_member_even_after_visiting(client):
     assert not Member.objects.filter(user__is_staff=True).exists()
     MemberFactory()  # a customer still counts
     assert Member.objects.filter(user__is_staff=False).count() == Member.objects.count()
+
+
+def test_seed_demo_prints_and_links_to_site_url(settings):
+    settings.SITE_URL = "http://127.0.0.1:8031"
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    assert "(http://127.0.0.1:8031/admin/)" in out.getvalue()
+    assert "127.0.0.1:8000" not in out.getvalue()
+    assert Site.objects.get(pk=settings.SITE_ID).domain == "127.0.0.1:8031"
