@@ -77,3 +77,12 @@ def test_a_downgrade_at_the_review_is_emailed_and_told(program, client, django_c
     assert TierHistory.objects.filter(member=member, reason="downgrade").exists()
     activity = client.get(reverse("members:activity")).content.decode()
     assert "moved from Gold to Silver at the tier review" in activity
+
+
+def test_tier_progress_says_what_counts(program, client):
+    member = MemberFactory()
+    client.force_login(member.user)
+    for name in ("members:dashboard", "members:tiers"):
+        body = client.get(reverse(name)).content.decode()
+        assert "What counts toward your tier: the points your purchases earn" in body, name
+        assert "Campaign bonuses, referral and welcome points are extra" in body, name
