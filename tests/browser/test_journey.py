@@ -179,6 +179,8 @@ def test_sign_up_confirm_see_zero_then_points_arrive(live_server, browser, axe_s
     # Every other member page passes axe.
     for path in ("/me/activity/", "/me/tiers/", "/me/card/", "/me/profile/", "/campaigns/offers/", "/referrals/"):
         _visit(page, f"{live_server.url}{path}", axe_source)
+    # The referral page's copy button appears where the Clipboard API works (localhost is a secure context).
+    assert page.get_by_role("button", name="Copy link").is_visible()
 
     # Out of reach: the confirmation says how many points are missing and confirming is disabled.
     _visit(page, f"{live_server.url}/rewards/flat-white/redeem/", axe_source)

@@ -197,3 +197,13 @@ def test_demo_seed_gives_the_demo_member_a_qualified_referral():
     assert ReferralCode.objects.filter(member=demo).exists()
     referral = Referral.objects.get(referrer=demo)
     assert referral.state == State.QUALIFIED
+
+
+def test_share_buttons_are_progressive_the_link_works_without_javascript(client):
+    member = MemberFactory()
+    body = _logged_in(client, member).get(reverse("referrals:index")).content.decode()
+    code = referral_code_for(member).code
+    assert f'href="http://testserver/r/{code}/"' in body
+    assert re.search(r"<button[^>]*data-share-copy hidden>", body)
+    assert re.search(r"<button[^>]*data-share-native hidden>", body)
+    assert "js/share.js" in body
