@@ -174,6 +174,13 @@ def test_sign_up_confirm_see_zero_then_points_arrive(live_server, browser, axe_s
     # Keyboard: the skip link is the first stop.
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.className") == "skip-link"
+    # The phone menu is one row: the links fold behind "Menu" (a checkbox toggle, no JavaScript needed).
+    header = page.locator(".site-header").bounding_box()
+    assert header["height"] < 90
+    assert not page.locator("#site-nav").get_by_role("link", name="Activity").is_visible()
+    page.get_by_text("Menu", exact=True).click()
+    assert page.locator("#site-nav").get_by_role("link", name="Activity").is_visible()
+    _axe(page, axe_source, "phone menu open")
     page.set_viewport_size({"width": 1280, "height": 900})
 
     # Every other member page passes axe.
