@@ -10,6 +10,8 @@ UV_DIR := .tools/uv-$(UV_VERSION)
 UV := $(UV_DIR)/bin/uv
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Links in emails and the demo's printed addresses follow the address the demo is served on.
+export SITE_URL ?= http://$(HOST):$(PORT)
 
 .PHONY: install run test lint format migrate seed worker beat bench clean
 
@@ -25,7 +27,13 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 	UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never $(UV) sync --locked --extra dev --python $(PYTHON_EXE)
 	@touch $(STAMP)
 
-install: $(STAMP)
+# The browser tests inject axe-core (pinned in package-lock.json) into each page they check.
+NODE_STAMP := node_modules/.package-lock.json
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $(NODE_STAMP)
+
+install: $(STAMP) $(NODE_STAMP)
 
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
@@ -57,4 +65,4 @@ beat: install
 	$(BIN)/celery -A loyalty_site beat --loglevel=INFO
 
 clean:
-	rm -rf $(VENV) .tools .pytest_cache .ruff_cache
+	rm -rf $(VENV) .tools .pytest_cache .ruff_cache node_modules

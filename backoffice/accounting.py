@@ -26,6 +26,7 @@ from members.models import LedgerEntry
 from members.months import add_months
 from members.selectors import program_settings_get
 from members.services.ledger import EARNING_KINDS
+from rewards.selectors import redemption_reversals_total
 
 Kind = LedgerEntry.Kind
 CENT = Decimal("0.01")
@@ -34,7 +35,7 @@ BREAKAGE_MONTHS = 24
 #: Movement buckets, in report order: (key, label, kinds). ``other`` takes every kind not listed.
 MOVEMENT_BUCKETS = [
     ("issued", _("Issued (earned, bonus, referral, opening balances)"), sorted(EARNING_KINDS)),
-    ("redeemed", _("Redeemed and donated"), [Kind.REDEEM, Kind.DONATION]),
+    ("redeemed", _("Redeemed and donated, net of cancellations"), [Kind.REDEEM, Kind.DONATION]),
     ("expired", _("Expired"), [Kind.EXPIRE]),
     ("adjusted", _("Adjusted by staff"), [Kind.ADJUST]),
     ("clawed_back", _("Refund clawbacks and settlements"), [Kind.CLAWBACK, Kind.SETTLEMENT]),
@@ -114,7 +115,8 @@ def liability_as_of(as_of: date, *, use_rollups: bool = True) -> Liability:
 
     watermark = rollup_watermark() if use_rollups else None
     totals = _ledger_totals(as_of, cutoff, watermark, aggregates)
-    expired, redeemed = -totals["expired"], -totals["redeemed"]
+    given_back = redemption_reversals_total(start_at=window_start, end_at=cutoff)
+    expired, redeemed = -totals["expired"], -totals["redeemed"] - given_back
     if expired + redeemed > 0:
         breakage = (Decimal(expired) / Decimal(expired + redeemed)).quantize(Decimal("0.0001"), ROUND_HALF_UP)
         method = _(
@@ -175,6 +177,11 @@ def movements_for(period: Period, *, use_rollups: bool = True) -> Movements:
 
     watermark = rollup_watermark() if use_rollups else None
     totals = _ledger_totals(period.end, period.end_at, watermark, aggregates)
+    # Redeemed is net of cancelled and refunded redemptions (rewards.selectors.REDEEMED_DEFINITION): the points
+    # given back move from "other" (reversals) to "redeemed", so the total movement is unchanged.
+    given_back = redemption_reversals_total(start_at=period.start_at, end_at=period.end_at)
+    totals["redeemed"] += given_back
+    totals["other"] -= given_back
     lines = [(key, str(label), totals[key]) for key, label, _kinds in MOVEMENT_BUCKETS]
     lines.append(("other", str(_("Other (transfers, reversals, pending released)")), totals["other"]))
     return Movements(period=period, opening=totals["opening"], lines=lines, closing=totals["closing"])

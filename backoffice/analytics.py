@@ -5,7 +5,8 @@ Definitions (also shown on the dashboard):
 - **Active members**: distinct members with at least one purchase in the period.
 - **Enrolments**: members whose ``enrolled_at`` falls in the period.
 - **Points issued**: spendable plus pending points credited by earning kinds (earn, bonus, referral, opening
-  balances); **redeemed**: points debited by redemptions; **expired**: points debited by expiry.
+  balances); **redeemed**: points spent on rewards and donations net of cancelled or refunded redemptions
+  (``rewards.selectors.REDEEMED_DEFINITION``, the same on every report); **expired**: points debited by expiry.
 - **Redemption rate**: points redeemed ÷ points issued in the period.
 - **Repeat purchase rate**: members with two or more purchases in the period ÷ members with at least one.
 - **Average purchase cycle**: mean days between consecutive purchases of the same member, both in the period
@@ -14,7 +15,8 @@ Definitions (also shown on the dashboard):
 - **Average order value**: mean purchase total. Every recorded purchase belongs to a member, so a non-member
   figure is not available from this program's data.
 - **Tier distribution**: active members per tier now; **tier movements**: tier history rows in the period.
-- **Top rewards**: completed redemptions made in the period, per reward, with the points spent.
+- **Top rewards**: net points redeemed per reward in the period (they add up to the points redeemed), with the
+  redemptions made in the period and not cancelled.
 - **Campaign ROI**: bonus points per campaign in the period, valued at the point value, against the revenue
   (net of refunds) of the purchases that earned them — attributed, not incremental.
 - **Referral conversion**: referrals made in the period that qualified (and were not clawed back).
@@ -50,7 +52,7 @@ from members.models import LedgerEntry, Member, Purchase, Tier, TierHistory
 from members.selectors import program_settings_get, tiers_list
 from members.services.ledger import EARNING_KINDS
 from referrals.models import Referral
-from rewards.models import Redemption
+from rewards.selectors import SPENT_KINDS, redeemed_points_by_reward, redemption_reversals_by_day
 
 Kind = LedgerEntry.Kind
 ZERO = Decimal("0")
@@ -180,9 +182,9 @@ def points_days(period: Period, watermark: Watermark | None) -> dict[date, list[
     """Points issued, redeemed and expired per day of the period: roll-ups for the rolled-up days, the ledger for
     the rest (two grouped queries)."""
     issued = Sum(F("points") + F("pending_delta"), filter=Q(kind__in=EARNING_KINDS))
-    redeemed = Sum("points", filter=Q(kind=Kind.REDEEM))
+    redeemed = Sum("points", filter=Q(kind__in=SPENT_KINDS))
     expired = Sum("points", filter=Q(kind=Kind.EXPIRE))
-    kinds = [*EARNING_KINDS, Kind.REDEEM, Kind.EXPIRE]
+    kinds = [*EARNING_KINDS, *SPENT_KINDS, Kind.EXPIRE]
     by_day: dict[date, list[int]] = {}
     rolled = rolled_days(period.start, period.end, watermark)
     if rolled:
@@ -203,6 +205,11 @@ def points_days(period: Period, watermark: Watermark | None) -> dict[date, list[
         .order_by()
     )
     _add_days(by_day, _by_day(live, "issued", "redeemed", "expired"))
+    # Redeemed is the one definition of every report (rewards.selectors.REDEEMED_DEFINITION): the spend net of
+    # the points given back by cancelled or refunded redemptions, which the roll-ups (by kind) cannot tell from
+    # other reversals, so those are read from the ledger (one grouped query over the few reversals).
+    for day, points in redemption_reversals_by_day(start_at=period.start_at, end_at=period.end_at).items():
+        by_day.setdefault(day, [0, 0, 0])[1] += points
     return {day: [int(issued), -int(redeemed), -int(expired)] for day, (issued, redeemed, expired) in by_day.items()}
 
 
@@ -323,16 +330,9 @@ def tier_movements(period: Period, watermark: Watermark | None = None) -> list[d
 
 
 def top_rewards(period: Period, *, limit: int = 10) -> list[dict]:
-    """Rewards by redemptions made in the period, then by points spent; cancelled and refunded ones left out."""
-    rows = (
-        Redemption.objects.filter(
-            created_at__gte=period.start_at, created_at__lt=period.end_at, status=Redemption.Status.COMPLETED
-        )
-        .values("reward_id", "reward__name")
-        .annotate(redemptions=Count("pk"), quantity=Sum("quantity"), points=Sum("points_spent"))
-        .order_by("-redemptions", "-points", "reward__name")[:limit]
-    )
-    return [{**row, "name": row["reward__name"]} for row in rows]
+    """Rewards by net points redeemed in the period (the report-wide definition), with the redemptions made in
+    the period and not cancelled; their points add up to the dashboard's "points redeemed"."""
+    return redeemed_points_by_reward(start_at=period.start_at, end_at=period.end_at, limit=limit)
 
 
 def campaign_roi(period: Period) -> list[dict]:

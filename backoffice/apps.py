@@ -14,3 +14,16 @@ class BackofficeConfig(AppConfig):
         # The audit rows of other apps' services: written inside their transactions (see members.audit).
         hooks.register(hooks.rule_changed, program_rule_change_record)
         hooks.register(hooks.account_action_recorded, account_action_record)
+
+        # The admin index is the console's front page: the staff pages and today's figures first.
+        from django.contrib import admin
+
+        from .views import admin_index_context
+
+        admin.site.index_template = "admin/staff/index.html"
+        plain_index = admin.site.index
+
+        def index(request, extra_context=None):
+            return plain_index(request, extra_context={**admin_index_context(request), **(extra_context or {})})
+
+        admin.site.index = index

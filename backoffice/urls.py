@@ -5,6 +5,7 @@ from backoffice import views
 app_name = "staff"
 
 urlpatterns = [
+    path("members/find/", views.member_find, name="member_find"),
     path("members/<int:member_id>/", views.member_360, name="member_360"),
     path("members/<int:member_id>/adjust/", views.member_adjust, name="member_adjust"),
     path("analytics/", views.analytics_dashboard, name="analytics"),

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from backoffice import accounting, analytics, exports
+from backoffice import accounting, analytics, exports, home
 from backoffice.forms import AdjustPointsForm, AsOfForm, ImportForm, PeriodForm
 from backoffice.imports import error_report_rows
 from backoffice.models import ImportJob, StaffAuditLog
@@ -28,6 +28,8 @@ from members.csvio import csv_response
 from members.exceptions import LoyaltyError
 from members.forms import apply_domain_error
 from members.models import Member
+from members.selectors import member_find as member_find_one
+from rewards.selectors import REDEEMED_DEFINITION
 
 
 def staff_view(*permissions: str):
@@ -44,7 +46,45 @@ def staff_view(*permissions: str):
 
 
 def _context(request, title: str, **extra) -> dict:
-    return {**admin.site.each_context(request), "title": title, **extra}
+    return {
+        **admin.site.each_context(request),
+        "title": title,
+        "redeemed_definition": REDEEMED_DEFINITION,
+        **extra,
+    }
+
+
+def admin_index_context(request) -> dict:
+    """What the admin index adds: links to the staff pages the user may open and, for report readers, today's
+    key figures (``backoffice.home.key_figures``)."""
+    user = request.user
+    can_reports = user.has_perm("backoffice.view_reports")
+    return {
+        "staff_links": {
+            "reports": can_reports,
+            "exports": user.has_perm("backoffice.export_data"),
+            "imports": user.has_perm("backoffice.import_data"),
+            "members": user.has_perm("members.view_member") and user.has_perm("members.view_ledgerentry"),
+            "approvals": user.has_perm("backoffice.view_adjustmentrequest"),
+            "referrals": user.has_perm("referrals.view_referral"),
+            "webhooks": user.has_perm("integrations.view_webhookdelivery"),
+        },
+        "key_figures": home.key_figures() if can_reports else None,
+    }
+
+
+@staff_view("members.view_member", "members.view_ledgerentry")
+def member_find(request):
+    """The console's member search: a member number, card number or email address opens the member 360."""
+    identifier = (request.GET.get("q") or "").strip()
+    member = member_find_one(identifier=identifier) if identifier else None
+    if member is not None:
+        return redirect("staff:member_360", member_id=member.pk)
+    if identifier:
+        messages.warning(request, _("No member has the number, card or email address %(q)s.") % {"q": identifier})
+    else:
+        messages.info(request, _("Enter a member number, card number or email address."))
+    return redirect("admin:index")
 
 
 @staff_view("members.view_member", "members.view_ledgerentry")

@@ -9,7 +9,13 @@ class MembersConfig(AppConfig):
         from integrations.registry import domain_error_register
         from integrations.services import on_event
 
-        from . import hooks, metrics, privacy, webhooks
+        from . import (
+            hooks,
+            metrics,
+            privacy,
+            tasks,  # noqa: F401  (registered before a tier move enqueues its email by name)
+            webhooks,
+        )
         from .api import scopes  # noqa: F401  (registers the members API's scopes)
         from .exceptions import LoyaltyError
 

@@ -4,6 +4,7 @@ Each carries a stable machine ``code`` (used by the API's error body) and a huma
 map them in one place each (``members.forms.apply_domain_error`` and the API's exception handler).
 """
 
+from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
 
 
@@ -29,6 +30,13 @@ class InsufficientPoints(LoyaltyError):
 
     def __init__(self, message=None, *, needed=0, available=0, **kwargs):
         super().__init__(message, needed=needed, available=available, **kwargs)
+        if message is None:
+            # The numbers in the sentence follow the locale ("1,250 needed"); ``params`` keep the integers.
+            self.message = str(self.default_message) % {
+                "needed": number_format(needed, force_grouping=True),
+                "available": number_format(available, force_grouping=True),
+            }
+            self.args = (self.message,)
 
 
 class AccountClosed(LoyaltyError):

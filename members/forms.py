@@ -3,6 +3,7 @@ from django.core.validators import RegexValidator
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from . import hooks
 from .exceptions import LoyaltyError
 from .models import LedgerEntry
 from .selectors import ActivityCursor
@@ -29,6 +30,14 @@ class SignupExtraForm(forms.Form):
         label=_("Send me offers and news by email"),
         required=False,
     )
+
+    def clean(self):
+        cleaned = super().clean()
+        for check in hooks.signup_checks:
+            for field, message in check(cleaned).items():
+                if field in self.fields and field not in self.errors:
+                    self.add_error(field, message)
+        return cleaned
 
     def signup(self, request, user):
         user.first_name = self.cleaned_data.get("first_name", "")

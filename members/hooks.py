@@ -37,6 +37,9 @@ their own transaction, in registration order. No model signals are involved.
 - ``featured_rewards``: ``provider(limit) -> list`` — rewards to show on the public home page.
 - ``reward_suggestions``: ``provider(member, limit) -> list`` — rewards a member can afford or is close to, for
   the dashboard; items have ``name``, ``points_cost``, ``points_to_go``, ``affordable``, ``get_absolute_url()``.
+- ``signup_checks``: ``check(cleaned_data) -> dict[str, str]`` — problems with what a visitor typed into the
+  sign-up form (e.g. a referral code nobody has), by field name, so the form shows them beside the field and the
+  visitor can correct them before the account exists. Must not write.
 - ``rule_changed``: ``hook(*, actor, obj, before, after, action) -> None`` — a program rule (settings, tier,
   earning rule, reward, referral program, segment, campaign, ...) was created, changed or deleted (``action`` is
   ``"created"``, ``"changed"`` or ``"deleted"``; ``before``/``after`` are snapshots, None for a side that does not
@@ -60,6 +63,7 @@ member_closed: list = []
 export_providers: list = []
 featured_rewards: list = []
 reward_suggestions: list = []
+signup_checks: list = []
 rule_changed: list = []
 account_action_recorded: list = []
 

@@ -191,6 +191,9 @@ class Member(models.Model):
     tier = models.ForeignKey(Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="members")
     tier_achieved_at = models.DateTimeField(null=True, blank=True)
     tier_review_at = models.DateField(null=True, blank=True, help_text=_("Next date a downgrade may happen."))
+    tier_notice_pending = models.BooleanField(
+        default=False, help_text=_("The member has not yet been shown their latest tier move on the site.")
+    )
     birthday = models.DateField(null=True, blank=True)
     phone = models.CharField(max_length=32, blank=True)
     marketing_consent = models.BooleanField(default=False)

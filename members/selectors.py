@@ -240,6 +240,17 @@ class ActivityPage:
     newer: str | None = None
 
 
+def member_tier_moves(member: Member, *, limit: int = 5) -> list[TierHistory]:
+    """The member's latest tier upgrades and downgrades, newest first (one query), for the activity page."""
+    return list(
+        TierHistory.objects.filter(
+            member_id=member.pk, reason__in=[TierHistory.Reason.UPGRADE, TierHistory.Reason.DOWNGRADE]
+        )
+        .select_related("from_tier", "to_tier")
+        .order_by("-created_at", "-pk")[:limit]
+    )
+
+
 def member_activity_page(
     member: Member,
     *,

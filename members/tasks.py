@@ -6,7 +6,7 @@ worker lost mid-run leaves the message on the queue).
 
 from celery import shared_task
 
-from .services import batch
+from .services import batch, tier_news
 
 
 @shared_task(acks_late=True)
@@ -29,3 +29,8 @@ def send_expiry_reminders() -> int:
 @shared_task(acks_late=True)
 def evaluate_tiers() -> int:
     return batch.tiers_evaluate()
+
+
+@shared_task(acks_late=True)
+def send_tier_news(member_ids: list[int]) -> int:
+    return tier_news.tier_news_email(member_ids=member_ids)

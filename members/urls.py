@@ -13,4 +13,5 @@ urlpatterns = [
     path("profile/export/", views.export, name="export"),
     path("profile/close/", views.close, name="close"),
     path("goodbye/", views.goodbye, name="goodbye"),
+    path("join/", views.staff_join, name="staff_join"),
 ]

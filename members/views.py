@@ -21,7 +21,7 @@ from django.views.decorators.http import require_http_methods
 from . import hooks
 from .exceptions import LoyaltyError
 from .forms import ActivityFilterForm, CloseAccountForm, ProfileForm, apply_domain_error
-from .models import Member
+from .models import Member, TierHistory
 from .qr import qr_svg
 from .selectors import (
     earning_rules_public,
@@ -30,10 +30,12 @@ from .selectors import (
     member_for_user,
     member_recent_entries,
     member_summary,
+    member_tier_moves,
     member_tier_progress,
     tiers_list,
 )
 from .services import member_close, member_enroll, member_update_profile
+from .services.tier_news import tier_news_take
 
 DASHBOARD_REWARDS = 4
 REFERRAL_CODE_MAX_LENGTH = 32
@@ -68,17 +70,40 @@ def member_view(view):
     def wrapper(request, *args, **kwargs):
         member = member_for_user(request.user)
         if member is None:
-            # Sign-up enrols everyone; a login made another way (createsuperuser, a data import) is enrolled on
-            # its first visit, as universal enrolment promises. member_enroll is idempotent.
+            if request.user.is_staff or request.user.is_superuser:
+                # A staff account is not a customer: it becomes a member only if its owner joins on purpose.
+                return redirect("members:staff_join")
+            # Sign-up enrols everyone; a customer login made another way (a data import) is enrolled on its
+            # first visit, as universal enrolment promises. member_enroll is idempotent.
             member_enroll(user=request.user, channel="web")
             member = member_for_user(request.user)
         if member.status != Member.Status.ACTIVE:
             logout(request)
             messages.info(request, _("This membership is closed."))
             return redirect("home")
+        _tier_news_tell(request, member)
         return view(request, member, *args, **kwargs)
 
     return wrapper
+
+
+def _tier_news_tell(request, member) -> None:
+    """A tier move the member has not seen yet, told once on the page they open (no query without news)."""
+    move = tier_news_take(member)
+    if move is None:
+        return
+    names = {"old": getattr(move.from_tier, "name", ""), "new": getattr(move.to_tier, "name", "")}
+    if move.reason == TierHistory.Reason.UPGRADE:
+        messages.success(request, _("Congratulations: you moved up from %(old)s to %(new)s.") % names)
+    else:
+        messages.warning(
+            request,
+            _(
+                "At your tier review you moved from %(old)s to %(new)s: your qualifying activity of the past "
+                "period was below the %(old)s threshold. See the tiers page for how to move back up."
+            )
+            % names,
+        )
 
 
 def home(request):
@@ -133,7 +158,14 @@ def activity(request, member):
         )
     else:
         status = 400
-    context = {"member": member, "form": form, "page": page, "filtered": bool(filters)}
+    context = {
+        "member": member,
+        "form": form,
+        "page": page,
+        "filtered": bool(filters),
+        # The latest tier moves head the first, unfiltered page.
+        "tier_moves": member_tier_moves(member) if not form.is_bound and page is not None else [],
+    }
     if page is not None:
         if page.older:
             context["older_url"] = "?" + urlencode({**filters, "before": page.older})
@@ -198,6 +230,20 @@ def close(request, member):
             logout(request)
             return redirect("members:goodbye")
     return render(request, "members/close.html", {"member": member, "form": form, "summary": member_summary(member)})
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def staff_join(request):
+    """A staff login on the member site: say it is not a membership, and let its owner join as a customer."""
+    if member_for_user(request.user) is not None:
+        return redirect("members:dashboard")
+    if request.method == "POST":
+        member_enroll(user=request.user, channel="web", context={"request": request})
+        messages.success(request, _("Welcome! Your account is now also a loyalty membership."))
+        return redirect("members:dashboard")
+    return render(request, "members/staff_join.html")
 
 
 def goodbye(request):

@@ -16,6 +16,7 @@ class ReferralsConfig(AppConfig):
         hooks.register(hooks.purchase_co_locks, services.purchase_co_locks)
         hooks.register(hooks.refund_co_locks, services.refund_co_locks)
         hooks.register(hooks.member_enrolled, services.on_member_enrolled)
+        hooks.register(hooks.signup_checks, selectors.signup_referral_code_check)
         hooks.register(hooks.purchase_recorded, services.on_purchase_recorded)
         hooks.register(hooks.purchase_refunded, services.on_purchase_refunded)
         hooks.register(hooks.export_providers, selectors.member_export)

@@ -6,6 +6,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Coalesce
+from django.utils.translation import gettext as _
 
 from members.models import LedgerEntry, Member
 
@@ -16,6 +17,7 @@ from .models import (
     ReferralCode,
     ReferralProgram,
 )
+from .rules import code_normalise
 
 State = Referral.State
 
@@ -108,3 +110,22 @@ def member_export(member: Member) -> dict:
             else None
         ),
     }
+
+
+def signup_referral_code_check(cleaned_data: dict) -> dict[str, str]:
+    """The sign-up form's referral code, checked before the account exists: an unknown code is shown beside the
+    field (to correct or clear) instead of being dropped after the sign-up."""
+    code = code_normalise(cleaned_data.get("referral_code") or "")
+    if not code:
+        return {}
+    if not ReferralCode.objects.filter(code=code, member__status=Member.Status.ACTIVE).exists():
+        return {
+            "referral_code": _(
+                "We don't know the referral code %(code)s. Check it with the friend who sent it, "
+                "or clear the field to join without one."
+            )
+            % {"code": code}
+        }
+    if not referral_program_get().is_enabled:
+        return {"referral_code": _("The referral program is not accepting new referrals; clear the field to join.")}
+    return {}

@@ -302,8 +302,9 @@ def _pay_points(*, referral, friend_account, referrer_account, referrer_points: 
             kind=Kind.REFERRAL,
             points=referrer_points,
             idempotency_key=f"referral:{referral.pk}:referrer",
-            description=_("Referral bonus: your friend %(member)s made a first purchase")
-            % {"member": referral.friend.member_number},
+            # The friend by first name, as the referrals page shows them (never their member number).
+            description=_("Referral bonus: %(friend)s made a first purchase")
+            % {"friend": referral.friend.user.first_name or _("your friend")},
             source=referral,
             actor=actor,
             now=now,

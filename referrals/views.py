@@ -42,8 +42,16 @@ def landing(request, code):
         return redirect("referrals:index")
     valid = ReferralCode.objects.filter(code=normalised, member__status=Member.Status.ACTIVE).exists()
     if not valid:
-        messages.warning(request, _("That referral link is not valid, but you can still join."))
-        return redirect("account_signup")
+        messages.warning(
+            request,
+            _(
+                "We don't know the referral code %(code)s from this link. Check the code in the form below, "
+                "or clear it to join without one."
+            )
+            % {"code": normalised},
+        )
+        request.session.pop("referral_code", None)
+        return redirect(f"{reverse('account_signup')}?{urlencode({'referral_code': normalised[:32]})}")
     request.session["referral_code"] = normalised
     messages.success(request, _("Referral code %(code)s will be applied when you join.") % {"code": normalised})
     return redirect(f"{reverse('account_signup')}?{urlencode({'referral_code': normalised})}")

@@ -14,9 +14,11 @@ class CatalogueFilterForm(forms.Form):
     kind = forms.ChoiceField(label=_("Type"), required=False, choices=[("", _("All types")), *Reward.Kind.choices])
     affordable = forms.BooleanField(label=_("Only rewards I can afford now"), required=False)
 
-    def __init__(self, *args, categories=(), **kwargs):
+    def __init__(self, *args, categories=(), member=True, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["category"].choices = [("", _("All categories"))] + [(c, c.title()) for c in categories]
+        if not member:
+            del self.fields["affordable"]  # a visitor has no points yet
 
 
 class RedeemForm(forms.Form):

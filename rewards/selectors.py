@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.contrib.contenttypes.models import ContentType
 from django.db.models import (
     BooleanField,
     Count,
@@ -18,11 +19,12 @@ from django.db.models import (
     Sum,
     Value,
 )
-from django.db.models.functions import Coalesce, Greatest
+from django.db.models.functions import Coalesce, Greatest, TruncDate
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from members.exceptions import LoyaltyError
-from members.models import Member, PointsAccount
+from members.models import LedgerEntry, Member, PointsAccount
 from members.selectors import tiers_list
 
 from .exceptions import VoucherNotFound
@@ -99,7 +101,7 @@ def member_balance(*, member: Member) -> int:
 
 def rewards_catalogue(
     *,
-    member: Member,
+    member: Member | None,
     balance: int,
     category: str = "",
     kind: str = "",
@@ -107,11 +109,26 @@ def rewards_catalogue(
     search: str = "",
     now: datetime | None = None,
 ) -> QuerySet[Reward]:
-    """The rewards ``member`` may redeem now (active, in window, tier allows, in stock), best first.
+    """The rewards ``member`` may redeem now (active, in window, tier allows, in stock), best first. For a visitor
+    (``member`` None) every available reward, none of them affordable: they browse before joining.
 
     Each row carries ``affordable`` (bool), ``points_to_go`` (0 when affordable) and ``redeemed_by_member``
     (units this member holds, for showing a reached limit). One query however many rewards there are.
     """
+    if member is None:
+        rewards = rewards_available(now=now).annotate(
+            affordable=Value(False, output_field=BooleanField()),
+            points_to_go=F("points_cost"),
+            redeemed_by_member=Value(0, output_field=IntegerField()),
+        )
+        return _catalogue_filtered(
+            rewards.select_related("min_tier").order_by("-featured", "sort_order", "name", "pk"),
+            balance=balance,
+            category=category,
+            kind=kind,
+            affordable_only=affordable_only,
+            search=search,
+        )
     redeemed = (
         Redemption.objects.filter(member_id=member.pk, reward=OuterRef("pk"), status=Redemption.Status.COMPLETED)
         .values("reward")
@@ -128,6 +145,12 @@ def rewards_catalogue(
         )
         .order_by("-featured", "sort_order", "name", "pk")
     )
+    return _catalogue_filtered(
+        rewards, balance=balance, category=category, kind=kind, affordable_only=affordable_only, search=search
+    )
+
+
+def _catalogue_filtered(rewards, *, balance, category, kind, affordable_only, search) -> QuerySet[Reward]:
     if category:
         rewards = rewards.filter(category=category)
     if kind:
@@ -222,7 +245,7 @@ def reward_redeemability(
 def member_vouchers(*, member: Member, history_limit: int = 20, now: datetime | None = None):
     """``(usable, history)``: vouchers ready to use (soonest expiry first) and the latest others. Two queries."""
     now = now or timezone.now()
-    vouchers = Voucher.objects.filter(member_id=member.pk).select_related("reward")
+    vouchers = Voucher.objects.filter(member_id=member.pk).select_related("reward", "used_on_purchase")
     usable = list(vouchers.filter(state=Voucher.State.ISSUED, expires_at__gt=now).order_by("expires_at", "pk"))
     history = list(
         vouchers.filter(~Q(state=Voucher.State.ISSUED) | Q(expires_at__lte=now)).order_by("-issued_at", "-pk")[
@@ -376,3 +399,94 @@ def gift_vouchers_completed(*, idempotency_keys) -> list[tuple[Redemption, Vouch
         .select_related("reward", "voucher")
     )
     return [(gift, getattr(gift, "voucher", None)) for gift in gifts]
+
+
+# --- points redeemed: the one definition every report uses -------------------------------------------------------
+
+#: What "redeemed" means on every staff report (analytics, its top rewards, the liability's movements).
+REDEEMED_DEFINITION = _(
+    "Points redeemed = points spent on rewards and donations, net of redemptions cancelled or refunded (the "
+    "points given back), counted on the day the points moved."
+)
+
+
+SPENT_KINDS = (LedgerEntry.Kind.REDEEM, LedgerEntry.Kind.DONATION)
+
+
+def _given_back() -> Q:
+    """Reversals of a redemption (a cancelled voucher, a refunded shipment): the points it gives back."""
+    return Q(kind=LedgerEntry.Kind.REVERSAL, source_type=ContentType.objects.get_for_model(Redemption))
+
+
+def _redemption_entries(*, start_at: datetime | None, end_at: datetime):
+    """Ledger entries posted in ``[start_at, end_at)`` that make up points redeemed: the spend (redeem, donation)
+    and the points given back when a redemption is cancelled or refunded."""
+    entries = LedgerEntry.objects.filter(Q(kind__in=SPENT_KINDS) | _given_back(), created_at__lt=end_at)
+    return entries.filter(created_at__gte=start_at) if start_at is not None else entries
+
+
+def redeemed_points_total(*, start_at: datetime | None, end_at: datetime) -> int:
+    """Net points redeemed in the window (positive), per :data:`REDEEMED_DEFINITION`. One query."""
+    total = _redemption_entries(start_at=start_at, end_at=end_at).aggregate(total=Sum("points"))["total"]
+    return -int(total or 0)
+
+
+def redemption_reversals_total(*, start_at: datetime | None, end_at: datetime) -> int:
+    """Points given back by cancelled or refunded redemptions in the window (positive). One query. Reports that
+    sum the spend from the daily roll-ups subtract this to get the net figure."""
+    entries = LedgerEntry.objects.filter(_given_back(), created_at__lt=end_at)
+    if start_at is not None:
+        entries = entries.filter(created_at__gte=start_at)
+    return int(entries.aggregate(total=Sum("points"))["total"] or 0)
+
+
+def redemption_reversals_by_day(*, start_at: datetime, end_at: datetime) -> dict:
+    """Points given back by cancelled or refunded redemptions per local day of the window. One grouped query."""
+    rows = (
+        LedgerEntry.objects.filter(_given_back(), created_at__gte=start_at, created_at__lt=end_at)
+        .annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(points=Sum("points"))
+        .order_by()
+    )
+    return {row["day"]: int(row["points"] or 0) for row in rows}
+
+
+def redeemed_points_by_reward(*, start_at: datetime, end_at: datetime, limit: int | None = None) -> list[dict]:
+    """Per reward: redemptions made and not cancelled, units, and net points redeemed in the window, most points
+    first. The points add up to :func:`redeemed_points_total` over the same window. Three queries."""
+    reward_of = Redemption.objects.filter(pk=OuterRef("source_id")).values("reward_id")[:1]
+    points = (
+        _redemption_entries(start_at=start_at, end_at=end_at)
+        .annotate(reward_id=Subquery(reward_of, output_field=IntegerField()))
+        .values("reward_id")
+        .annotate(points=Sum("points"))
+        .order_by()
+    )
+    by_reward = {row["reward_id"]: -int(row["points"] or 0) for row in points if row["reward_id"] is not None}
+    counted = (
+        Redemption.objects.filter(
+            reward_id__in=list(by_reward),
+            created_at__gte=start_at,
+            created_at__lt=end_at,
+            status=Redemption.Status.COMPLETED,
+        )
+        .values("reward_id")
+        .annotate(redemptions=Count("pk"), quantity=Sum("quantity"))
+        .order_by()
+    )
+    counts = {row["reward_id"]: row for row in counted}
+    names = dict(Reward.objects.filter(pk__in=list(by_reward)).values_list("pk", "name"))
+    rows = [
+        {
+            "reward_id": reward_id,
+            "name": names.get(reward_id, ""),
+            "redemptions": counts.get(reward_id, {}).get("redemptions", 0),
+            "quantity": counts.get(reward_id, {}).get("quantity") or 0,
+            "points": points_net,
+        }
+        for reward_id, points_net in by_reward.items()
+        if points_net or counts.get(reward_id)
+    ]
+    rows.sort(key=lambda row: (-row["points"], -row["redemptions"], row["name"]))
+    return rows[:limit] if limit is not None else rows

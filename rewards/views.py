@@ -10,7 +10,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods
 
 from members.exceptions import LoyaltyError
 from members.forms import apply_domain_error
@@ -41,6 +41,13 @@ def _member(request) -> Member:
     return member
 
 
+def _member_or_none(request) -> Member | None:
+    """The visitor's active membership, or None for a visitor (or a staff login) browsing the catalogue."""
+    if not request.user.is_authenticated:
+        return None
+    return Member.objects.filter(user=request.user, status=Member.Status.ACTIVE).first()
+
+
 def _reward(slug: str) -> Reward:
     reward = reward_get_active(slug=slug)
     if reward is None:
@@ -48,12 +55,12 @@ def _reward(slug: str) -> Reward:
     return reward
 
 
-@login_required
 def catalogue(request):
-    member = _member(request)
-    form = CatalogueFilterForm(request.GET or None, categories=reward_categories())
+    """Open to everyone: members see what they can afford; visitors see the prices and how to join."""
+    member = _member_or_none(request)
+    form = CatalogueFilterForm(request.GET or None, categories=reward_categories(), member=member is not None)
     filters = form.cleaned_data if form.is_valid() else {}
-    balance = member_balance(member=member)
+    balance = member_balance(member=member) if member else 0
     rewards = rewards_catalogue(
         member=member,
         balance=balance,
@@ -68,19 +75,15 @@ def catalogue(request):
     return render(
         request,
         "rewards/catalogue.html",
-        {"form": form, "page": page, "balance": balance, "query": query.urlencode()},
+        {"form": form, "page": page, "balance": balance, "query": query.urlencode(), "member": member},
     )
 
 
-@login_required
 def detail(request, slug):
-    member = _member(request)
+    member = _member_or_none(request)
     reward = _reward(slug)
-    return render(
-        request,
-        "rewards/detail.html",
-        {"reward": reward, "check": reward_redeemability(member=member, reward=reward)},
-    )
+    check = reward_redeemability(member=member, reward=reward) if member else None
+    return render(request, "rewards/detail.html", {"reward": reward, "check": check, "member": member})
 
 
 @login_required
@@ -90,7 +93,9 @@ def redeem(request, slug):
     reward = _reward(slug)
     if request.method == "POST":
         form = RedeemForm(request.POST, reward=reward)
-        if form.is_valid():
+        # "Update total" (the page without JavaScript): show the new figures for the chosen quantity, redeem nothing.
+        recalculate = "recalculate" in request.POST
+        if form.is_valid() and not recalculate:
             try:
                 redemption = reward_redeem(
                     member=member,
@@ -107,12 +112,16 @@ def redeem(request, slug):
                 if not redemption.replayed:
                     messages.success(request, _("Done! You redeemed %(reward)s.") % {"reward": reward.name})
                 return redirect("rewards:vouchers")
+        cleaned = getattr(form, "cleaned_data", {})
         check = reward_redeemability(
             member=member,
             reward=reward,
-            quantity=form.cleaned_data.get("quantity") or 1,
-            points=form.cleaned_data.get("points"),
+            quantity=cleaned.get("quantity") or 1,
+            points=cleaned.get("points"),
         )
+        if recalculate and form.is_valid():
+            # Recalculating is not a failed submit: drop the errors of fields the member has not finished yet.
+            form = RedeemForm(initial={**request.POST.dict()}, reward=reward)
     else:
         form = RedeemForm(reward=reward, initial={"idempotency_key": secrets.token_urlsafe(24)})
         check = reward_redeemability(member=member, reward=reward)
@@ -141,10 +150,13 @@ def vouchers(request):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def voucher_cancel_view(request, pk):
+    """GET: ask first (what comes back, until when). POST: cancel, then back to the vouchers."""
     member = _member(request)
-    voucher = get_object_or_404(Voucher, pk=pk, member=member)
+    voucher = get_object_or_404(Voucher.objects.select_related("reward", "redemption"), pk=pk, member=member)
+    if request.method == "GET":
+        return render(request, "rewards/voucher_cancel.html", {"voucher": voucher})
     try:
         voucher_cancel(voucher=voucher, actor=request.user, by_member=True)
     except LoyaltyError as error:

@@ -40,6 +40,7 @@ from ..models import LedgerEntry, Member, PointsAccount, PointsLot, ProgramSetti
 from ..models import TierHistory as TierHistoryModel
 from ..selectors import program_settings_get, tiers_list
 from .ledger import _post_settlement, account_lock, accounts_for_update, add_months
+from .tier_news import tier_news_queue
 from .tiers import qualification_window_start
 
 Kind = LedgerEntry.Kind
@@ -570,7 +571,7 @@ def _review_tier(*, tier, lower, entry_tier, today, now, value_sql, window_param
                 continue
             below = f"{value_sql} < CAST(%s AS NUMERIC)"
             downgraded = _fetch(
-                f"SELECT m.member_number FROM {MEMBERS} m WHERE {chunk_sql} AND {below} ORDER BY m.id",
+                f"SELECT m.member_number, m.id FROM {MEMBERS} m WHERE {chunk_sql} AND {below} ORDER BY m.id",
                 [*chunk_params, *window_params, threshold],
             )
             _execute(
@@ -600,11 +601,12 @@ def _review_tier(*, tier, lower, entry_tier, today, now, value_sql, window_param
                 [_day(next_review), *chunk_params, *window_params, threshold],
             )
             _execute(
-                f"UPDATE {MEMBERS} SET tier_id = %s, tier_achieved_at = %s, tier_review_at = %s"
-                f" WHERE id IN ({chunk} AND {below})",
-                [lower.pk, _ts(now), lower_review, *chunk_params, *window_params, threshold],
+                f"UPDATE {MEMBERS} SET tier_id = %s, tier_achieved_at = %s, tier_review_at = %s,"
+                f" tier_notice_pending = %s WHERE id IN ({chunk} AND {below})",
+                [lower.pk, _ts(now), lower_review, True, *chunk_params, *window_params, threshold],
             )
-            for (number,) in downgraded:
+            tier_news_queue(member_ids=[member_id for _number, member_id in downgraded])
+            for number, _member_id in downgraded:
                 hooks.emit(
                     "tier.changed",
                     {

@@ -14,6 +14,7 @@ from ..models import Member, ProgramSettings, QualifyingActivity, Tier, TierHist
 from ..months import month_start
 from ..qualification import qualification_window_start, review_date_after
 from ..selectors import program_settings_get, tiers_list
+from . import tier_news
 
 
 def qualifying_activity_add(*, member: Member, when: datetime, points: int, spend: Decimal, purchases: int = 1) -> None:
@@ -141,8 +142,14 @@ def tier_upgrade_if_qualified(
 
 def _tier_set(*, member, tier, reason, value, now, review_at, actor=None) -> None:
     previous = member.tier
-    Member.objects.filter(pk=member.pk).update(tier=tier, tier_achieved_at=now, tier_review_at=review_at)
+    announce = reason in tier_news.ANNOUNCED
+    Member.objects.filter(pk=member.pk).update(
+        tier=tier, tier_achieved_at=now, tier_review_at=review_at, **({"tier_notice_pending": True} if announce else {})
+    )
     member.tier, member.tier_achieved_at, member.tier_review_at = tier, now, review_at
+    if announce:
+        member.tier_notice_pending = True
+        tier_news.tier_news_queue(member_ids=[member.pk])
     TierHistory.objects.create(
         member=member,
         from_tier=previous,

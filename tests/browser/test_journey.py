@@ -1,8 +1,11 @@
 """The member journey in a real browser (Debian's Chromium via Playwright) against a live server.
 
-Sign up → confirm the email → zero balance → a purchase arrives → balance and tier progress update → redeem a
-reward with its confirmation step → the voucher appears with its QR code.
-Dashboard screenshots at phone and desktop widths are saved in ``test-artifacts/``.
+Visitor browses the catalogue → sign up (a wrong referral code is shown beside its field, then cleared) → confirm
+the email → zero balance → a purchase arrives → balance and tier progress update → a reward out of reach: points
+missing, confirming disabled → redeem one in reach with its confirmation step → the voucher appears with its QR
+code. The staff side: the admin index with its key figures, analytics, accounting, exports, imports, member 360
+and a campaign report. axe-core (``node_modules/axe-core``, pinned in package-lock.json) checks every page: no
+serious or critical violation. Screenshots at 390 and 1280 px are saved in ``test-artifacts/``.
 """
 
 import re
@@ -12,15 +15,21 @@ from pathlib import Path
 
 import pytest
 from django.core import mail
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
-from members.models import Member
+from campaigns.models import Campaign
+from members.models import Member, User
 from members.services.purchases import PurchaseLineInput, purchase_record
 from rewards.models import Reward
 from tests.conftest import IN_CI
+from tests.factories import MemberFactory, campaign_factory, points_give
 
 CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -48,15 +57,75 @@ def _screenshot(page, name):
     page.screenshot(path=str(ARTIFACTS / name), full_page=True)
 
 
-def test_sign_up_confirm_see_zero_then_points_arrive(live_server, browser):
+def _screenshots(page, name):
+    """The page at desktop and phone widths (``name-1280.png``, ``name-390.png``); nothing overflows sideways."""
+    page.set_viewport_size({"width": 1280, "height": 900})
+    _screenshot(page, f"{name}-1280.png")
+    page.set_viewport_size({"width": 390, "height": 844})
+    _screenshot(page, f"{name}-390.png")
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+
+@pytest.fixture(scope="module")
+def axe_source():
+    if not AXE.exists():
+        if IN_CI:
+            pytest.fail(f"CI=true but {AXE} is missing: run `npm ci` (make install does).")
+        pytest.skip("axe-core not installed: run `npm ci`")
+    return AXE.read_text()
+
+
+def _axe(page, source, label):
+    """Run axe-core on the page; fail on any serious or critical violation, naming the rule and the elements."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.add_script_tag(content=source)
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    bad = [
+        f"{violation['id']} ({violation['impact']}): "
+        + "; ".join(node["target"][0] if node["target"] else "?" for node in violation["nodes"][:5])
+        for violation in result["violations"]
+        if violation["impact"] in {"serious", "critical"}
+    ]
+    assert not bad, f"{label} ({page.url}): " + " | ".join(bad)
+
+
+def _visit(page, url, source):
+    page.goto(url)
+    page.wait_for_load_state()
+    _axe(page, source, url)
+
+
+def test_sign_up_confirm_see_zero_then_points_arrive(live_server, browser, axe_source):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(15_000)
+    Reward.objects.create(
+        kind=Reward.Kind.FREE_PRODUCT, name="A free flat white", slug="flat-white", points_cost=1250, featured=True
+    )
 
-    # Sign up.
-    page.goto(f"{live_server.url}/accounts/signup/")
+    # A visitor browses the catalogue: prices in points, join to redeem.
+    _visit(page, f"{live_server.url}/", axe_source)
+    page.get_by_role("link", name="A free flat white").first.click()
+    page.wait_for_load_state()
+    assert page.url.endswith("/rewards/flat-white/")
+    assert "1,250 points" in page.locator("main").inner_text()
+    _axe(page, axe_source, "reward detail, visitor")
+    _visit(page, f"{live_server.url}/rewards/", axe_source)
+    assert page.get_by_role("link", name="Join to redeem").first.is_visible()
+
+    # Sign up with a mistyped referral code: told beside the field, corrected by clearing it.
+    _visit(page, f"{live_server.url}/accounts/signup/", axe_source)
     page.get_by_label("First name").fill("Robin")
     page.get_by_role("textbox", name="Email").fill("robin@example.com")
+    page.locator("input[name=password1]").fill("a-long-secret-42")
+    page.locator("input[name=password2]").fill("a-long-secret-42")
+    page.locator("input[name=referral_code]").fill("NOSUCH22")
+    page.locator("form button[type=submit]").last.click()
+    page.wait_for_load_state()
+    assert "/accounts/signup/" in page.url
+    assert "We don't know the referral code NOSUCH22" in page.locator("main").inner_text()
+    _axe(page, axe_source, "sign-up with an error")
+    page.locator("input[name=referral_code]").fill("")
     page.locator("input[name=password1]").fill("a-long-secret-42")
     page.locator("input[name=password2]").fill("a-long-secret-42")
     page.locator("form button[type=submit]").last.click()
@@ -67,11 +136,12 @@ def test_sign_up_confirm_see_zero_then_points_arrive(live_server, browser):
     assert len(mail.outbox) == 1
     link = re.search(r"https?://\S+/accounts/confirm-email/\S+/", mail.outbox[0].body).group(0)
     page.goto(link)
+    _axe(page, axe_source, "confirm email")
     page.locator("main form button[type=submit]").click()
     page.wait_for_load_state()
 
     # Logged in on confirmation: the dashboard shows a zero balance and the way to the next tier.
-    page.goto(f"{live_server.url}/me/")
+    _visit(page, f"{live_server.url}/me/", axe_source)
     assert page.get_by_test_id("balance").inner_text() == "0"
     assert "Earn 1,000 more points" in page.get_by_test_id("tier-next").inner_text()
     assert page.get_by_role("progressbar").get_attribute("aria-valuenow") == "0"
@@ -94,26 +164,50 @@ def test_sign_up_confirm_see_zero_then_points_arrive(live_server, browser):
     assert "Earn 750 more points" in page.get_by_test_id("tier-next").inner_text()
     assert page.get_by_role("progressbar").get_attribute("aria-valuenow") == "25"
     assert "Purchase TILL-0001" in page.locator(".entry-list").inner_text()
-    _screenshot(page, "dashboard-1280.png")
+    _screenshots(page, "dashboard")
 
     page.set_viewport_size({"width": 390, "height": 844})
     page.reload()
     # Nothing overflows sideways on a phone.
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
-    _screenshot(page, "dashboard-390.png")
-
+    _axe(page, axe_source, "dashboard at 390 px")
     # Keyboard: the skip link is the first stop.
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.className") == "skip-link"
+    # The phone menu is one row: the links fold behind "Menu" (a checkbox toggle, no JavaScript needed).
+    header = page.locator(".site-header").bounding_box()
+    assert header["height"] < 90
+    assert not page.locator("#site-nav").get_by_role("link", name="Activity").is_visible()
+    page.get_by_text("Menu", exact=True).click()
+    assert page.locator("#site-nav").get_by_role("link", name="Activity").is_visible()
+    _axe(page, axe_source, "phone menu open")
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+    # Every other member page passes axe.
+    for path in ("/me/activity/", "/me/tiers/", "/me/card/", "/me/profile/", "/campaigns/offers/", "/referrals/"):
+        _visit(page, f"{live_server.url}{path}", axe_source)
+    # The referral page's copy button appears where the Clipboard API works (localhost is a secure context).
+    assert page.get_by_role("button", name="Copy link").is_visible()
+
+    # Out of reach: the confirmation says how many points are missing and confirming is disabled.
+    _visit(page, f"{live_server.url}/rewards/flat-white/redeem/", axe_source)
+    assert page.get_by_test_id("redeem-missing").inner_text() == "1,000"
+    assert page.get_by_test_id("redeem-confirm").is_disabled()
+    assert page.title().startswith("Redeem: A free flat white")
+    _screenshots(page, "redeem-confirmation-short")
 
     # Redeem a reward: catalogue → detail → confirmation step → "My vouchers" with the code and its QR code.
     Reward.objects.create(
         kind=Reward.Kind.FIXED_DISCOUNT, name="Five euros off", slug="five-off", points_cost=200, value=Decimal("5")
     )
-    page.set_viewport_size({"width": 1280, "height": 900})
-    page.goto(f"{live_server.url}/rewards/")
+    _visit(page, f"{live_server.url}/rewards/", axe_source)
     page.get_by_role("link", name="Five euros off").first.click()
+    _axe(page, axe_source, "reward detail, member")
     page.get_by_role("link", name="Redeem").click()
+    page.wait_for_load_state()
+    assert page.get_by_test_id("redeem-after").inner_text() == "50"
+    _axe(page, axe_source, "redeem confirmation")
+    _screenshots(page, "redeem-confirmation")
     page.get_by_role("button", name="Confirm and redeem").click()
     page.wait_for_load_state()
     assert page.url.endswith("/rewards/vouchers/")
@@ -123,8 +217,54 @@ def test_sign_up_confirm_see_zero_then_points_arrive(live_server, browser):
     assert box["width"] > 100 and box["height"] > 100
     code = page.locator(".voucher-code").first.inner_text().strip()
     assert len(code) >= 6
-    _screenshot(page, "vouchers-1280.png")
+    _axe(page, axe_source, "vouchers")
+    _screenshots(page, "vouchers")
 
     page.goto(f"{live_server.url}/me/")
     assert page.get_by_test_id("balance").inner_text() == "50"
     context.close()
+
+
+def test_staff_console_pages(live_server, browser, axe_source):
+    """A superuser's tour of the console: each page of ours passes axe; the report pages are screenshotted."""
+    staff = User.objects.create_superuser(email="sam@example.com", password="a-long-secret-42", first_name="Sam")
+    member = Member.objects.get(pk=_member_with_points().pk)
+    campaign = campaign_factory(name="Double points week", kind=Campaign.Kind.MULTIPLIER, holdout_percent=10)
+    client = Client()
+    client.force_login(staff)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    host = live_server.url.split("://", 1)[1].split(":")[0]
+    session = client.cookies["sessionid"].value
+    context.add_cookies([{"name": "sessionid", "value": session, "domain": host, "path": "/"}])
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+
+    _visit(page, f"{live_server.url}/admin/", axe_source)
+    figures = page.get_by_test_id("key-figures").inner_text()
+    assert "Active members" in figures and "Failed webhook deliveries" in figures
+    _screenshots(page, "admin-index")
+    page.get_by_label("Member 360: find a member").fill(member.member_number)
+    page.get_by_role("button", name="Open").click()
+    page.wait_for_load_state()
+    assert page.url.endswith(reverse("staff:member_360", kwargs={"member_id": member.pk}))
+    _axe(page, axe_source, "member 360")
+
+    _visit(page, f"{live_server.url}{reverse('staff:analytics')}", axe_source)
+    _screenshots(page, "analytics")
+    for name in ("staff:liability", "staff:exports", "staff:import_new"):
+        _visit(page, f"{live_server.url}{reverse(name)}", axe_source)
+    _visit(page, f"{live_server.url}{reverse('staff:member_adjust', kwargs={'member_id': member.pk})}", axe_source)
+    _visit(page, f"{live_server.url}{reverse('admin:campaigns_campaign_report', args=[campaign.pk])}", axe_source)
+    _screenshots(page, "campaign-report")
+    # Staff accounts are not members: the member site offers to join instead of enrolling.
+    page.goto(f"{live_server.url}/me/")
+    assert page.url.endswith("/me/join/")
+    _axe(page, axe_source, "staff join page")
+    assert not Member.objects.filter(user=staff).exists()
+    context.close()
+
+
+def _member_with_points():
+    member = MemberFactory(email="pat@example.com", first_name="Pat")
+    points_give(member, 1200)
+    return member

@@ -351,6 +351,7 @@ def test_tasks_enqueued_by_name_are_registered():
         "campaigns.tasks.campaign_birthday",
         "campaigns.tasks.campaign_emails",
         "members.staff.import_job_run",
+        "members.tasks.send_tier_news",
         "integrations.tasks.webhook_deliver_task",
     ):
         assert name in current_app.tasks, name

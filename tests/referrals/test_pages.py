@@ -128,8 +128,16 @@ def test_signup_form_code_field_attaches_the_referral(client):
     assert referral.referrer == referrer
 
 
-def test_signup_with_an_unknown_code_still_creates_the_member(client):
-    assert _signup(client, "nocode@example.com", referral_code="ZZZZ9999").status_code == 302
+def test_signup_with_an_unknown_code_says_so_beside_the_field_and_clearing_it_joins(client):
+    response = _signup(client, "nocode@example.com", referral_code="zzzz9999")
+    assert response.status_code == 200
+    errors = response.context["form"].errors
+    assert list(errors) == ["referral_code"]
+    assert "We don't know the referral code ZZZZ9999" in errors["referral_code"][0]
+    assert "We don&#x27;t know the referral code ZZZZ9999" in response.content.decode()
+    assert not Member.objects.filter(user__email="nocode@example.com").exists()
+    # Corrected (cleared): the sign-up goes through without a referral.
+    assert _signup(client, "nocode@example.com", referral_code="").status_code == 302
     assert Member.objects.filter(user__email="nocode@example.com").exists()
     assert not Referral.objects.exists()
 
@@ -142,11 +150,14 @@ def test_signup_with_a_disposable_address_records_a_rejected_referral(client):
     assert referral.reason == "Disposable email domain: yopmail.com."
 
 
-def test_landing_with_an_invalid_code_stores_nothing(client):
+def test_landing_with_an_invalid_code_stores_nothing_and_says_so_on_the_signup_page(client):
     response = client.get(reverse("referrals:landing", args=["NOSUCH22"]))
     assert response.status_code == 302
-    assert response["Location"] == reverse("account_signup")
+    assert response["Location"] == reverse("account_signup") + "?referral_code=NOSUCH22"
     assert "referral_code" not in client.session
+    page = client.get(response["Location"]).content.decode()
+    assert "We don&#x27;t know the referral code NOSUCH22 from this link" in page
+    assert 'value="NOSUCH22"' in _referral_input(client.get(response["Location"]))
 
 
 def test_landing_for_a_member_goes_to_their_referrals_page(client):
@@ -186,3 +197,13 @@ def test_demo_seed_gives_the_demo_member_a_qualified_referral():
     assert ReferralCode.objects.filter(member=demo).exists()
     referral = Referral.objects.get(referrer=demo)
     assert referral.state == State.QUALIFIED
+
+
+def test_share_buttons_are_progressive_the_link_works_without_javascript(client):
+    member = MemberFactory()
+    body = _logged_in(client, member).get(reverse("referrals:index")).content.decode()
+    code = referral_code_for(member).code
+    assert f'href="http://testserver/r/{code}/"' in body
+    assert re.search(r"<button[^>]*data-share-copy hidden>", body)
+    assert re.search(r"<button[^>]*data-share-native hidden>", body)
+    assert "js/share.js" in body

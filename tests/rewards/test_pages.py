@@ -8,8 +8,8 @@ from django.utils import timezone
 
 from members.models import Tier
 from rewards.models import Redemption, Reward, Voucher
-from rewards.services import reward_redeem
-from tests.factories import MemberFactory, RewardFactory, points_give
+from rewards.services import reward_redeem, voucher_cancel, voucher_use
+from tests.factories import MemberFactory, RewardFactory, buy, points_give
 from tests.rewards.conftest import balance, snapshot
 
 pytestmark = pytest.mark.django_db
@@ -25,11 +25,9 @@ def confirm_key(response) -> str:
     return re.search(r'name="idempotency_key" value="([^"]+)"', response.content.decode()).group(1)
 
 
-def test_pages_need_login(client):
+def test_redeeming_and_vouchers_need_login(client):
     reward = RewardFactory()
     for url in (
-        reverse("rewards:catalogue"),
-        reverse("rewards:detail", args=[reward.slug]),
         reverse("rewards:redeem", args=[reward.slug]),
         reverse("rewards:vouchers"),
     ):
@@ -139,7 +137,7 @@ def test_redeem_refusal_shows_the_reason_on_the_form_and_changes_nothing(member_
     before = snapshot(member, reward)
     response = member_client.post(url, {"idempotency_key": confirm_key(member_client.get(url))})
     assert response.status_code == 200
-    assert "Not enough points: 5000 needed, 1000 available." in response.content.decode()
+    assert "Not enough points: 5,000 needed, 1,000 available." in response.content.decode()
     assert snapshot(member, reward) == before
 
 
@@ -209,7 +207,13 @@ def test_vouchers_page_lists_codes_with_inline_qr_and_other_redemptions(member_c
 def test_member_cancels_their_voucher_from_the_page(member_client, member):
     voucher = reward_redeem(member=member, reward=RewardFactory(points_cost=100), idempotency_key="a").voucher
     url = reverse("rewards:voucher_cancel", args=[voucher.pk])
-    assert member_client.get(url).status_code == 405
+    vouchers = member_client.get(reverse("rewards:vouchers")).content.decode()
+    assert f'href="{url}"' in vouchers  # the button asks first
+    confirm = member_client.get(url)
+    body = confirm.content.decode()
+    assert confirm.status_code == 200 and "your 100 points come back" in body and "Yes, cancel the voucher" in body
+    voucher.refresh_from_db()
+    assert voucher.state == Voucher.State.ISSUED  # asking changes nothing
     response = member_client.post(url, follow=True)
     assert "your points are back" in response.content.decode()
     voucher.refresh_from_db()
@@ -256,3 +260,78 @@ def test_home_page_features_rewards(client):
     RewardFactory(name="Not featured", featured=False)
     body = client.get(reverse("home")).content.decode()
     assert "Featured flat white" in body and "Not featured" not in body
+
+
+def _confirm_button(body: str) -> str:
+    return re.search(r'<button[^>]*data-testid="redeem-confirm"[^>]*>', body).group(0)
+
+
+def test_confirm_page_with_too_few_points_shows_what_is_missing_and_disables_confirming(member_client, member):
+    reward = RewardFactory(points_cost=1250, name="A free flat white")
+    response = member_client.get(reverse("rewards:redeem", args=[reward.slug]))
+    body = response.content.decode()
+    assert "<title>Redeem: A free flat white" in body
+    assert 'data-testid="redeem-missing">250<' in body and "Points missing" in body
+    assert "you need 250 more points" in body and "This costs 1,250 points" in body
+    assert 'data-testid="redeem-after"' not in body
+    assert "−" not in body and ">-250<" not in body
+    assert " disabled" in _confirm_button(body)
+
+
+def test_confirm_page_recalculates_for_a_quantity_without_redeeming(member_client, member):
+    reward = RewardFactory(points_cost=300, kind=Reward.Kind.FREE_PRODUCT, value=None)
+    assert reward.allows_quantity
+    url = reverse("rewards:redeem", args=[reward.slug])
+    key = confirm_key(member_client.get(url))
+    before = snapshot(member, reward)
+    response = member_client.post(url, {"idempotency_key": key, "quantity": "5", "recalculate": "1"})
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert 'data-testid="redeem-cost">1,500<' in body and 'data-testid="redeem-missing">500<' in body
+    assert " disabled" in _confirm_button(body) and "errorlist" not in body
+    assert snapshot(member, reward) == before
+    # Down to three: enough points, confirming is enabled again with the same key.
+    response = member_client.post(url, {"idempotency_key": key, "quantity": "3", "recalculate": "1"})
+    body = response.content.decode()
+    assert 'data-testid="redeem-after">100<' in body and " disabled" not in _confirm_button(body)
+    assert confirm_key(response) == key
+    assert snapshot(member, reward) == before
+
+
+def test_visitors_browse_the_catalogue_with_prices_and_join_to_redeem(client, django_assert_max_num_queries):
+    gold = RewardFactory(name="Gold lounge", points_cost=12500, min_tier=Tier.objects.get(name="Gold"))
+    RewardFactory(name="Five off", points_cost=500)
+    RewardFactory(name="Hidden", is_active=False)
+    with django_assert_max_num_queries(4):  # program settings, categories, count, page
+        response = client.get(reverse("rewards:catalogue"))
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "Gold lounge" in body and "12,500 points" in body and "Five off" in body and "Hidden" not in body
+    assert "For Gold members and above" in body and "Join to redeem" in body
+    assert reverse("rewards:redeem", args=[gold.slug]) not in body
+    assert 'name="affordable"' not in body
+    detail = client.get(reverse("rewards:detail", args=[gold.slug])).content.decode()
+    assert "12,500 points" in detail and "Join to redeem" in detail and reverse("account_signup") in detail
+    assert reverse("rewards:redeem", args=[gold.slug]) not in detail
+
+
+def test_home_page_reward_cards_link_to_their_rewards(client):
+    reward = RewardFactory(name="A free flat white", featured=True)
+    body = client.get(reverse("home")).content.decode()
+    assert f'href="{reverse("rewards:detail", args=[reward.slug])}">A free flat white</a>' in body
+
+
+def test_voucher_history_shows_dates_and_where_a_voucher_was_used(member_client, member):
+    reward = RewardFactory(points_cost=100, name="Five off")
+    used = reward_redeem(member=member, reward=reward, idempotency_key="used").voucher
+    cancelled = reward_redeem(member=member, reward=reward, idempotency_key="cancelled").voucher
+    purchase = buy(member, external_id="TILL-9", store="Utrecht Centraal").purchase
+    voucher_use(code=used.code, purchase=purchase, purchase_reference="R-77")
+    voucher_cancel(voucher=cancelled, by_member=True)
+    body = member_client.get(reverse("rewards:vouchers")).content.decode()
+    history = body.split('id="history-title"')[1]
+    used.refresh_from_db()
+    cancelled.refresh_from_db()
+    for moment in (used.used_at, cancelled.cancelled_at, used.issued_at):
+        assert f'datetime="{timezone.localtime(moment).isoformat()}"' in history
+    assert "Utrecht Centraal" in history and "Cancelled" in history

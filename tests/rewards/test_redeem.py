@@ -167,7 +167,7 @@ def test_not_enough_points(member):
     with pytest.raises(InsufficientPoints) as info:
         redeem(member, reward)
     assert info.value.code == "insufficient_points"
-    assert info.value.message == "Not enough points: 1001 needed, 1000 available."
+    assert info.value.message == "Not enough points: 1,001 needed, 1,000 available."
     assert snapshot(member, reward) == before
 
 

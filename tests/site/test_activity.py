@@ -143,5 +143,6 @@ def test_activity_query_count_does_not_grow_with_history(client, member, entries
     client.get(URL)  # warm caches
     with django_assert_max_num_queries(4):
         assert client.get(URL, {"kind": "earn"}).status_code == 200
-    with django_assert_max_num_queries(4):
+    # The first, unfiltered page also lists the latest tier moves (one more query).
+    with django_assert_max_num_queries(5 if not older else 4):
         assert client.get(URL + older).status_code == 200

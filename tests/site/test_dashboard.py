@@ -151,11 +151,12 @@ def test_dashboard_shows_only_the_logged_in_members_data(member_client, member):
     assert 'data-testid="balance">12<' in body
 
 
-def test_a_login_without_membership_is_enrolled_on_first_visit(client):
+def test_a_staff_login_without_membership_is_offered_to_join_not_enrolled(client):
     staff = StaffUserFactory()
     client.force_login(staff)
-    assert client.get(reverse("members:dashboard")).status_code == 200
-    assert Member.objects.filter(user=staff).count() == 1
+    response = client.get(reverse("members:dashboard"))
+    assert response.status_code == 302 and response["Location"] == reverse("members:staff_join")
+    assert not Member.objects.filter(user=staff).exists()
 
 
 @pytest.mark.parametrize("entries", [3, 300])

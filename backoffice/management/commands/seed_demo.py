@@ -1,8 +1,11 @@
 """Load demo data. Idempotent: objects are looked up by natural key first, so a second run changes nothing."""
 
 from importlib import import_module
+from urllib.parse import urlparse
 
 from django.apps import apps
+from django.conf import settings
+from django.contrib.sites.models import Site
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils.module_loading import module_has_submodule
@@ -30,6 +33,16 @@ class Command(BaseCommand):
             # Roll the demo history up, so the staff dashboards read roll-ups as they do in production. A second
             # run recomputes the same days and changes no row.
             analytics_rollup()
+            _site_from_settings()
+        site = settings.SITE_URL.rstrip("/")
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
-        self.stdout.write(f"  Member login: {DEMO_MEMBER_EMAIL} / {DEMO_MEMBER_PASSWORD}")
-        self.stdout.write(f"  Staff login:  {DEMO_STAFF_EMAIL} / {DEMO_STAFF_PASSWORD}  (http://127.0.0.1:8000/admin/)")
+        self.stdout.write(f"  Member login: {DEMO_MEMBER_EMAIL} / {DEMO_MEMBER_PASSWORD}  ({site}/accounts/login/)")
+        self.stdout.write(f"  Staff login:  {DEMO_STAFF_EMAIL} / {DEMO_STAFF_PASSWORD}  ({site}/admin/)")
+
+
+def _site_from_settings() -> None:
+    """The Site row (its domain is what emails sent outside a request link to) follows SITE_URL, port included."""
+    domain = urlparse(settings.SITE_URL).netloc
+    if domain:
+        Site.objects.update_or_create(pk=settings.SITE_ID, defaults={"domain": domain})
+        Site.objects.clear_cache()
