@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint format migrate seed worker beat bench clean
+.PHONY: install run test test-postgres lint format migrate seed worker beat bench mutate clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,16 @@ format: install
 test: lint
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The whole suite on a local PostgreSQL (the postgres-marked tests run instead of skipping); pytest creates and drops
+# its own test_<name> database next to the one named here.
+TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/loyalty_dev
+test-postgres: install
+	DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Mutation testing of the money modules (slow, not in CI): see bench/mutate.py and bench/README.md.
+mutate:
+	$(BIN)/python bench/mutate.py $(MUTATE_ARGS)
 
 worker: install
 	$(BIN)/celery -A loyalty_site worker --loglevel=INFO
