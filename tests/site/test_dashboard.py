@@ -165,8 +165,13 @@ def test_dashboard_shows_only_the_logged_in_members_data(member_client, member):
 def test_a_login_without_membership_is_enrolled_on_first_visit(client):
     staff = StaffUserFactory()
     client.force_login(staff)
-    assert client.get(reverse("members:dashboard")).status_code == 200
+    response = client.get(reverse("members:dashboard"))
+    assert response.status_code == 200
     assert Member.objects.filter(user=staff).count() == 1
+    member = Member.objects.get(user=staff)
+    body = response.content.decode()
+    assert 'data-testid="balance">0<' in body and "Bronze member" in body
+    assert member.member_number in body
 
 
 @pytest.mark.parametrize("entries", [3, 300])

@@ -80,7 +80,12 @@ def test_verified_member_can_log_in(client):
     EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
     response = client.post(reverse("account_login"), {"login": "dana@example.com", "password": "correct-horse-battery"})
     assert response.status_code == 302
-    assert client.get(reverse("members:dashboard")).status_code == 200
+    dashboard = client.get(reverse("members:dashboard"))
+    assert dashboard.status_code == 200
+    member = Member.objects.get(user=user)
+    body = dashboard.content.decode()
+    assert user.first_name in body and member.member_number in body
+    assert 'data-testid="balance">0<' in body
 
 
 def test_login_rate_limit_kicks_in_after_repeated_failures(client):
