@@ -7,14 +7,16 @@ Each module is parsed with ``ast``; every place where one of the operators below
 is written into the module's file (the original text with one node's source replaced), the tests run once
 (``pytest -x -q -p no:cacheprovider`` in a fresh process; each mutant gets an mtime of its own, so no stale .pyc
 is used), and the original bytes and modification time are put back: in a ``finally`` after every mutant, and
-on Ctrl-C. Before the first write the original is copied to ``bench/.mutate-backup/``; a later run that finds a
-copy there (the runner was killed hard) puts it back first. Decorators and annotations are not mutated.
+on Ctrl-C. Before the first write the original is copied to ``bench/.mutate-backup/PATH.orig``; a later run
+that finds a copy there (the runner was killed hard) puts it back first. Decorators and annotations are left
+alone. While a run is going on the worktree holds a mutant: run nothing else in it, and commit nothing.
 
 A mutant is *killed* when pytest fails (exit status 1, or 2 for an import or collection error), *survives* when
 the tests still pass, and *times out* past ``--timeout`` (default: three times the unmutated run, plus 30 s).
 ``--max-mutants N`` samples at most N mutants per module (seeded, so a run can be repeated); ``--list`` prints
-the mutants and runs nothing. ``PATH:FUNC,...`` limits a module to the named top-level functions. A line that
-ends with ``# pragma: no mutate`` is left alone.
+the mutants and runs nothing; ``--match TEXT`` keeps the mutants whose label (``path:line [operator] …``) contains
+it, e.g. to re-run the survivors of a sample. ``PATH:FUNC,...`` limits a module to the named top-level functions.
+A line that ends with ``# pragma: no mutate`` is left alone.
 
 Operators (``--operators`` takes a comma-separated subset):
 
@@ -331,6 +333,11 @@ def mutated_source(source: str, mutant: Mutant) -> str:
 # --- running -----------------------------------------------------------------------------------------------------
 
 
+def _backup(path: str) -> Path:
+    # Not a .py file, so neither ruff nor pytest picks the copy up while a run is going on.
+    return BACKUP_DIR / f"{path}.orig"
+
+
 class Workspace:
     """Writes mutants into the real files and always puts the originals back."""
 
@@ -339,7 +346,7 @@ class Workspace:
         self.written = 0
         BACKUP_DIR.mkdir(parents=True, exist_ok=True)
         for path in paths:
-            target, backup = ROOT / path, BACKUP_DIR / path
+            target, backup = ROOT / path, _backup(path)
             if backup.exists() and target.read_bytes() != backup.read_bytes():
                 print(f"restoring {path} from {backup} (an earlier run was interrupted)", file=sys.stderr)
                 shutil.copy2(backup, target)
@@ -368,7 +375,7 @@ class Workspace:
     def close(self) -> None:
         for path in self.originals:
             self.restore(path)
-            (BACKUP_DIR / path).unlink(missing_ok=True)
+            _backup(path).unlink(missing_ok=True)
         shutil.rmtree(BACKUP_DIR, ignore_errors=True)
 
 
@@ -413,6 +420,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--max-mutants", type=int, default=None, help="sample at most N mutants per module")
     parser.add_argument("--operators", default=",".join(OPERATORS), help="comma-separated subset of the operators")
+    parser.add_argument(
+        "--match", action="append", default=[], help="keep only mutants whose label contains this (repeatable)"
+    )
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--timeout", type=float, default=None, help="seconds per mutant")
     parser.add_argument("--list", action="store_true", help="print the mutants, run nothing")
@@ -426,6 +436,8 @@ def main(argv: list[str] | None = None) -> int:
     by_module: dict[str, list[Mutant]] = {}
     for spec in args.modules:
         found = mutants_for(spec, operators)
+        if args.match:
+            found = [mutant for mutant in found if any(text in mutant.label for text in args.match)]
         total = len(found)
         if args.max_mutants is not None and total > args.max_mutants:
             found = sorted(random.Random(f"{args.seed}:{spec}").sample(found, args.max_mutants), key=_order)

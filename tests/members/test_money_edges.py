@@ -1,0 +1,126 @@
+"""One-point edges of the ledger: single points credited, pending, owed and settled, and the guards of ledger_post.
+
+Each test here was written against a mutant that survived `make mutate` (bench/README.md).
+"""
+
+from decimal import Decimal
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from members.models import LedgerEntry, PointsLot
+from members.services import points_adjust, points_reverse
+from members.services.ledger import account_lock, ledger_post
+from members.services.purchases import PurchaseLineInput, RefundLineInput, purchase_refund
+from tests.factories import campaign_factory
+
+from .conftest import account_of, assert_consistent, buy, program_set
+
+pytestmark = pytest.mark.django_db
+Kind = LedgerEntry.Kind
+
+
+def post(member, **kwargs):
+    with transaction.atomic():
+        return ledger_post(account=account_lock(member_id=member.pk), **kwargs)
+
+
+def test_crediting_spendable_and_pending_points_in_one_entry_is_refused(program, member):
+    with pytest.raises(ValueError, match="separate entries"):
+        post(member, kind=Kind.ADJUST, points=5, pending_delta=5, idempotency_key="both")
+    assert not LedgerEntry.objects.exists() and not PointsLot.objects.exists()
+
+
+def test_an_entry_that_moves_nothing_is_refused(program, member):
+    with pytest.raises(ValueError, match="must move some points"):
+        post(member, kind=Kind.ADJUST, idempotency_key="nothing")
+    assert not LedgerEntry.objects.exists()
+
+
+def test_a_single_spendable_point_is_a_lot_of_one(program, member):
+    entry = post(member, kind=Kind.ADJUST, points=1, idempotency_key="one")
+    assert (entry.points, entry.balance_after) == (1, 1)
+    lot = PointsLot.objects.get(entry=entry)
+    assert (lot.amount, lot.remaining, lot.is_pending) == (1, 1, False)
+    assert assert_consistent(member).balance == 1
+
+
+def test_a_single_pending_point_is_a_pending_lot_of_one(member):
+    program_set(pending_days=14)
+    result = buy(member, "1.00")
+    entry = result.entries[0]
+    assert (entry.points, entry.pending_delta, entry.balance_after) == (0, 1, 0)
+    lot = PointsLot.objects.get(entry=entry)
+    assert (lot.amount, lot.remaining, lot.is_pending) == (1, 1, True)
+    account = assert_consistent(member)
+    assert (account.balance, account.pending, account.lifetime_earned) == (0, 1, 1)
+
+
+def test_a_refund_of_a_single_spent_point_leaves_one_owed_then_one_point_settles_it(program, member):
+    first = buy(member, "1.00")
+    points_adjust(member=member, points=-1, reason="spent", actor=None, idempotency_key="spend")
+    refund = purchase_refund(purchase=first.purchase, refund_id="R-1")
+    assert refund.replayed is False
+    entry = refund.entries[0]
+    assert (entry.points, entry.pending_delta, entry.owed_delta, entry.balance_after) == (0, 0, 1, 0)
+    account = assert_consistent(member)
+    assert (account.balance, account.owed) == (0, 1)
+    buy(member, "1.00")
+    account = assert_consistent(member)
+    assert (account.balance, account.owed) == (0, 0)
+    settlement = LedgerEntry.objects.get(kind=Kind.SETTLEMENT)
+    assert (settlement.points, settlement.owed_delta, settlement.balance_after) == (-1, -1, 0)
+
+
+def test_a_single_point_credit_settles_one_point_of_a_larger_debt(program, member):
+    first = buy(member, "5.00")
+    points_adjust(member=member, points=-5, reason="spent", actor=None, idempotency_key="spend")
+    purchase_refund(purchase=first.purchase, refund_id="R-1")
+    assert account_of(member).owed == 5
+    points_adjust(member=member, points=1, reason="goodwill", actor=None, idempotency_key="one")
+    account = assert_consistent(member)
+    assert (account.balance, account.owed) == (0, 4)
+
+
+def test_what_is_owed_is_settled_once_across_a_purchases_base_and_bonus_entries(program, member):
+    first = buy(member, "10.00")
+    points_adjust(member=member, points=-10, reason="spent", actor=None, idempotency_key="spend")
+    purchase_refund(purchase=first.purchase, refund_id="R-1")
+    assert account_of(member).owed == 10
+    campaign_factory(multiplier=Decimal("2"))
+    result = buy(member, "20.00")  # 20 base points and a 20-point bonus, posted one after the other
+    assert (result.purchase.points_earned, result.purchase.points_bonus) == (20, 20)
+    account = assert_consistent(member)
+    assert (account.balance, account.owed) == (30, 0)
+    settlements = LedgerEntry.objects.filter(kind=Kind.SETTLEMENT)
+    assert list(settlements.values_list("points", "owed_delta")) == [(-10, -10)]
+
+
+def test_reversing_a_spendable_credit_touches_no_pending_points(program, member):
+    entry = points_adjust(member=member, points=25, reason="typo", actor=None, idempotency_key="a1")
+    reversal = points_reverse(entry=entry, reason="wrong member")
+    assert (reversal.points, reversal.pending_delta, reversal.owed_delta, reversal.balance_after) == (-25, 0, 0, 0)
+    account = assert_consistent(member)
+    assert (account.balance, account.pending) == (0, 0)
+    assert not PointsLot.objects.filter(is_pending=True).exists()
+
+
+@pytest.mark.parametrize("points", [1, 30])
+def test_reversing_a_pending_credit_takes_back_the_pending_points(member, points):
+    program_set(pending_days=14)
+    result = buy(member, f"{points}.00", now=timezone.now())
+    reversal = points_reverse(entry=result.entries[0], reason="till error")
+    assert (reversal.points, reversal.pending_delta, reversal.balance_after) == (0, -points, 0)
+    account = assert_consistent(member)
+    assert (account.balance, account.pending) == (0, 0)
+
+
+def test_a_one_point_line_refunded_in_two_steps_claws_back_0_then_1(program, member):
+    result = buy(member, lines=[PurchaseLineInput(sku="X", quantity=2, unit_price=Decimal("0.50"))])
+    assert result.purchase.points_earned == 1
+    first = purchase_refund(purchase=result.purchase, refund_id="R-1", lines=[RefundLineInput(sku="X")])
+    second = purchase_refund(purchase=result.purchase, refund_id="R-2", lines=[RefundLineInput(sku="X")])
+    assert (first.points_clawed_back, second.points_clawed_back) == (0, 1)
+    assert first.entries == []  # nothing to claw back: no entry
+    assert assert_consistent(member).balance == 0
