@@ -12,7 +12,7 @@ from django.utils import timezone
 from members.models import LedgerEntry, PointsLot
 from members.services import points_adjust, points_reverse
 from members.services.ledger import account_lock, ledger_post
-from members.services.purchases import PurchaseLineInput, RefundLineInput, purchase_refund
+from members.services.purchases import PurchaseLineInput, RefundLineInput, purchase_preview, purchase_refund
 from tests.factories import campaign_factory
 
 from .conftest import account_of, assert_consistent, buy, program_set
@@ -124,3 +124,10 @@ def test_a_one_point_line_refunded_in_two_steps_claws_back_0_then_1(program, mem
     assert (first.points_clawed_back, second.points_clawed_back) == (0, 1)
     assert first.entries == []  # nothing to claw back: no entry
     assert assert_consistent(member).balance == 0
+
+
+def test_an_anonymous_preview_earns_the_base_rate_without_a_tier(program):
+    lines = [PurchaseLineInput(sku="X", quantity=2, unit_price=Decimal("7.50"))]
+    result = purchase_preview(member=None, lines=lines, channel="online")
+    assert (result.base_points, result.line_points, result.eligible_amount) == (15, {1: 15}, Decimal("15.00"))
+    assert [step.kind for step in result.steps] == ["spend"]
