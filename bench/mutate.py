@@ -61,23 +61,21 @@ DEFAULT_MODULES = [
     "rewards/services.py:reward_redeem,_redeem_entry,_redemption_refund,_voucher_issue,voucher_cancel,redemption_cancel",
 ]
 DEFAULT_TESTS = "tests/members tests/rewards"
-# The same tests for every module, the fastest and most pointed first: with -x a killed mutant stops early.
-_MEMBERS_FIRST = " ".join(
-    [
-        *(
-            f"tests/members/{name}.py"
-            for name in ("test_money_refunds", "test_money_boundaries", "test_ledger_balances")
-        ),
-        *(f"tests/members/{name}.py" for name in ("test_months", "test_ledger", "test_earning")),
-        "tests/members",
-        "tests/rewards",
-    ]
+# Every module gets the whole of tests/members and tests/rewards, in an order that makes a killed mutant cheap (with
+# -x the first failure ends the run): the most pointed files first, the slow ones (admin pages, the stateful
+# machines, the threaded concurrency tests) last. A folder stands for its test files not named before it, in name
+# order; pytest itself would collect a folder's files in name order even after files named on their own.
+_SLOW_LAST = "tests/members/test_admin.py tests/members/test_ledger_stateful.py tests/members/test_concurrency.py"
+_MEMBERS = (
+    "tests/members/test_money_refunds.py tests/members/test_money_boundaries.py tests/members/test_money_edges.py"
+    " tests/members/test_ledger_balances.py tests/members/test_months.py tests/members/test_ledger.py"
+    " tests/members/test_earning.py tests/members/test_batch.py"
 )
 MODULE_TESTS = {
-    "members/services/ledger.py": _MEMBERS_FIRST,
-    "members/services/purchases.py": _MEMBERS_FIRST,
-    "members/calculators.py": _MEMBERS_FIRST,
-    "rewards/services.py": "tests/rewards/test_money_redeem.py tests/rewards tests/members",
+    "members/services/ledger.py": f"{_MEMBERS} {_SLOW_LAST} tests/members tests/rewards",
+    "members/services/purchases.py": f"{_MEMBERS} {_SLOW_LAST} tests/members tests/rewards",
+    "members/calculators.py": f"{_MEMBERS} {_SLOW_LAST} tests/members tests/rewards",
+    "rewards/services.py": f"tests/rewards/test_money_redeem.py tests/rewards {_MEMBERS} {_SLOW_LAST} tests/members",
 }
 OPERATORS = (
     *("compare", "arith", "boolop", "if", "rounding", "bool", "int"),
@@ -379,6 +377,27 @@ class Workspace:
         shutil.rmtree(BACKUP_DIR, ignore_errors=True)
 
 
+def expand_tests(arguments: list[str]) -> list[str]:
+    """Test arguments with every folder replaced by its ``test_*.py`` files not named before it (so the order
+    given is the order run); options and ``file::test`` ids pass through."""
+    result: list[str] = []
+    seen: set[Path] = set()
+    for argument in arguments:
+        path = ROOT / argument
+        if argument.startswith("-") or "::" in argument or not path.is_dir():
+            if path.is_file():
+                if path.resolve() in seen:
+                    continue
+                seen.add(path.resolve())
+            result.append(argument)
+            continue
+        for file in sorted(path.rglob("test_*.py")):
+            if file.resolve() not in seen:
+                seen.add(file.resolve())
+                result.append(str(file.relative_to(ROOT)))
+    return result
+
+
 def run_tests(python: str, tests: list[str], timeout: float | None) -> tuple[str, float, str]:
     env = dict(os.environ)
     command = [python, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
@@ -450,7 +469,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     tests = {
-        path: (args.tests or MODULE_TESTS.get(path, DEFAULT_TESTS)).split() for path in by_module if by_module[path]
+        path: expand_tests((args.tests or MODULE_TESTS.get(path, DEFAULT_TESTS)).split())
+        for path in by_module
+        if by_module[path]
     }
     timeouts = {}
     for path, arguments in tests.items():

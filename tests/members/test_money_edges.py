@@ -12,7 +12,13 @@ from django.utils import timezone
 from members.models import LedgerEntry, PointsLot
 from members.services import points_adjust, points_reverse
 from members.services.ledger import account_lock, ledger_post
-from members.services.purchases import PurchaseLineInput, RefundLineInput, purchase_preview, purchase_refund
+from members.services.purchases import (
+    MemberHistory,
+    PurchaseLineInput,
+    RefundLineInput,
+    purchase_preview,
+    purchase_refund,
+)
 from tests.factories import campaign_factory
 
 from .conftest import account_of, assert_consistent, buy, program_set
@@ -131,3 +137,12 @@ def test_an_anonymous_preview_earns_the_base_rate_without_a_tier(program):
     result = purchase_preview(member=None, lines=lines, channel="online")
     assert (result.base_points, result.line_points, result.eligible_amount) == (15, {1: 15}, Decimal("15.00"))
     assert [step.kind for step in result.steps] == ["spend"]
+
+
+def test_the_purchase_history_campaign_rules_see(program, member):
+    assert dict(MemberHistory(member)) == {"purchase_channels": set(), "has_purchased": False}
+    buy(member, "3.00")
+    buy(member, "4.00")
+    history = MemberHistory(member)
+    assert dict(history) == {"purchase_channels": {"in_store"}, "has_purchased": True}
+    assert len(history) == 2
