@@ -146,3 +146,53 @@ def test_the_purchase_history_campaign_rules_see(program, member):
     history = MemberHistory(member)
     assert dict(history) == {"purchase_channels": {"in_store"}, "has_purchased": True}
     assert len(history) == 2
+
+
+def test_a_campaign_budget_cut_shows_as_a_negative_step_so_the_steps_add_up(program, member):
+    campaign_factory(multiplier=Decimal("2"), budget_points=15)
+    summaries = []
+    for _ in range(3):
+        result = buy(member, "10")
+        steps = [(step.kind, step.points, step.detail) for step in result.earning.steps if step.kind != "spend"]
+        summaries.append((result.purchase.points_bonus, steps))
+        assert sum(step.points for step in result.earning.steps) == result.points_earned
+    assert summaries == [
+        (10, [("bonus", Decimal("10"), "× 2")]),
+        (5, [("bonus", Decimal("10"), "× 2"), ("bonus_limit", Decimal("-5"), "budget exhausted")]),
+        (0, [("bonus", Decimal("10"), "× 2"), ("bonus_limit", Decimal("-10"), "budget exhausted")]),
+    ]
+    assert assert_consistent(member).balance == 45
+
+
+def test_a_replayed_purchase_returns_its_entries_in_posting_order(program, member):
+    campaign_factory(multiplier=Decimal("2"))
+    first = buy(member, "10", external_id="TILL-1")
+    again = buy(member, "10", external_id="TILL-1")
+    assert again.replayed
+    assert [(entry.kind, entry.points) for entry in again.entries] == [(Kind.EARN, 10), (Kind.BONUS, 10)]
+    assert [entry.pk for entry in again.entries] == [entry.pk for entry in first.entries]
+    assert (again.balance, again.points_earned) == (20, 20)
+
+
+def test_a_refunds_result_carries_the_purchase_as_it_is_after_the_refund(program, member):
+    result = buy(member, lines=[PurchaseLineInput(sku="X", quantity=4, unit_price=Decimal("2.50"))])
+    refund = purchase_refund(purchase=result.purchase, refund_id="R-1", lines=[RefundLineInput(sku="X", quantity=3)])
+    assert (refund.amount, refund.points_clawed_back) == (Decimal("7.50"), 7)
+    assert (refund.purchase.refunded_total, refund.purchase.points_clawed_back) == (Decimal("7.50"), 7)
+
+
+def test_without_a_return_window_a_purchase_stamped_minutes_ahead_is_spendable_at_once(member):
+    program_set(pending_days=0)
+    now = timezone.now()
+    result = buy(member, "12", occurred_at=now + timezone.timedelta(minutes=3), now=now)  # a till clock running fast
+    assert (result.balance, result.pending, result.points_pending) == (12, 0, 0)
+    assert assert_consistent(member).balance == 12
+
+
+def test_a_one_day_return_window_keeps_the_points_pending_for_a_day(member):
+    program_set(pending_days=1)
+    now = timezone.now()
+    result = buy(member, "12", now=now)
+    assert (result.balance, result.pending) == (0, 12)
+    lot = PointsLot.objects.get(entry__purchase=result.purchase)
+    assert lot.is_pending and lot.available_at == result.purchase.occurred_at + timezone.timedelta(days=1)
