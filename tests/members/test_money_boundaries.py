@@ -7,7 +7,7 @@ import pytest
 from members.models import EarningRule, Member, ProgramSettings, Tier
 from members.selectors import program_cache_clear
 from members.services.purchases import PurchaseLineInput, purchase_preview
-from tests.factories import EarningRuleFactory
+from tests.factories import EarningRuleFactory, campaign_factory
 
 from .conftest import buy, program_set
 
@@ -135,3 +135,25 @@ def test_stacked_multipliers_and_the_tier_multiplier_on_one_line(program, member
     # (10 × 2 × 0.5 + 4) × 1.25 = 17.5, rounded down.
     assert result.base_points == 17
     assert result.line_points == {1: 12, 2: 5}
+
+
+def test_a_spend_rule_defined_after_a_multiplier_still_runs_before_it(program, member):
+    EarningRuleFactory(kind=EarningRule.Kind.CATEGORY_MULTIPLIER, category="coffee", rate=Decimal("2"))
+    EarningRuleFactory(kind=EarningRule.Kind.SPEND, rate=Decimal("1"))  # a later id, and the same priority
+    result = preview(member, [line("10", sku="CUP", category="coffee")])
+    assert result.base_points == 20
+    assert [step.kind for step in result.steps] == ["spend", "category_multiplier"]
+
+
+def test_a_visit_bonus_is_shared_over_lines_under_one_euro_too(program, member):
+    EarningRuleFactory(kind=EarningRule.Kind.VISIT, rate=Decimal("20"))
+    result = preview(member, [line("0.50", sku="A"), line("9.50", sku="B"), line("0.00", sku="FREE")])
+    # 20 × 0.50 / 10.00 = 1 and 20 × 9.50 / 10.00 = 19; the free line has no share.
+    assert (result.base_points, result.line_points) == (20, {1: 1, 2: 19, 3: 0})
+    assert result.steps[-1].line_numbers == (1, 2)
+
+
+def test_total_points_are_the_base_and_the_bonus(program, member):
+    campaign_factory(multiplier=Decimal("3"))
+    result = preview(member, [line("10")])
+    assert (result.base_points, result.bonus_points, result.total_points) == (10, 20, 30)
