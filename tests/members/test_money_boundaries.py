@@ -157,3 +157,10 @@ def test_total_points_are_the_base_and_the_bonus(program, member):
     campaign_factory(multiplier=Decimal("3"))
     result = preview(member, [line("10")])
     assert (result.base_points, result.bonus_points, result.total_points) == (10, 20, 30)
+
+
+def test_a_one_point_bonus_is_posted(program, member):
+    campaign_factory(multiplier=Decimal("2"))
+    result = buy(member, lines=[line("1.00")])
+    assert (result.purchase.points_earned, result.purchase.points_bonus) == (1, 1)
+    assert [(entry.kind, entry.points) for entry in result.entries] == [("earn", 1), ("bonus", 1)]

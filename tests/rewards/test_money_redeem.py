@@ -91,7 +91,8 @@ def test_cancelling_a_voucher_returns_exactly_its_points_and_stock(member):
     reward = RewardFactory(kind=Reward.Kind.FREE_PRODUCT, points_cost=150, value=Decimal("1.00"), stock=5)
     redemption = redeem(member, reward, quantity=2)
     assert balance(member) == 700
-    voucher_cancel(voucher=redemption.voucher)
+    cancelled = voucher_cancel(voucher=redemption.voucher)
+    assert (cancelled.replayed, cancelled.state) == (False, Voucher.State.CANCELLED)
     assert entries(member)[-2:] == [(Kind.REDEEM, -300, 700), (Kind.REVERSAL, 300, 1000)]
     reversal = LedgerEntry.objects.get(kind=Kind.REVERSAL)
     assert reversal.reversal_of == LedgerEntry.objects.get(kind=Kind.REDEEM)
