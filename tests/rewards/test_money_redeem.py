@@ -135,3 +135,13 @@ def test_a_shipped_reward_cannot_be_cancelled(member):
     with pytest.raises(CancellationNotAllowed, match="shipped"):
         redemption_cancel(redemption=redemption)
     assert balance(member) == 800
+
+
+def test_staff_cancelling_a_voucher_redemption_cancels_the_voucher_and_returns_the_points(member):
+    reward = RewardFactory(points_cost=350, stock=2)
+    redemption = redeem(member, reward)
+    cancelled = redemption_cancel(redemption=redemption)
+    assert cancelled.status == Redemption.Status.CANCELLED
+    assert Voucher.objects.get(redemption=redemption).state == Voucher.State.CANCELLED
+    assert entries(member)[-1] == (Kind.REVERSAL, 350, 1000)
+    assert Reward.objects.get(pk=reward.pk).stock == 2
