@@ -21,7 +21,7 @@ from members.services.purchases import (
 )
 from tests.factories import campaign_factory
 
-from .conftest import account_of, assert_consistent, buy, program_set
+from .conftest import account_of, assert_consistent, buy, days, program_set
 
 pytestmark = pytest.mark.django_db
 Kind = LedgerEntry.Kind
@@ -196,3 +196,12 @@ def test_a_one_day_return_window_keeps_the_points_pending_for_a_day(member):
     assert (result.balance, result.pending) == (0, 12)
     lot = PointsLot.objects.get(entry__purchase=result.purchase)
     assert lot.is_pending and lot.available_at == result.purchase.occurred_at + timezone.timedelta(days=1)
+
+
+def test_a_purchase_sent_the_moment_its_return_window_closes_is_spendable(member):
+    program_set(pending_days=14)
+    now = timezone.now()
+    closed = buy(member, "12", occurred_at=now - days(14), now=now)
+    assert (closed.balance, closed.pending) == (12, 0)
+    open_one_second_more = buy(member, "5", occurred_at=now - days(14) + timezone.timedelta(seconds=1), now=now)
+    assert (open_one_second_more.balance, open_one_second_more.pending) == (12, 5)
