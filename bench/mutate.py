@@ -7,7 +7,7 @@ Each module is parsed with ``ast``; every place where one of the operators below
 is written into the module's file (the original text with one node's source replaced), the tests run once
 (``pytest -x -q -p no:cacheprovider`` in a fresh process; each mutant gets an mtime of its own, so no stale .pyc
 is used), and the original bytes and modification time are put back: in a ``finally`` after every mutant, and
-on Ctrl-C. Before the first write the original is copied to ``bench/.mutate-backup/PATH.orig``; a later run
+on Ctrl-C or SIGTERM. Before the first write the original is copied to ``bench/.mutate-backup/PATH.orig``; a later run
 that finds a copy there (the runner was killed hard) puts it back first. Decorators and annotations are left
 alone. While a run is going on the worktree holds a mutant: run nothing else in it, and commit nothing.
 
@@ -473,15 +473,25 @@ def main(argv: list[str] | None = None) -> int:
         for path in by_module
         if by_module[path]
     }
-    timeouts = {}
+    timeouts, baselines = {}, {}
     for path, arguments in tests.items():
-        outcome, baseline, output = run_tests(args.python, arguments, None)
-        if outcome != "survived":
-            print(output[-3000:])
-            print(f"The unmutated tests for {path} do not pass; fix that first.", file=sys.stderr)
-            return 2
+        if tuple(arguments) not in baselines:
+            outcome, baselines[tuple(arguments)], output = run_tests(args.python, arguments, None)
+            if outcome != "survived":
+                print(output[-3000:])
+                print(f"The unmutated tests for {path} do not pass; fix that first.", file=sys.stderr)
+                return 2
+        baseline = baselines[tuple(arguments)]
         timeouts[path] = args.timeout or baseline * 3 + 30
         print(f"{path}: unmutated run {baseline:.0f} s, timeout per mutant {timeouts[path]:.0f} s", flush=True)
+
+    # A run started in the background ignores SIGINT, and SIGTERM would end it without the finally below: both
+    # become KeyboardInterrupt, so the files are restored whichever way the run is stopped.
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
 
     results: dict[str, list[tuple[Mutant, str]]] = {path: [] for path in by_module}
     workspace = Workspace(list(by_module))
