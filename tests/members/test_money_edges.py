@@ -9,8 +9,9 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from members.exceptions import RefundExceedsPurchase
 from members.models import LedgerEntry, PointsLot
-from members.services import points_adjust, points_reverse
+from members.services import points_adjust, points_reverse, purchases
 from members.services.ledger import account_lock, ledger_post
 from members.services.purchases import (
     MemberHistory,
@@ -32,9 +33,10 @@ def post(member, **kwargs):
         return ledger_post(account=account_lock(member_id=member.pk), **kwargs)
 
 
-def test_crediting_spendable_and_pending_points_in_one_entry_is_refused(program, member):
+@pytest.mark.parametrize(("points", "pending"), [(5, 5), (1, 1), (1, -1)])
+def test_crediting_spendable_and_pending_points_in_one_entry_is_refused(program, member, points, pending):
     with pytest.raises(ValueError, match="separate entries"):
-        post(member, kind=Kind.ADJUST, points=5, pending_delta=5, idempotency_key="both")
+        post(member, kind=Kind.ADJUST, points=points, pending_delta=pending, idempotency_key="both")
     assert not LedgerEntry.objects.exists() and not PointsLot.objects.exists()
 
 
@@ -205,3 +207,23 @@ def test_a_purchase_sent_the_moment_its_return_window_closes_is_spendable(member
     assert (closed.balance, closed.pending) == (12, 0)
     open_one_second_more = buy(member, "5", occurred_at=now - days(14) + timezone.timedelta(seconds=1), now=now)
     assert (open_one_second_more.balance, open_one_second_more.pending) == (12, 5)
+
+
+def test_an_award_a_reserver_drops_shows_as_a_limit_step_of_all_its_points(program, member, monkeypatch):
+    """``hooks.award_reservers`` may drop an award altogether (the campaigns app cuts it to 0 instead)."""
+    campaign_factory(multiplier=Decimal("2"))
+    monkeypatch.setattr(purchases.hooks, "award_reservers", [lambda *, awards, basket, now: []])
+    result = buy(member, "10")
+    assert (result.purchase.points_earned, result.purchase.points_bonus) == (10, 0)
+    limit = result.earning.steps[-1]
+    assert (limit.kind, limit.points, limit.detail) == ("bonus_limit", Decimal("-10"), "limit reached")
+    assert [entry.kind for entry in result.entries] == [Kind.EARN]
+
+
+def test_refunding_more_units_than_are_left_says_how_many_are_left(program, member):
+    result = buy(member, lines=[PurchaseLineInput(sku="X", quantity=3, unit_price=Decimal("2.00"))])
+    purchase_refund(purchase=result.purchase, refund_id="R-1", lines=[RefundLineInput(sku="X", quantity=2)])
+    with pytest.raises(RefundExceedsPurchase) as error:
+        purchase_refund(purchase=result.purchase, refund_id="R-2", lines=[RefundLineInput(line_number=1, quantity=2)])
+    assert (error.value.message, error.value.field) == ("Line 1: only 1 left to refund.", "lines")
+    assert assert_consistent(member).balance == 2

@@ -9,7 +9,7 @@ from django.utils import timezone
 from members.exceptions import InsufficientPoints
 from members.models import LedgerEntry, PointsAccount, ProgramSettings
 from rewards.exceptions import CancellationNotAllowed, RewardOutOfStock
-from rewards.models import Redemption, Reward, Voucher
+from rewards.models import PartnerCode, Redemption, Reward, Voucher
 from rewards.services import (
     ShippingAddress,
     redemption_cancel,
@@ -145,3 +145,16 @@ def test_staff_cancelling_a_voucher_redemption_cancels_the_voucher_and_returns_t
     assert Voucher.objects.get(redemption=redemption).state == Voucher.State.CANCELLED
     assert entries(member)[-1] == (Kind.REVERSAL, 350, 1000)
     assert Reward.objects.get(pk=reward.pk).stock == 2
+
+
+@pytest.mark.parametrize("kind", [Reward.Kind.DONATION, Reward.Kind.PARTNER])
+def test_donations_and_partner_rewards_cannot_be_cancelled(member, kind):
+    extra = {"charity": "Food Bank"} if kind == Reward.Kind.DONATION else {"partner_name": "Bike Shop"}
+    reward = RewardFactory(kind=kind, points_cost=100, value=None, **extra)
+    if kind == Reward.Kind.PARTNER:
+        PartnerCode.objects.create(reward=reward, code="BIKE-1")
+    redemption = redeem(member, reward, points=100 if kind == Reward.Kind.DONATION else None)
+    with pytest.raises(CancellationNotAllowed, match="cannot be cancelled"):
+        redemption_cancel(redemption=redemption)
+    assert Redemption.objects.get(pk=redemption.pk).status == Redemption.Status.COMPLETED
+    assert balance(member) == 900
