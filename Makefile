@@ -13,7 +13,7 @@ PORT ?= 8000
 # Links in emails and the demo's printed addresses follow the address the demo is served on.
 export SITE_URL ?= http://$(HOST):$(PORT)
 
-.PHONY: install run test lint format migrate seed worker beat bench clean
+.PHONY: install run test test-postgres lint format migrate seed worker beat bench mutate clean
 
 $(UV):
 	PIP_ROOT_USER_ACTION=ignore $(PYTHON) -m pip install --quiet --disable-pip-version-check --upgrade --target $(UV_DIR) uv==$(UV_VERSION)
@@ -57,6 +57,16 @@ format: install
 test: lint
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The whole suite on a local PostgreSQL (the postgres-marked tests run instead of skipping); pytest creates and drops
+# its own test_<name> database next to the one named here.
+TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/loyalty_dev
+test-postgres: install
+	DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Mutation testing of the money modules (slow, not in CI): see bench/mutate.py and bench/README.md.
+mutate:
+	$(BIN)/python bench/mutate.py $(MUTATE_ARGS)
 
 worker: install
 	$(BIN)/celery -A loyalty_site worker --loglevel=INFO

@@ -141,14 +141,20 @@ def test_segment_limits_the_audience():
     assert buy(gold, "10").purchase.points_bonus == 15  # Gold earns 15 base points; doubled adds 15
 
 
-def test_holdout_members_get_no_bonus():
-    from campaigns.segments import in_holdout
+def holdout_bucket(campaign_id, member_id):
+    """The documented holdout hash, written out here so the test does not grade production with itself:
+    h = (member id × 1,000,003 + campaign id × 7,919) mod 67,108,859, bucket = h² mod 67,108,859 mod 100."""
+    prime = 67_108_859
+    mixed = (member_id * 1_000_003 + campaign_id * 7_919) % prime
+    return mixed * mixed % prime % 100
 
-    members = MemberFactory.create_batch(12)
+
+def test_holdout_members_get_no_bonus():
+    members = MemberFactory.create_batch(30)
     campaign = campaign_factory(multiplier=Decimal("2"), holdout_percent=50)
-    held = [m for m in members if in_holdout(campaign=campaign, member_id=m.pk)]
-    treated = [m for m in members if not in_holdout(campaign=campaign, member_id=m.pk)]
-    assert held and treated
+    held = [m for m in members if holdout_bucket(campaign.pk, m.pk) < 50]
+    treated = [m for m in members if holdout_bucket(campaign.pk, m.pk) >= 50]
+    assert len(held) >= 1 and len(treated) >= 1, (len(held), len(treated))
     for member in held:
         assert buy(member, "10").purchase.points_bonus == 0
     for member in treated:

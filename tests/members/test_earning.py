@@ -1,5 +1,6 @@
 """Earning on purchases: every calculator strategy, pending points, idempotency and bad input."""
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -124,10 +125,12 @@ def test_points_are_pending_during_the_return_window(member):
 
 
 def test_lot_expiry_counts_from_the_purchase_date(program, member):
-    occurred = timezone.now() - days(40)
-    result = buy(member, "10", occurred_at=occurred)
+    # Fixed dates, so the test means the same on every day it runs: a leap day plus 12 months is 28 February.
+    occurred = datetime(2024, 2, 29, 18, 45, tzinfo=UTC)
+    result = buy(member, "10", occurred_at=occurred, now=occurred + days(40))
     lot = PointsLot.objects.get(entry__purchase=result.purchase)
-    assert lot.expires_at.date() == occurred.replace(year=occurred.year + 1).date()
+    assert lot.expires_at == datetime(2025, 2, 28, 18, 45, tzinfo=UTC)
+    assert lot.created_at == occurred + days(40)
 
 
 def test_replay_of_the_same_purchase_earns_once(program, member):

@@ -21,10 +21,31 @@ from members.models import LedgerEntry, PointsLot, ProgramSettings, Purchase
 from members.services import batch, points_adjust, points_transfer
 from members.services.ledger import account_lock, ledger_post
 from members.services.purchases import PurchaseLineInput, RefundLineInput, purchase_record, purchase_refund
+from tests.conftest import IN_CI
 from tests.factories import MemberFactory
 from tests.members.conftest import account_of, assert_consistent, program_set
 
 MEMBERS = 3
+
+
+def machine_settings(*, max_examples, steps, **extra):
+    """Hypothesis settings for the machines below.
+
+    In CI (``CI=true``) the examples are derived from the test alone (``derandomize``) and there are three times as
+    many: a failure in CI fails again on every rerun and on a laptop with ``CI=true``, and does not depend on an
+    example database that CI does not keep. Locally the examples are random, and Hypothesis's example database
+    (``.hypothesis/``) replays a failure it has found until it is fixed. Either way a failure prints the
+    ``@reproduce_failure`` blob of the shrunk example.
+    """
+    return settings(
+        max_examples=max_examples * 3 if IN_CI else max_examples,
+        stateful_step_count=steps,
+        derandomize=IN_CI,
+        database=None if IN_CI else settings.default.database,
+        print_blob=True,
+        deadline=None,
+        **extra,
+    )
 
 
 class LedgerMachine(RuleBasedStateMachine):
@@ -133,10 +154,9 @@ def test_random_ledger_operations_keep_the_invariants():
     LedgerMachine.members = MemberFactory.create_batch(MEMBERS)
     run_state_machine_as_test(
         LedgerMachine,
-        settings=settings(
+        settings=machine_settings(
             max_examples=15,
-            stateful_step_count=20,
-            deadline=None,
+            steps=20,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         ),
     )
@@ -154,7 +174,5 @@ def test_random_ledger_operations_under_the_activity_policy():
     LedgerMachine.members = MemberFactory.create_batch(MEMBERS)
     run_state_machine_as_test(
         LedgerMachine,
-        settings=settings(
-            max_examples=6, stateful_step_count=15, deadline=None, suppress_health_check=list(HealthCheck)
-        ),
+        settings=machine_settings(max_examples=6, steps=15, suppress_health_check=list(HealthCheck)),
     )

@@ -5,12 +5,11 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from members import hooks
 from members.models import Member, PointsAccount, ProgramSettings, QualifyingActivity, Tier
 from members.selectors import member_summary, member_tier_progress
 from members.services import points_adjust
-from members.services.purchases import PurchaseLineInput, purchase_record
-from tests.factories import MemberFactory, StaffUserFactory
+from members.services.purchases import PurchaseLineInput, purchase_record, purchase_refund
+from tests.factories import MemberFactory, RewardFactory, StaffUserFactory
 from tests.site.conftest import add_history
 
 pytestmark = pytest.mark.django_db
@@ -115,30 +114,42 @@ def test_activity_policy_shows_the_day_all_points_expire(member_client, member):
 
 
 def test_owed_points_are_explained(member_client, member):
-    PointsAccount.objects.filter(pk=member.pk).update(owed=30)
+    # Owed points the real way: 100 earned, 70 spent, then the purchase refunded in full.
+    purchase = _buy(member, "T-1", "100.00", days_ago=30)
+    points_adjust(member=member, points=-70, reason="spent at the till", actor=None)
+    purchase_refund(purchase=purchase.purchase, refund_id="R-1")
+    account = PointsAccount.objects.get(pk=member.pk)
+    assert (account.balance, account.owed) == (0, 70)
     body = member_client.get(reverse("members:dashboard")).content.decode()
-    assert "30 points from a refunded purchase are still owed" in body
+    assert "70 points from a refunded purchase are still owed" in body
+    assert 'data-testid="balance">0<' in body
 
 
-def test_rewards_within_reach_come_from_the_rewards_app(member_client, member, monkeypatch):
-    class Reward:
-        def __init__(self, name, cost, to_go):
-            self.name, self.points_cost, self.points_to_go, self.affordable = name, cost, to_go, to_go == 0
-
-        def get_absolute_url(self):
-            return f"/rewards/{self.name.lower().replace(' ', '-')}/"
-
-    calls = []
-
-    def rewards_for_member_dashboard(member_arg, *, limit):
-        calls.append((member_arg.pk, limit))
-        return [Reward("Free coffee", 150, 0), Reward("Tote bag", 1200, 900)]
-
-    monkeypatch.setattr(hooks, "reward_suggestions", [rewards_for_member_dashboard])
+def test_no_owed_sentence_once_a_new_purchase_has_paid_it_back(member_client, member):
+    purchase = _buy(member, "T-1", "100.00", days_ago=30)
+    points_adjust(member=member, points=-70, reason="spent at the till", actor=None)
+    purchase_refund(purchase=purchase.purchase, refund_id="R-1")
+    _buy(member, "T-2", "90.00", days_ago=20)  # nets the 70 owed, keeps 20
     body = member_client.get(reverse("members:dashboard")).content.decode()
-    assert calls == [(member.pk, 4)]
-    assert "Free coffee" in body and "You have enough points" in body
-    assert "/rewards/tote-bag/" in body and "900 points to go" in body
+    assert "still owed" not in body
+    assert 'data-testid="balance">20<' in body
+
+
+def test_rewards_within_reach_come_from_the_rewards_app(member_client, member):
+    points_adjust(member=member, points=300, reason="test credit", actor=None)
+    for name, cost in [("Free coffee", 150), ("Tote bag", 1200), ("Cinema night", 500), ("Weekend away", 5000)]:
+        RewardFactory(name=name, points_cost=cost)
+    mug = RewardFactory(name="Mug", points_cost=250)
+    RewardFactory(name="Retired prize", points_cost=10, is_active=False)
+    body = member_client.get(reverse("members:dashboard")).content.decode()
+    section = body[body.index('id="rewards-title"') :]
+    # Affordable first (cheapest first), then the closest: four of them, nothing inactive.
+    positions = [section.index(name) for name in ("Free coffee", "Mug", "Cinema night", "Tote bag")]
+    assert positions == sorted(positions)
+    assert "Weekend away" not in section and "Retired prize" not in section
+    assert section.count("You have enough points") == 2
+    assert "200 points to go" in section and "900 points to go" in section
+    assert f'href="{mug.get_absolute_url()}"' in section
 
 
 def test_dashboard_shows_only_the_logged_in_members_data(member_client, member):

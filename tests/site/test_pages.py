@@ -3,6 +3,8 @@ from django.test import override_settings
 from django.urls import reverse
 
 from members.models import EarningRule, Member, Tier
+from members.services import points_adjust
+from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -24,11 +26,33 @@ def test_every_member_page_needs_a_login(client, name):
     assert response["Location"].startswith(reverse("account_login"))
 
 
+def _member_page_expectations(member):
+    """What each member page must show of its own member (who has 1,234 points from a "Welcome gift")."""
+    user = member.user
+    return {
+        "members:dashboard": [user.first_name, member.member_number, 'data-testid="balance">1,234<', "Welcome gift"],
+        "members:activity": ["1,234", "Welcome gift"],
+        "members:tiers": ["Your tier", "Bronze"],
+        "members:card": [f"{user.first_name} {user.last_name}", member.card_number, member.member_number],
+        "members:profile": [f'value="{user.first_name}"', f'value="{user.last_name}"', user.email],
+        "members:export": [user.email, member.member_number, member.card_number, "1234", "Welcome gift"],
+        "members:close": ["1,234"],
+    }
+
+
 @pytest.mark.parametrize("name", MEMBER_PAGES)
-def test_every_member_page_renders_and_is_not_cached(member_client, name):
+def test_every_member_page_renders_the_members_own_data_only_and_is_not_cached(member_client, member, name):
+    points_adjust(member=member, points=1234, reason="Welcome gift", actor=None)
+    other = MemberFactory(email="olaf.other@example.com", first_name="Olaf", last_name="Otherson")
+    points_adjust(member=other, points=4321, reason="Secret bonus for Olaf", actor=None)
     response = member_client.get(reverse(name))
     assert response.status_code == 200
     assert "no-store" in response["Cache-Control"]
+    body = response.content.decode()
+    for fragment in _member_page_expectations(member)[name]:
+        assert fragment in body, fragment
+    for fragment in (other.member_number, other.card_number, other.user.email, "Olaf", "Otherson", "Secret bonus"):
+        assert fragment not in body, fragment
 
 
 def test_member_pages_take_no_member_id_from_the_url():
@@ -75,7 +99,11 @@ def test_terms_page(client):
 
 
 def test_goodbye_page_is_public(client):
-    assert client.get(reverse("members:goodbye")).status_code == 200
+    response = client.get(reverse("members:goodbye"))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Your membership is closed" in body and "We have removed your personal details" in body
+    assert 'data-testid="balance"' not in body
 
 
 @override_settings(DEBUG=False)
