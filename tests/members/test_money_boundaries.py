@@ -4,8 +4,8 @@ from decimal import Decimal
 
 import pytest
 
+from members.cache import program_cache_clear
 from members.models import EarningRule, Member, ProgramSettings, Tier
-from members.selectors import program_cache_clear
 from members.services.purchases import PurchaseLineInput, purchase_preview
 from tests.factories import EarningRuleFactory, campaign_factory
 

@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from members.models import PointsLot, ProgramSettings
-from members.selectors import _add_months
+from members.months import add_months as _add_months
 from members.services.ledger import add_months, lot_expiry_for
 from members.services.tiers import qualification_window_start, review_date_after
 
