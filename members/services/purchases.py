@@ -482,7 +482,7 @@ def purchase_refund(
         qualifying_activity_add(
             member=purchase.member,
             when=purchase.occurred_at,
-            points=-min(clawback, purchase.points_earned),
+            points=-_base_share(purchase, clawed_before=purchase.points_clawed_back - clawback, clawback=clawback),
             spend=refunded_spend,
             purchases=0,
         )
@@ -490,6 +490,20 @@ def purchase_refund(
         for hook in hooks.purchase_refunded:
             hook(result)
         return result
+
+
+def _base_share(purchase: Purchase, *, clawed_before: int, clawback: int) -> int:
+    """The part of ``clawback`` that was base points (the only points that count toward a tier), in proportion to
+    the purchase's base and bonus points. Taken as the difference of two running totals, so the shares of every
+    refund of a purchase add up to exactly its base points once it is all refunded."""
+    earned = purchase.points_earned + purchase.points_bonus
+    if earned <= 0:
+        return 0
+
+    def base_of(clawed: int) -> int:
+        return min(clawed, earned) * purchase.points_earned // earned
+
+    return base_of(clawed_before + clawback) - base_of(clawed_before)
 
 
 def _refund_quantities(purchase_lines: dict[int, PurchaseLine], lines: list[RefundLineInput] | None) -> dict[int, int]:

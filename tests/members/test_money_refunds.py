@@ -155,3 +155,24 @@ def test_refunding_a_purchase_with_a_campaign_bonus_lowers_qualifying_points_by_
     assert assert_consistent(member).balance == 0
     month.refresh_from_db()
     assert (month.points, month.spend, month.purchases) == (0, Decimal("0.00"), 1)
+
+
+def test_a_partial_refund_of_a_bonus_line_lowers_qualifying_points_by_its_share_of_the_base(program, member):
+    """Half of a 10-base + 20-bonus line back: 5 base points leave the tier count, not all 10."""
+    campaign_factory(multiplier=Decimal("3"))
+    result = purchase_record(
+        member=member,
+        external_id="HALF",
+        lines=[PurchaseLineInput(sku="A", quantity=2, unit_price=Decimal("5.00"))],
+        channel="in_store",
+        occurred_at=timezone.now(),
+        currency="EUR",
+    )
+    assert (result.purchase.points_earned, result.purchase.points_bonus) == (10, 20)
+    month = QualifyingActivity.objects.get(member=member)
+    purchase_refund(purchase=result.purchase, lines=[RefundLineInput(line_number=1, quantity=1)], refund_id="R-1")
+    month.refresh_from_db()
+    assert month.points == 5
+    purchase_refund(purchase=result.purchase, lines=[RefundLineInput(line_number=1, quantity=1)], refund_id="R-2")
+    month.refresh_from_db()
+    assert month.points == 0  # the two shares add up to the base points exactly
