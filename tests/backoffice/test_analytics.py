@@ -103,7 +103,9 @@ def test_invalid_periods_show_form_errors(client, marketer, query):
 
 def test_dashboard_query_count_does_not_grow_with_data(client, marketer, dataset, django_assert_max_num_queries):
     client.force_login(marketer)
-    with django_assert_max_num_queries(20):
+    # 22 on PostgreSQL: its report settings add SAVEPOINT, SET LOCAL and RELEASE, and the one redeemed figure's
+    # content-type look-up (cached per process in production, cleared before each test here).
+    with django_assert_max_num_queries(22):
         client.get(reverse("staff:analytics"), {"start": "2025-01-01", "end": "2025-01-31"})
 
 

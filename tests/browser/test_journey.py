@@ -96,7 +96,7 @@ def _visit(page, url, source):
 
 
 def test_sign_up_confirm_see_zero_then_points_arrive(live_server, browser, axe_source):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
     page = context.new_page()
     page.set_default_timeout(15_000)
     Reward.objects.create(
@@ -232,7 +232,7 @@ def test_staff_console_pages(live_server, browser, axe_source):
     campaign = campaign_factory(name="Double points week", kind=Campaign.Kind.MULTIPLIER, holdout_percent=10)
     client = Client()
     client.force_login(staff)
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
     host = live_server.url.split("://", 1)[1].split(":")[0]
     session = client.cookies["sessionid"].value
     context.add_cookies([{"name": "sessionid", "value": session, "domain": host, "path": "/"}])
