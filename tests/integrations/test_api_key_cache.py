@@ -16,6 +16,7 @@ from rest_framework.throttling import SimpleRateThrottle
 from integrations import services
 from integrations.models import APIKey
 from integrations.services import api_key_revoke
+from tests.conftest import IN_CI
 
 pytestmark = pytest.mark.django_db
 
@@ -119,6 +120,8 @@ def _redis_up() -> bool:
 @pytest.fixture
 def redis_cache(settings):
     if not _redis_up():
+        if IN_CI:
+            pytest.fail("CI=true but Redis is not reachable on 127.0.0.1:6379.")
         pytest.skip("needs Redis on 127.0.0.1:6379")
     settings.CACHES = {
         "default": {
