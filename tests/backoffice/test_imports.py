@@ -203,7 +203,8 @@ def test_code_pool_import_adds_codes_and_stock_and_a_reimport_adds_nothing(manag
 
 def test_import_pages_upload_show_progress_and_errors(client, manager, django_capture_on_commit_callbacks):
     client.force_login(manager)
-    assert client.get(reverse("staff:import_new")).status_code == 200
+    new_page = client.get(reverse("staff:import_new"))
+    assert new_page.status_code == 200 and {"kind", "file", "dry_run"} <= set(new_page.context["form"].fields)
     upload = SimpleUploadedFile("m.csv", BAD_MEMBERS.encode(), content_type="text/csv")
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(

@@ -215,7 +215,9 @@ def test_the_auditor_cannot_change_rewards_or_campaigns(client, roles):
     reward = RewardFactory(name="Coffee")
     campaign = campaign_factory(name="Spring")
     client.force_login(staff_in(AUDITOR))
-    assert client.get(reverse("admin:rewards_reward_change", args=[reward.pk])).status_code == 200
+    page = client.get(reverse("admin:rewards_reward_change", args=[reward.pk]))
+    assert page.status_code == 200 and "Coffee" in page.content.decode()
+    assert 'name="_save"' not in page.content.decode()
     assert client.post(reverse("admin:rewards_reward_change", args=[reward.pk]), {"name": "Tea"}).status_code == 403
     client.post(
         reverse("admin:rewards_reward_changelist"),

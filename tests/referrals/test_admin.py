@@ -127,12 +127,17 @@ def test_deciding_a_settled_referral_is_refused_with_a_message(staff_client):
 
 def test_referral_pages_and_settings_render(staff_client):
     _, _, referral = _held()
-    assert staff_client.get(reverse("admin:referrals_referral_changelist") + "?state__exact=held").status_code == 200
+    held = staff_client.get(reverse("admin:referrals_referral_changelist") + "?state__exact=held")
+    assert held.status_code == 200 and [r.pk for r in held.context["cl"].result_list] == [referral.pk]
     change = staff_client.get(reverse("admin:referrals_referral_change", args=[referral.pk]))
     assert change.status_code == 200
     assert b"velocity" in change.content.lower()
     ReferralProgram.objects.get_or_create(pk=1)
-    assert staff_client.get(reverse("admin:referrals_referralprogram_change", args=[1])).status_code == 200
+    settings_page = staff_client.get(reverse("admin:referrals_referralprogram_change", args=[1]))
+    assert settings_page.status_code == 200
+    assert {"referrer_points", "friend_points", "min_purchase_amount"} <= set(
+        settings_page.context["adminform"].form.fields
+    )
 
 
 def test_staff_can_add_a_disposable_domain(staff_client):
