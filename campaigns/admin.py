@@ -27,7 +27,7 @@ from members.forms import apply_domain_error
 from . import services
 from .models import Campaign, CampaignChange, CampaignEmail, CampaignParticipation, Segment, SegmentMember
 from .segments import audience_split, segment_size
-from .selectors import campaign_report
+from .selectors import MIN_BUYERS_FOR_LIFT, campaign_report
 from .services.lifecycle import TRANSITIONS, campaign_check
 
 ACTIONS = {
@@ -357,6 +357,7 @@ class CampaignAdmin(admin.ModelAdmin):
             "report": report,
             "chart": chart if days else None,
             "points_by_day": days,
+            "min_buyers": MIN_BUYERS_FOR_LIFT,
         }
         return TemplateResponse(request, "admin/campaigns/campaign/report.html", context)
 

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from django.contrib.contenttypes.models import ContentType
+from django.db import connections
 from django.db.models import Count, DecimalField, Exists, F, OuterRef, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
@@ -69,18 +70,36 @@ def member_offers(*, member: Member, now: datetime | None = None) -> list[Offer]
 # --- Report ---------------------------------------------------------------------------------------------------
 
 
+# Below this many buyers in either group the lift's interval is too wide to act on, so the page says
+# "not enough data yet" instead of a figure (a marketer reading +150 % from two buyers would be misled).
+MIN_BUYERS_FOR_LIFT = 10
+# Two-sided 95 % normal quantile for the lift's confidence interval.
+Z_95 = 1.959964
+
+
 @dataclass
 class GroupRevenue:
     members: int = 0
     buyers: int = 0
     purchases: int = 0
     revenue: Decimal = ZERO
+    # Σ (revenue per member)² over the buyers (members who bought nothing add 0): with `revenue` and `members`
+    # it gives the variance of revenue per member, for the lift's confidence interval.
+    revenue_squares: float = 0.0
 
     @property
     def per_member(self) -> Decimal:
         if not self.members:
             return ZERO
         return (self.revenue / self.members).quantize(Decimal("0.01"))
+
+    @property
+    def variance(self) -> float | None:
+        """Sample variance of revenue per member (every member of the group, buyers or not)."""
+        if self.members < 2:
+            return None
+        mean = float(self.revenue) / self.members
+        return max(self.revenue_squares - self.members * mean * mean, 0.0) / (self.members - 1)
 
 
 @dataclass
@@ -101,6 +120,8 @@ class CampaignReport:
     point_value: Decimal
     currency: str
     points_by_day: list[tuple[date, int]] = field(default_factory=list)
+    # True while the campaign runs: the window then ends "now", which the page says instead of a second time.
+    running: bool = False
 
     @property
     def budget_used_percent(self) -> Decimal | None:
@@ -114,15 +135,42 @@ class CampaignReport:
         return (Decimal(self.points_awarded - self.points_clawed_back) * self.point_value).quantize(Decimal("0.01"))
 
     @property
+    def both_groups_bought(self) -> bool:
+        return self.treatment.buyers > 0 and self.holdout.buyers > 0
+
+    @property
+    def enough_data(self) -> bool:
+        """Whether each group has enough buyers for the lift to be shown as a finding."""
+        return min(self.treatment.buyers, self.holdout.buyers) >= MIN_BUYERS_FOR_LIFT
+
+    @property
     def lift(self) -> Decimal | None:
-        """Revenue per treated member over revenue per holdout member, minus one (None without a baseline)."""
-        if not self.holdout.members or not self.treatment.members or self.holdout.per_member <= 0:
+        """Revenue per treated member over revenue per holdout member, minus one (None until both groups bought)."""
+        if not self.both_groups_bought or self.holdout.per_member <= 0:
             return None
         return (self.treatment.per_member / self.holdout.per_member - 1).quantize(Decimal("0.0001"))
 
     @property
+    def lift_interval(self) -> tuple[Decimal, Decimal] | None:
+        """95 % confidence interval of the lift (delta method for a ratio of two independent means)."""
+        if self.lift is None:
+            return None
+        variances = (self.treatment.variance, self.holdout.variance)
+        if None in variances:
+            return None
+        mean_t = float(self.treatment.revenue) / self.treatment.members
+        mean_h = float(self.holdout.revenue) / self.holdout.members
+        ratio = mean_t / mean_h
+        relative_variance = variances[1] / (self.holdout.members * mean_h * mean_h)
+        if mean_t > 0:
+            relative_variance += variances[0] / (self.treatment.members * mean_t * mean_t)
+        half_width = Z_95 * ratio * relative_variance**0.5
+        low, high = ratio - 1 - half_width, ratio - 1 + half_width
+        return Decimal(str(low)).quantize(Decimal("0.0001")), Decimal(str(high)).quantize(Decimal("0.0001"))
+
+    @property
     def incremental_revenue(self) -> Decimal | None:
-        if not self.holdout.members or not self.treatment.members:
+        if not self.both_groups_bought:
             return None
         return ((self.treatment.per_member - self.holdout.per_member) * self.treatment.members).quantize(
             Decimal("0.01")
@@ -130,26 +178,29 @@ class CampaignReport:
 
     @property
     def roi(self) -> Decimal | None:
-        """(Incremental revenue − cost) / cost."""
+        """(Incremental revenue − cost) / cost, only once both groups have buyers (else there is no baseline)."""
         if self.incremental_revenue is None or self.cost <= 0:
             return None
         return ((self.incremental_revenue - self.cost) / self.cost).quantize(Decimal("0.0001"))
 
 
-def _window(campaign: Campaign, now: datetime) -> tuple[datetime | None, datetime | None]:
+def _window(campaign: Campaign, now: datetime) -> tuple[datetime | None, datetime | None, bool]:
     start = campaign.starts_at if campaign.launched_at else None
     if start is None:
-        return None, None
-    end = min(filter(None, [campaign.ends_at, campaign.ended_at, now]))
-    return start, max(end, start)
+        return None, None, False
+    closes = [campaign.ends_at, campaign.ended_at]
+    end = min(filter(None, [*closes, now]))
+    running = all(close is None or close > now for close in closes)
+    return start, max(end, start), running
 
 
 def _group_revenue(members_queryset, start, end, *, members: int) -> GroupRevenue:
     net = F("total") - F("refunded_total")
     money = DecimalField(**MONEY)
-    counts = Purchase.objects.filter(
+    purchases = Purchase.objects.filter(
         member__in=members_queryset.values("pk"), occurred_at__gte=start, occurred_at__lt=end
-    ).aggregate(
+    )
+    counts = purchases.aggregate(
         purchases=Count("pk"),
         buyers=Count("member_id", distinct=True),
         revenue=Coalesce(Sum(net, output_field=money), Value(ZERO, output_field=money)),
@@ -159,7 +210,21 @@ def _group_revenue(members_queryset, start, end, *, members: int) -> GroupRevenu
         buyers=counts["buyers"],
         purchases=counts["purchases"],
         revenue=counts["revenue"],
+        revenue_squares=_revenue_squares(purchases, net, money) if counts["buyers"] else 0.0,
     )
+
+
+def _revenue_squares(purchases, net, money) -> float:
+    """Σ over buyers of (their net revenue)², in one statement: an aggregate over a per-member GROUP BY."""
+    per_member = purchases.order_by().values("member_id").annotate(revenue=Sum(net, output_field=money))
+    sql, params = per_member.values("revenue").query.sql_with_params()
+    # DOUBLE PRECISION on both backends: this is a statistic, not money, and numeric × numeric would be slow.
+    squared = "CAST(per_member.revenue AS DOUBLE PRECISION) * CAST(per_member.revenue AS DOUBLE PRECISION)"
+    statement = f"SELECT SUM({squared}) FROM ({sql}) per_member"  # noqa: S608 - Django's compiled SQL, bound params
+    with connections[per_member.db].cursor() as cursor:
+        cursor.execute(statement, params)
+        (squares,) = cursor.fetchone()
+    return float(squares or 0)
 
 
 def points_by_day(campaign: Campaign) -> list[tuple[date, int]]:
@@ -195,7 +260,7 @@ def campaign_report(campaign: Campaign, *, now: datetime | None = None) -> Campa
     )
     redeemed = LedgerEntry.objects.filter(kind=LedgerEntry.Kind.REDEEM).filter(Exists(followed))
     redeemed = redeemed.aggregate(count=Count("pk"), points=Coalesce(Sum("points"), 0))
-    start, end = _window(campaign, now)
+    start, end, running = _window(campaign, now)
     treatment, holdout = GroupRevenue(), GroupRevenue()
     if start is not None:
         base = segment_members(campaign.segment, now=now).annotate(bucket=holdout_bucket_sql(campaign_id=campaign.pk))
@@ -220,6 +285,7 @@ def campaign_report(campaign: Campaign, *, now: datetime | None = None) -> Campa
         point_value=program.point_value,
         currency=program.currency,
         points_by_day=points_by_day(campaign),
+        running=running,
     )
 
 

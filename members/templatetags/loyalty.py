@@ -1,6 +1,6 @@
 """Template filters for the member site: points and money, formatted for the active locale."""
 
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django import template
 from django.utils.formats import number_format
@@ -51,3 +51,17 @@ def signed_points(value):
     if value < 0:
         return f"\u2212{points(-value)}"
     return "0"
+
+
+@register.filter
+def percent_signed(value):
+    """Decimal('0.1234') → '+12.3 %' / Decimal('-0.05') → '−5.0 %' (a ratio shown as a signed percentage)."""
+    try:
+        ratio = Decimal(value)
+    except (InvalidOperation, TypeError, ValueError):
+        return value
+    # Rounded here: number_format cuts extra decimals off rather than rounding them (0.81466 would read 81.4).
+    tenths = (abs(ratio) * 100).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+    number = number_format(tenths, decimal_pos=1, use_l10n=True, force_grouping=True)
+    sign = "+" if ratio > 0 else "\u2212" if ratio < 0 else ""
+    return f"{sign}{number}\u00a0%"

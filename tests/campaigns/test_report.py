@@ -1,3 +1,5 @@
+import math
+import statistics
 from datetime import timedelta
 from decimal import Decimal
 
@@ -86,7 +88,10 @@ def test_report_page_renders_the_chart_with_constant_queries(admin_client, datas
     assert response.status_code == 200
     assert "<svg" in body and 'class="bar"' in body
     assert f"<td>{timezone.localdate().isoformat()}</td><td>100</td>" in body
-    assert "Lift" in body or "No lift" in body
+    # The holdout group has not bought yet: no lift, no ROI, and the page says why with the counts.
+    assert "Not enough data yet: 0 buyers in the holdout group and 1 in the campaign group" in body
+    assert "shown once both the campaign and the holdout group have buyers" in body
+    assert "running since" in body
     for index in range(5):
         buy(treated[index % 4], "10")
     with django_assert_max_num_queries(20):
@@ -98,3 +103,68 @@ def test_chart_days_run_from_the_first_to_the_last_day_with_gaps_as_zero():
     series = [(day + timedelta(days=3), 7), (day, 5)]
     assert days_filled(series) == [(day, 5), (day + timedelta(days=1), 0), (day + timedelta(days=2), 0), series[0]]
     assert days_filled([]) == []
+
+
+def _groups(campaign, segment, size):
+    treated, holdout = [], []
+    while len(treated) < size or len(holdout) < size:
+        member = MemberFactory()
+        group = holdout if in_holdout(campaign=campaign, member_id=member.pk) else treated
+        if len(group) < size:
+            group.append(member)
+    segment_list_upload(segment=segment, content="\n".join(m.member_number for m in treated + holdout), excluded=False)
+    return treated, holdout
+
+
+def test_no_roi_while_the_holdout_group_has_no_buyers():
+    """The 9,896 % ROI beside "no lift": incremental revenue needs a holdout baseline that bought."""
+    segment = segment_factory(base=Segment.Base.LIST_ONLY)
+    campaign = campaign_factory(multiplier=Decimal("2"), holdout_percent=50, segment=segment)
+    treated, _holdout = _groups(campaign, segment, 3)
+    buy(treated[0], "100")
+    report = campaign_report(Campaign.objects.get(pk=campaign.pk))
+    assert report.holdout.members == 3 and report.holdout.buyers == 0
+    assert report.lift is None and report.incremental_revenue is None and report.roi is None
+
+
+def test_lift_has_a_confidence_interval_computed_from_each_members_revenue(admin_client):
+    from django.urls import reverse
+
+    segment = segment_factory(base=Segment.Base.LIST_ONLY)
+    campaign = campaign_factory(multiplier=Decimal("2"), holdout_percent=50, segment=segment)
+    treated, holdout = _groups(campaign, segment, 12)
+    spend_treated = [30, 40, 50, 60, 20, 80, 45, 35, 55, 65, 0, 0]  # two treated members buy nothing
+    spend_holdout = [20, 30, 25, 40, 10, 35, 30, 15, 45, 20, 0, 0]
+    for member, amount in [*zip(treated, spend_treated, strict=True), *zip(holdout, spend_holdout, strict=True)]:
+        if amount:
+            buy(member, str(amount))
+    buy(treated[0], "10")  # a second purchase: revenue is summed per member before the variance
+
+    report = campaign_report(Campaign.objects.get(pk=campaign.pk))
+    per_treated = [40, 40, 50, 60, 20, 80, 45, 35, 55, 65, 0, 0]
+    assert (report.treatment.buyers, report.holdout.buyers) == (10, 10) and report.enough_data
+    mean_t, mean_h = statistics.mean(per_treated), statistics.mean(spend_holdout)
+    ratio = mean_t / mean_h
+    se = ratio * math.sqrt(
+        statistics.variance(per_treated) / (12 * mean_t**2) + statistics.variance(spend_holdout) / (12 * mean_h**2)
+    )
+    low, high = report.lift_interval
+    assert report.lift == Decimal("0.8147")  # per member 490 / 12 = 40.83 over 270 / 12 = 22.50, minus one
+    assert abs(float(low) - (ratio - 1 - 1.959964 * se)) < 0.001
+    assert abs(float(high) - (ratio - 1 + 1.959964 * se)) < 0.001
+    assert low < report.lift < high
+
+    body = admin_client.get(reverse("admin:campaigns_campaign_report", args=[campaign.pk])).content.decode()
+    assert "Lift: +81.5\u00a0% in revenue per member" in body
+    assert "(10 buyers of 12)" in body and "95 % confidence interval" in body
+
+
+def test_an_ended_campaign_shows_its_window_from_start_to_end(admin_client):
+    from django.urls import reverse
+
+    from campaigns.services.lifecycle import campaign_end
+
+    campaign = campaign_factory(multiplier=Decimal("2"))
+    campaign_end(campaign=campaign, actor=StaffUserFactory())
+    body = admin_client.get(reverse("admin:campaigns_campaign_report", args=[campaign.pk])).content.decode()
+    assert "running since" not in body and " – " in body
