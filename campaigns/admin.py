@@ -48,6 +48,65 @@ ACTION_LABELS = {
 }
 
 
+Kind = Campaign.Kind
+CONDITIONS = {"categories", "skus", "channels", "stores", "threshold_spend"}
+STACKING = {"stackable", "priority", "per_member_cap", "budget_points"}
+#: The fields each kind uses (beyond name, schedule and audience): the form shows these and nothing else.
+KIND_LAYOUT = {
+    Kind.MULTIPLIER: {"multiplier", *CONDITIONS, *STACKING},
+    Kind.FIXED_BONUS: {"bonus_points", *CONDITIONS, "trigger", "trigger_count", "trigger_period", *STACKING},
+    Kind.BIRTHDAY: {"bonus_points", "reward", "reward_note", "birthday_scope", "budget_points"},
+    Kind.WINBACK: {"multiplier", "bonus_points", *CONDITIONS, "audience_days", "offer_days", *STACKING},
+    Kind.EXPIRY_REMINDER: {"audience_days"},
+    Kind.TIER_NEAR: {"tier_gap"},
+    Kind.MANUAL_BONUS: {"bonus_points", "per_member_cap", "budget_points"},
+}
+SECTIONS = [
+    (_("What is awarded"), ["multiplier", "bonus_points", "reward", "reward_note"]),
+    (_("Conditions"), ["categories", "skus", "channels", "stores", "threshold_spend"]),
+    (_("What triggers the bonus"), ["trigger", "trigger_count", "trigger_period"]),
+    (_("Who is targeted"), ["birthday_scope", "audience_days", "tier_gap", "offer_days"]),
+    (_("Stacking and limits"), ["stackable", "priority", "per_member_cap", "budget_points"]),
+]
+KIND_DESCRIPTIONS = {
+    Kind.MULTIPLIER: _("Multiply the points earned on matching purchases while it runs (e.g. double points)."),
+    Kind.FIXED_BONUS: _("Give a fixed number of points when a purchase meets a trigger (spend, product, Nth visit)."),
+    Kind.BIRTHDAY: _("Give points, a reward or both on the member's birthday (day or month)."),
+    Kind.WINBACK: _("Email lapsed members an offer; their next purchase within the offer earns the bonus."),
+    Kind.EXPIRY_REMINDER: _("Email members whose points expire soon (a service email, no points)."),
+    Kind.TIER_NEAR: _("Email members close to the next tier with how much is left (no points)."),
+    Kind.MANUAL_BONUS: _("Credit a fixed number of points once to everyone in the audience at launch."),
+}
+PLACEHOLDERS = (
+    "{{ first_name }}, {{ name }}, {{ balance }}, {{ value }} {{ currency }}, {{ offer }}, {{ expiring_points }}, "
+    "{{ expiry_date }}, {{ next_tier }}, {{ gap }}, {{ program }}"
+)
+#: Help texts that depend on the kind (the model's own help text serves the rest).
+KIND_HELP_TEXTS = {
+    Kind.WINBACK: {
+        "audience_days": _("Members with no purchase for this many days get the email."),
+        "offer_days": _("How long the emailed offer lasts after it is sent."),
+        "multiplier": _("Multiplier on the next purchase within the offer (1 for none)."),
+        "bonus_points": _("Fixed points on the next purchase within the offer (0 for none)."),
+    },
+    Kind.EXPIRY_REMINDER: {
+        "audience_days": _("Email members with points expiring within this many days (empty: the program default)."),
+    },
+    Kind.BIRTHDAY: {"bonus_points": _("Points given on the birthday (0 if the reward alone is the gift).")},
+    Kind.MANUAL_BONUS: {"bonus_points": _("Points credited to each member of the audience at launch.")},
+}
+EMAIL_HELP = {
+    "email_subject": _("Plain text. Placeholders: %(names)s.") % {"names": PLACEHOLDERS},
+    "email_body": _(
+        "Plain text; a blank line starts a new paragraph, and the unsubscribe link is added below. "
+        "Placeholders: %(names)s."
+    )
+    % {"names": PLACEHOLDERS},
+}
+for _kind in Campaign.EMAIL_KINDS:
+    KIND_HELP_TEXTS.setdefault(_kind, {}).update(EMAIL_HELP)
+
+
 class ListField(forms.CharField):
     """A JSON list edited as comma-separated text."""
 
@@ -133,23 +192,61 @@ class CampaignAdmin(admin.ModelAdmin):
     actions = ["schedule_selected", "launch_selected", "pause_selected", "resume_selected", "end_selected"]
     actions += ["copy_selected", "preview_audience"]
     inlines = [CampaignChangeInline]
-    fieldsets = [
-        (None, {"fields": ["name", "description", "kind", "status_display", "audience", "budget_summary"]}),
-        (_("Schedule"), {"fields": ["starts_at", "ends_at"]}),
-        (_("Audience"), {"fields": ["segment", "holdout_percent"]}),
-        (_("What is awarded"), {"fields": ["multiplier", "bonus_points", "reward", "reward_note"]}),
-        (
-            _("Conditions"),
-            {"fields": ["categories", "skus", "channels", "stores", "threshold_spend"]},
-        ),
-        (_("Trigger (fixed bonus)"), {"fields": ["trigger", "trigger_count", "trigger_period"]}),
-        (_("Stacking and limits"), {"fields": ["stackable", "priority", "per_member_cap", "budget_points"]}),
-        (
-            _("Kind settings"),
-            {"fields": ["birthday_scope", "audience_days", "tier_gap", "offer_days"]},
-        ),
-        (_("Email"), {"fields": ["email_subject", "email_body"]}),
-    ]
+
+    def get_fieldsets(self, request, obj=None):
+        """Only the fields the campaign's kind uses, so a multiplier never asks for a birthday scope."""
+        kind = self._kind(request, obj)
+        if kind is None:
+            return [(None, {"fields": ["name", "kind"]})]
+        layout = KIND_LAYOUT[kind]
+        fieldsets = [
+            (None, {"fields": ["name", "description", "kind", "status_display", "audience", "budget_summary"]}),
+            (_("Schedule"), {"fields": ["starts_at", "ends_at"]}),
+            (_("Audience"), {"fields": ["segment", "holdout_percent"]}),
+        ]
+        for title, fields in SECTIONS:
+            shown = [name for name in fields if name in layout]
+            if shown:
+                fieldsets.append((title, {"fields": shown}))
+        if kind in Campaign.EMAIL_KINDS:
+            fieldsets.append((_("Email"), {"fields": ["email_subject", "email_body", "email_preview"]}))
+        return fieldsets
+
+    def _kind(self, request, obj) -> str | None:
+        if obj is not None and obj.pk:
+            return obj.kind
+        kind = request.POST.get("kind") or request.GET.get("kind")
+        return kind if kind in Campaign.Kind.values else None
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        kind = self._kind(request, obj)
+        # The list fields are declared on the form, so the factory keeps them whatever the fieldsets say.
+        wanted = {name for _title, options in self.get_fieldsets(request, obj) for name in options["fields"]}
+        for name in set(form.base_fields) - wanted:
+            del form.base_fields[name]
+        if obj is None and kind is not None and "kind" in form.base_fields:
+            # Chosen on the previous step: carried along, not offered again beside the fields it decided.
+            form.base_fields["kind"].widget = forms.HiddenInput()
+            form.base_fields["kind"].initial = kind
+        for name, text in KIND_HELP_TEXTS.get(kind, {}).items():
+            if name in form.base_fields:
+                form.base_fields[name].help_text = text
+        return form
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if request.method == "GET" and self._kind(request, None) is None:
+            if not self.has_add_permission(request):
+                raise PermissionDenied
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "title": _("What kind of campaign?"),
+                "kinds": [(value, label, KIND_DESCRIPTIONS[value]) for value, label in Campaign.Kind.choices],
+            }
+            return TemplateResponse(request, "admin/campaigns/campaign/choose_kind.html", context)
+        extra_context = {**(extra_context or {}), "chosen_kind": Campaign.Kind(self._kind(request, None)).label}
+        return super().add_view(request, form_url, extra_context)
 
     # --- display ---
 
@@ -170,6 +267,19 @@ class CampaignAdmin(admin.ModelAdmin):
         if obj.budget_exhausted:
             return _("Budget exhausted (%(total)s)") % {"total": f"{obj.budget_points:,}"}
         return f"{obj.points_awarded:,} / {obj.budget_points:,}"
+
+    @admin.display(description=_("Preview"))
+    def email_preview(self, obj):
+        if not obj or not obj.pk:
+            return _("Save the draft to see the email as a member will read it.")
+        preview = services.campaign_email_preview(obj)
+        return format_html(
+            '<div class="email-preview"><p><strong>{}</strong> {}</p><pre>{}</pre></div><p class="help">{}</p>',
+            _("Subject:"),
+            preview.subject,
+            preview.text,
+            _("With a sample member's values (Alex, 1,250 points); saved changes show here."),
+        )
 
     @admin.display(description=_("Audience now"))
     def audience(self, obj):
@@ -192,13 +302,17 @@ class CampaignAdmin(admin.ModelAdmin):
         )
 
     def get_readonly_fields(self, request, obj=None):
-        always = ["status_display", "audience", "budget_summary"]
-        if obj is None or obj.is_draft:
+        always = ["status_display", "audience", "budget_summary", "email_preview"]
+        if obj is None:
             return always
+        if obj.is_draft:
+            # The kind decided which fields exist; a different kind is a new campaign (Copy keeps the rest).
+            return [*always, "kind"]
         editable = set(Campaign.LIVE_EDITABLE_FIELDS)
         if obj.status == Campaign.Status.ENDED:
             editable = {"name", "description"}
-        rules = [f for fs in self.fieldsets for f in fs[1]["fields"] if f not in editable and f not in always]
+        fieldsets = self.get_fieldsets(request, obj)
+        rules = [f for fs in fieldsets for f in fs[1]["fields"] if f not in editable and f not in always]
         return always + rules
 
     def has_delete_permission(self, request, obj=None):
@@ -411,6 +525,19 @@ class SegmentAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         for segment in queryset:
             services.segment_delete(segment=segment, actor=request.user)
+
+    @admin.display(description=_("Preview"))
+    def email_preview(self, obj):
+        if not obj or not obj.pk:
+            return _("Save the draft to see the email as a member will read it.")
+        preview = services.campaign_email_preview(obj)
+        return format_html(
+            '<div class="email-preview"><p><strong>{}</strong> {}</p><pre>{}</pre></div><p class="help">{}</p>',
+            _("Subject:"),
+            preview.subject,
+            preview.text,
+            _("With a sample member's values (Alex, 1,250 points); saved changes show here."),
+        )
 
     @admin.display(description=_("Audience now"))
     def audience_size(self, obj):

@@ -1,7 +1,7 @@
 """Every write of the campaigns app. Admin actions, views and tasks call these, nothing else."""
 
 from .bonuses import campaign_birthday_run, campaign_manual_bonus_run, campaigns_birthday_run_all
-from .emails import campaign_emails_send, campaigns_emails_send_all, member_unsubscribe
+from .emails import campaign_email_preview, campaign_emails_send, campaigns_emails_send_all, member_unsubscribe
 from .lifecycle import (
     TRANSITIONS,
     campaign_copy,
@@ -25,6 +25,7 @@ __all__ = [
     "campaign_copy",
     "campaign_create",
     "campaign_delete",
+    "campaign_email_preview",
     "campaign_emails_send",
     "campaign_end",
     "campaign_launch",

@@ -201,6 +201,28 @@ def email_render(campaign: Campaign, row: dict, *, offer_expires_at: datetime | 
 
 # --- Sending --------------------------------------------------------------------------------------------------
 
+#: A fictional member for the staff preview: every placeholder gets a plausible value.
+PREVIEW_MEMBER = {
+    "pk": 0,
+    "user__email": "alex@example.com",
+    "user__first_name": "Alex",
+    "user__last_name": "Sample",
+    "account__balance": 1250,
+    "expiring_points": 300,
+    "qualifying": Decimal("420"),
+    "next_threshold": Decimal("500"),
+    "next_tier": "Gold",
+}
+
+
+def campaign_email_preview(campaign: Campaign, *, now: datetime | None = None) -> Message:
+    """The campaign's email as a sample member would get it (renders only: nothing is sent or stored)."""
+    now = now or timezone.now()
+    row = {**PREVIEW_MEMBER, "expiry_date": now + timedelta(days=campaign.audience_days or 30)}
+    offer_ends = now + timedelta(days=campaign.offer_days) if campaign.offer_days else None
+    return email_render(campaign, row, offer_expires_at=offer_ends)
+
+
 VALUE_FIELDS = ("pk", "user__email", "user__first_name", "user__last_name", "account__balance")
 EXTRA_FIELDS = {
     Campaign.Kind.EXPIRY_REMINDER: ("expiring_points", "expiry_date"),

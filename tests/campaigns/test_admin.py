@@ -178,3 +178,62 @@ def test_segment_csv_upload_in_the_admin(marketer):
     assert SegmentMember.objects.filter(segment=segment, excluded=False).count() == 2
     body = marketer.get(reverse("admin:campaigns_segment_change", args=[segment.pk])).content.decode()
     assert "2 active members" in body
+
+
+def test_a_new_campaign_starts_by_choosing_its_kind(marketer):
+    page = marketer.get(reverse("admin:campaigns_campaign_add"))
+    body = page.content.decode()
+    assert page.status_code == 200 and "adminform" not in page.context
+    for value, label in Campaign.Kind.choices:
+        assert f'href="?kind={value}"' in body and str(label) in body
+
+
+@pytest.mark.parametrize(
+    ("kind", "shown", "hidden"),
+    [
+        (
+            Campaign.Kind.MULTIPLIER,
+            {"multiplier", "categories", "stackable"},
+            {"birthday_scope", "email_body", "tier_gap"},
+        ),
+        (Campaign.Kind.BIRTHDAY, {"bonus_points", "reward", "birthday_scope"}, {"multiplier", "trigger", "email_body"}),
+        (Campaign.Kind.TIER_NEAR, {"tier_gap", "email_subject", "email_body"}, {"multiplier", "bonus_points", "skus"}),
+    ],
+)
+def test_the_form_shows_only_the_fields_of_the_chosen_kind(marketer, kind, shown, hidden):
+    page = marketer.get(reverse("admin:campaigns_campaign_add"), {"kind": kind})
+    fields = set(page.context["adminform"].form.fields)
+    assert shown <= fields and not hidden & fields
+    assert f"Kind: <strong>{Campaign.Kind(kind).label}</strong>" in page.content.decode()
+
+
+def test_email_kinds_explain_the_placeholders_and_preview_the_saved_email(marketer):
+    page = marketer.get(reverse("admin:campaigns_campaign_add"), {"kind": Campaign.Kind.WINBACK})
+    assert "{{ first_name }}" in page.context["adminform"].form.fields["email_body"].help_text
+    data = add_form(
+        kind=Campaign.Kind.WINBACK,
+        multiplier="1",
+        bonus_points="200",
+        audience_days="60",
+        offer_days="14",
+        email_subject="We miss you, {{ first_name }}",
+        email_body="You have {{ balance }} points. {{ offer }}.",
+        _continue="1",
+    )
+    response = marketer.post(reverse("admin:campaigns_campaign_add"), data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    campaign = Campaign.objects.get()
+    assert campaign.kind == Campaign.Kind.WINBACK and campaign.categories == ["coffee", "tea"]
+    body = marketer.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).content.decode()
+    assert "We miss you, Alex" in body and "You have 1250 points. 200 bonus points on your next purchase" in body
+    assert "{{ first_name }}" not in body.split('class="email-preview"')[1].split("</div>")[0]
+
+
+def test_a_drafts_kind_is_fixed_and_other_kinds_fields_are_not_saved(marketer):
+    data = add_form(kind=Campaign.Kind.BIRTHDAY, bonus_points="100", multiplier="3", tier_gap="50")
+    assert marketer.post(reverse("admin:campaigns_campaign_add"), data).status_code == 302
+    campaign = Campaign.objects.get()
+    # Fields the birthday form does not have keep their defaults whatever was posted.
+    assert (campaign.bonus_points, campaign.multiplier, campaign.tier_gap) == (100, Decimal("1"), None)
+    page = marketer.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
+    assert "kind" not in page.context["adminform"].form.fields
