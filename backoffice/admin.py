@@ -86,12 +86,18 @@ class AdjustmentRequestAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "member_link", "points", "status", "requested_by", "decided_by", "reason"]
     list_filter = ["status"]
     search_fields = ["member__member_number", "reason", "requested_by__email"]
-    list_select_related = ["member", "requested_by", "decided_by"]
+    list_select_related = ["member__user", "requested_by", "decided_by"]
     actions = ["approve_selected", "reject_selected"]
 
     @admin.display(description=_("member"))
     def member_link(self, obj):
-        return format_html('<a href="{}">{}</a>', reverse("staff:member_360", args=[obj.member_id]), obj.member_id)
+        member = obj.member
+        return format_html(
+            '<a href="{}">{}</a> ({})',
+            reverse("staff:member_360", args=[obj.member_id]),
+            member.display_name,
+            member.member_number,
+        )
 
     def has_approve_permission(self, request):
         return request.user.has_perm("backoffice.approve_adjustment")
@@ -142,6 +148,13 @@ class ImportJobAdmin(ReadOnlyAdmin):
     ]
     readonly_fields = fields
     change_form_template = "admin/staff/importjob_change_form.html"
+
+    def get_fields(self, request, obj=None):
+        # The source name only means something for purchases (their entries say import:<name>).
+        if obj is not None and obj.kind != ImportJob.Kind.PURCHASES:
+            return [name for name in self.fields if name != "source_name"]
+        return self.fields
+
     change_list_template = "admin/staff/importjob_change_list.html"
 
     def change_view(self, request, object_id, form_url="", extra_context=None):

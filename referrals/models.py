@@ -175,7 +175,8 @@ class Referral(models.Model):
         ]
 
     def __str__(self):
-        return f"#{self.pk}: {self.referrer_id} → {self.friend_id} ({self.state})"
+        # Names, as staff know the people; lists select the users so this costs no query per row.
+        return f"{self.referrer.display_name} → {self.friend.display_name} ({self.get_state_display()})"
 
     @property
     def referrer_points_kept(self) -> int:
@@ -189,7 +190,7 @@ class HeldReferral(Referral):
     class Meta:
         proxy = True
         verbose_name = _("held referral")
-        verbose_name_plural = _("review queue (held referrals)")
+        verbose_name_plural = _("held referrals")
 
 
 class ReferralEvent(models.Model):

@@ -222,3 +222,22 @@ def test_audit_log_is_read_only_in_the_admin(client, auditor, support, member):
     assert client.post(delete_url, {"post": "yes"}).status_code == 403
     with pytest.raises(ValueError, match="append-only"):
         log.save()
+
+
+def test_the_reason_error_sits_beside_the_reason_field(client, support, member):
+    client.force_login(support)
+    body = client.post(
+        reverse("staff:member_adjust", args=[member.pk]), {"points": "10", "reason": "   ", "token": "tok"}
+    ).content.decode()
+    # The error follows the Reason input, inside its own row (it used to sit above the label, under Points).
+    errors_at = body.index('id="id_reason_errors"')
+    assert body.index('id="id_points"') < body.index('id="id_reason"') < errors_at
+    assert body.count("This field is required.") == 1 and body.index("This field is required.") > errors_at
+    assert not LedgerEntry.objects.exists()
+
+
+def test_adjustment_requests_list_the_member_by_name_and_number(client, support, manager, member):
+    staff_points_adjust(member=member, points=1000, reason="Big", actor=support, idempotency_key="big")
+    client.force_login(manager)
+    body = client.get(reverse("admin:backoffice_adjustmentrequest_changelist")).content.decode()
+    assert f"{member.display_name}</a> ({member.member_number})" in body

@@ -249,3 +249,10 @@ def test_running_job_page_refreshes_itself(client, manager):
     client.force_login(manager)
     page = client.get(reverse("admin:backoffice_importjob_change", args=[job.pk])).content.decode()
     assert 'http-equiv="refresh"' in page and 'aria-valuenow="40"' in page
+
+
+def test_a_members_import_page_does_not_mention_a_purchase_source(client, manager, django_capture_on_commit_callbacks):
+    members_job = run(manager, "members", BAD_MEMBERS, dry_run=True, capture=django_capture_on_commit_callbacks)
+    client.force_login(manager)
+    page = client.get(reverse("admin:backoffice_importjob_change", args=[members_job.pk]))
+    assert page.status_code == 200 and "Source name" not in page.content.decode()

@@ -177,3 +177,12 @@ def test_statistics_page_with_constant_queries(staff_client, django_assert_max_n
     assert stats["top_referrers"][0]["qualified"] == 2
     assert b"80.0%" in response.content
     assert other_friend is not None and rejected.state == State.REJECTED
+
+
+def test_referrals_are_named_by_their_people_and_the_queue_by_what_it_holds(staff_client):
+    referrer, friend, referral = _held()
+    assert str(referral) == f"{referrer.display_name} → {friend.display_name} ({referral.get_state_display()})"
+    queue = staff_client.get(reverse(QUEUE))
+    body = queue.content.decode()
+    assert "1 held referral" in body and "review queue (held referrals)" not in body
+    assert f"#{referral.pk}:" not in body
