@@ -172,6 +172,8 @@ TIME_ZONE = env.str("TIME_ZONE", default="Europe/Amsterdam")
 USE_I18N = True
 USE_TZ = True
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Our own date formats per language (loyalty_site/formats/<lang>/formats.py): one style everywhere.
+FORMAT_MODULE_PATH = ["loyalty_site.formats"]
 
 # --- Static and media -----------------------------------------------------------------------------------------
 STATIC_URL = "static/"

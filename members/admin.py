@@ -15,6 +15,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
@@ -284,7 +285,7 @@ class MemberAdmin(admin.ModelAdmin):
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
                 (
-                    entry.created_at.strftime("%Y-%m-%d %H:%M"),
+                    formats.date_format(timezone.localtime(entry.created_at), "DATETIME_FORMAT"),
                     entry.get_kind_display(),
                     f"{entry.points:+d}",
                     entry.pending_delta or "",
@@ -321,7 +322,7 @@ class MemberAdmin(admin.ModelAdmin):
                 "<tr><td>{}</td><td>{}</td><td>{} → {}</td><td>{}</td></tr>",
                 (
                     (
-                        row.created_at.strftime("%Y-%m-%d"),
+                        formats.date_format(timezone.localtime(row.created_at), "DATE_FORMAT"),
                         row.get_reason_display(),
                         row.from_tier or "—",
                         row.to_tier or "—",

@@ -1,9 +1,12 @@
 """Template filters for the member site: points and money, formatted for the active locale."""
 
+from datetime import time, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django import template
+from django.utils import formats, timezone
 from django.utils.formats import number_format
+from django.utils.translation import gettext as _
 
 register = template.Library()
 
@@ -65,3 +68,15 @@ def percent_signed(value):
     number = number_format(tenths, decimal_pos=1, use_l10n=True, force_grouping=True)
     sign = "+" if ratio > 0 else "\u2212" if ratio < 0 else ""
     return f"{sign}{number}\u00a0%"
+
+
+@register.filter
+def until(moment):
+    """An exclusive end as people read it: 1 Jan 00:00 is "until the end of 31 Dec 2026", not "until midnight"."""
+    if not moment:
+        return ""
+    local = timezone.localtime(moment)
+    if local.time() == time(0, 0):
+        last_day = (local - timedelta(days=1)).date()
+        return _("until the end of %(date)s") % {"date": formats.date_format(last_day, "DATE_FORMAT")}
+    return _("until %(moment)s") % {"moment": formats.date_format(local, "DATETIME_FORMAT")}

@@ -64,7 +64,7 @@ def test_progress_sentence_uses_spend_and_the_window_end_under_a_spend_basis(mem
     _buy(member, "T-1", "120.00", days_ago=0)
     body = member_client.get(reverse("members:dashboard")).content.decode()
     year = timezone.localdate().year
-    assert "Spend <strong>€380.00</strong> more by Dec. 31, " + str(year) in body
+    assert f"Spend <strong>€380.00</strong> more by 31 Dec {year}" in body
 
 
 def test_tier_progress_counts_only_the_window_and_what_keeps_the_tier(member):
@@ -180,3 +180,19 @@ def test_dashboard_query_count_does_not_grow_with_history(client, member, entrie
     with django_assert_max_num_queries(7):
         response = client.get(reverse("members:dashboard"))
     assert response.status_code == 200
+
+
+def test_one_date_style_and_no_midnight_in_exclusive_ends():
+    from datetime import UTC, datetime
+
+    from django.template import Context, Template
+
+    render = Template(
+        '{% load loyalty %}{{ end|until }} · {{ at|date:"DATETIME_FORMAT" }} · {{ at|date:"SHORT_DATE_FORMAT" }}'
+    )
+    tz = timezone.get_current_timezone()
+    text = render.render(
+        Context({"end": datetime(2027, 1, 1, tzinfo=tz), "at": datetime(2026, 12, 1, 6, 54, tzinfo=UTC)})
+    )
+    # 06:54 UTC is 07:54 in the program's time zone (Europe/Amsterdam); the short format is the same style.
+    assert text == "until the end of 31 Dec 2026 · 1 Dec 2026, 07:54 · 1 Dec 2026"
