@@ -168,20 +168,29 @@ def analytics_dashboard(request):
         tier_rows = dashboard.tier_distribution
         charts = {
             "enrolments": bar_chart(
-                [(day.strftime("%d %b"), n) for day, n in dashboard.enrolments_by_day], title=_("Enrolments per day")
+                [(day.strftime("%d %b"), n) for day, n in dashboard.enrolments_by_day],
+                title=_("Enrolments per day"),
+                x_label=_("day"),
+                y_label=_("members"),
             ),
             "issued": bar_chart(
                 [(day.strftime("%d %b"), issued) for day, issued, _r in dashboard.points_by_day],
                 title=_("Points issued per day"),
+                x_label=_("day"),
+                y_label=_("points"),
             ),
             "redeemed": bar_chart(
                 [(day.strftime("%d %b"), redeemed) for day, _i, redeemed in dashboard.points_by_day],
                 title=_("Points redeemed per day"),
                 colour="#b45309",
+                x_label=_("day"),
+                y_label=_("points"),
             ),
             "tiers": bar_chart(
                 [(row["tier__name"] or _("No tier"), row["members"]) for row in tier_rows],
                 title=_("Active members per tier"),
+                x_label=_("tier"),
+                y_label=_("members"),
                 colours=[row["tier__colour"] or "#888888" for row in tier_rows] or None,
             ),
         }

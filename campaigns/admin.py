@@ -460,6 +460,8 @@ class CampaignAdmin(admin.ModelAdmin):
         chart = bar_chart(
             [(day.strftime("%d %b"), points) for day, points in days],
             title=_("Points awarded per day"),
+            x_label=_("day"),
+            y_label=_("points"),
             width=720,
             height=240,
         )

@@ -80,7 +80,10 @@ def test_dashboard_page_renders_numbers_and_svg_charts(client, marketer, dataset
     response = client.get(reverse("staff:analytics"), {"start": "2025-01-01", "end": "2025-01-31"})
     assert response.status_code == 200
     body = response.content.decode()
-    assert body.count('<svg xmlns="http://www.w3.org/2000/svg" role="img"') == 4
+    assert body.count('<svg xmlns="http://www.w3.org/2000/svg" role="group"') == 4
+    # Every bar is reachable by keyboard and named with its value; the axes say what they count.
+    assert 'tabindex="0" role="img" aria-label="01 Jan: ' in body
+    assert "Points issued per day (points)" in body and ">day</text>" in body
     assert 'id="redemption-rate">20%' in body and 'id="purchase-cycle">4.50' in body
     assert 'id="repeat-rate">33%' in body and 'id="aov">30.00' in body
 

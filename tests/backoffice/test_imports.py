@@ -215,7 +215,11 @@ def test_import_pages_upload_show_progress_and_errors(client, manager, django_ca
         "admin:backoffice_importjob_change", args=[job.pk]
     )
     page = client.get(response["Location"]).content.decode()
-    assert "progressbar" in page and "5 errors" in page and 'http-equiv="refresh"' not in page
+    assert (
+        'role="progressbar" aria-label="Import progress"' in page
+        and "5 errors" in page
+        and 'http-equiv="refresh"' not in page
+    )
     report = b"".join(client.get(reverse("staff:import_errors", args=[job.pk])).streaming_content).decode()
     assert report.splitlines()[0] == "row,field,message" and len(report.splitlines()) == 6
 
