@@ -136,6 +136,16 @@ class CampaignForm(forms.ModelForm):
             "reward_note",
         ]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The admin's split date/time widget writes "Date:" and "Time:" as bare text, which names neither input.
+        for name in ("starts_at", "ends_at"):
+            widget = self.fields[name].widget if name in self.fields else None
+            if widget is not None and hasattr(widget, "widgets"):
+                label = self.fields[name].label
+                widget.widgets[0].attrs["aria-label"] = _("%(field)s: date") % {"field": label}
+                widget.widgets[1].attrs["aria-label"] = _("%(field)s: time") % {"field": label}
+
     def clean_channels(self):
         from members.models import Purchase
 

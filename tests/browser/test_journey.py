@@ -15,10 +15,12 @@ from pathlib import Path
 
 import pytest
 from django.core import mail
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from backoffice.services.staff import import_job_create
 from campaigns.models import Campaign
 from members.models import Member, User
 from members.services.purchases import PurchaseLineInput, purchase_record
@@ -256,6 +258,27 @@ def test_staff_console_pages(live_server, browser, axe_source):
     _visit(page, f"{live_server.url}{reverse('staff:member_adjust', kwargs={'member_id': member.pk})}", axe_source)
     _visit(page, f"{live_server.url}{reverse('admin:campaigns_campaign_report', args=[campaign.pk])}", axe_source)
     _screenshots(page, "campaign-report")
+    # The staff pages' own components: the campaign kind chooser, a kind's form, the saved email's preview,
+    # an import job's progress bar, the approval and review queues.
+    _visit(page, f"{live_server.url}{reverse('admin:campaigns_campaign_add')}", axe_source)
+    _visit(page, f"{live_server.url}{reverse('admin:campaigns_campaign_add')}?kind=winback", axe_source)
+    winback = campaign_factory(
+        name="We miss you",
+        kind=Campaign.Kind.WINBACK,
+        status=Campaign.Status.DRAFT,
+        audience_days=60,
+        offer_days=14,
+        bonus_points=200,
+        email_subject="We miss you, {{ first_name }}",
+        email_body="You have {{ balance }} points.",
+    )
+    _visit(page, f"{live_server.url}{reverse('admin:campaigns_campaign_change', args=[winback.pk])}", axe_source)
+    assert "We miss you, Alex" in page.content()
+    upload = SimpleUploadedFile("m.csv", b"email,first_name\nnew@example.com,New\n", content_type="text/csv")
+    job = import_job_create(kind="members", file=upload, dry_run=True, actor=staff, source_name="till")
+    _visit(page, f"{live_server.url}{reverse('admin:backoffice_importjob_change', args=[job.pk])}", axe_source)
+    for name in ("admin:backoffice_adjustmentrequest_changelist", "admin:referrals_heldreferral_changelist"):
+        _visit(page, f"{live_server.url}{reverse(name)}", axe_source)
     # Staff accounts are not members: the member site offers to join instead of enrolling.
     page.goto(f"{live_server.url}/me/")
     assert page.url.endswith("/me/join/")
