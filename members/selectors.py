@@ -25,7 +25,7 @@ from .models import (
     Tier,
     TierHistory,
 )
-from .months import add_months
+from .months import add_months, expiry_period_add
 from .qualification import qualification_window_start
 
 
@@ -181,8 +181,8 @@ def member_summary(member: Member, *, now: datetime | None = None) -> MemberSumm
             expiring_on = timezone.localdate(expiring_at)
     elif program.expiry_policy == ProgramSettings.ExpiryPolicy.ACTIVITY and account.balance:
         last_activity = member.last_purchase_at or member.enrolled_at
-        # Months counted on the local calendar, so the date shown is the local day of that moment.
-        all_expire_at = add_months(timezone.localtime(last_activity), program.expiry_months)
+        # Counted on the local calendar, so the date shown is the local day of that moment.
+        all_expire_at = timezone.localtime(expiry_period_add(program=program, moment=last_activity))
         all_expire_on = all_expire_at.date()
         if all_expire_on <= timezone.localdate(now) + timedelta(days=EXPIRY_SOON_DAYS):
             expiring_points, expiring_on, expiring_at = account.balance, all_expire_on, all_expire_at
