@@ -185,7 +185,8 @@ class EarningRuleAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         # Listed in the order the engine runs them, so the list reads like the preview's steps.
         stages = [When(kind=kind, then=Value(calculator.stage)) for kind, calculator in CALCULATORS.items()]
-        return super().get_queryset(request).annotate(run_stage=Case(*stages, default=Value(0)))
+        queryset = self.model._default_manager.get_queryset().annotate(run_stage=Case(*stages, default=Value(0)))
+        return queryset.order_by(*self.get_ordering(request))
 
     def get_ordering(self, request):
         return ["run_stage", "priority", "id"]

@@ -9,7 +9,7 @@ daylight-saving change a "day" is 23 or 25 hours, as it is on the calendar the m
 from __future__ import annotations
 
 import calendar
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TypeVar
 
 from django.utils import timezone
@@ -36,7 +36,8 @@ def add_calendar(moment: datetime, *, months: int = 0, days: int = 0) -> datetim
     zone = timezone.get_current_timezone()
     local = timezone.localtime(moment, zone).replace(tzinfo=None, fold=0)
     shifted = add_months(local, months) + timedelta(days=days)
-    return shifted.replace(tzinfo=zone).astimezone(moment.tzinfo)
+    # Through UTC, so that a time inside a gap comes back as a real instant even when ``moment`` is in that zone.
+    return shifted.replace(tzinfo=zone).astimezone(UTC).astimezone(moment.tzinfo)
 
 
 def month_start(moment: datetime | date) -> date:
