@@ -167,24 +167,8 @@ class Calculator(ABC):
             )
         )
 
-    def summary(self) -> str:
-        """The rule in a sentence for members (the terms page)."""
-        return self.describe() + self.scope()
-
     def describe(self) -> str:
         return ""
-
-    def scope(self) -> str:
-        rule, parts = self.rule, []
-        if rule.sku:
-            parts.append(f" on product {rule.sku}")
-        elif rule.category:
-            parts.append(f" on {rule.category.replace('_', ' ')}")
-        if rule.channel:
-            parts.append(f" ({rule.get_channel_display().lower()})")
-        if rule.min_spend:
-            parts.append(f" when the purchase is at least {self.program.currency} {rule.min_spend}")
-        return "".join(parts)
 
 
 class ExcludeCategory(Calculator):
@@ -208,9 +192,6 @@ class ExcludeCategory(Calculator):
                     priority=self.rule.priority,
                 )
             )
-
-    def summary(self):
-        return self.rule.name
 
 
 class SpendBased(Calculator):
@@ -301,9 +282,6 @@ class Multiplier(Calculator):
 
     def describe(self):
         return f"× {self.rule.rate.normalize()}"
-
-    def summary(self):
-        return f"{self.rule.rate.normalize()} × the points" + self.scope()
 
 
 CALCULATORS: dict[str, type[Calculator]] = {

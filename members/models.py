@@ -110,7 +110,10 @@ class ProgramSettings(models.Model):
         **RATE,
         default=Decimal("1.0000"),
         validators=[MinValueValidator(Decimal("0"))],
-        help_text=_("Points per currency unit spent, before multipliers."),
+        help_text=_(
+            "Points per currency unit spent, before multipliers; applies only while no base earning rule (per "
+            "currency unit, per visit, per unit bought, cash-back) is active."
+        ),
     )
     rounding = models.CharField(max_length=10, choices=Rounding.choices, default=Rounding.DOWN)
     max_points_per_purchase = models.PositiveIntegerField(
@@ -646,3 +649,8 @@ class EarningRule(models.Model):
             errors["rate"] = _("Cash-back is a percentage of the spend: at most 100.")
         if errors:
             raise ValidationError(errors)
+
+    @property
+    def category_label(self) -> str:
+        """The category as members read it ("gift_card" → "gift card")."""
+        return self.category.replace("_", " ")
