@@ -396,7 +396,7 @@ def expiry_reminders_send(*, now: datetime | None = None, batch_size: int = 1000
         due_sql = "l.expires_at > %s AND l.expires_at <= %s AND l.reminder_sent_at IS NULL"
         due_params = [_ts(now), _ts(horizon)]
     else:
-        # Inactive for expiry_months by the horizon, but not yet (that is the expiry job's business).
+        # Inactive for the expiry period by the horizon, but not yet (that is the expiry job's business).
         due_sql = (
             f"{activity} > %s AND {activity} <= %s AND (l.reminder_sent_at IS NULL OR l.reminder_sent_at < {activity})"
         )
