@@ -215,7 +215,7 @@ class SpendBased(Calculator):
             self.record(working, total, self.describe(), tuple(hit))
 
     def describe(self) -> str:
-        return f"{self.rule.rate.normalize()} point(s) per {self.program.currency} 1"
+        return f"{_plain(self.rule.rate)} point(s) per {self.program.currency} 1"
 
 
 class CashBack(SpendBased):
@@ -227,7 +227,7 @@ class CashBack(SpendBased):
         return line.amount * self.rule.rate / HUNDRED / self.program.point_value
 
     def describe(self):
-        return f"{self.rule.rate.normalize()}% back as points"
+        return f"{_plain(self.rule.rate)}% back as points"
 
 
 class PerUnit(SpendBased):
@@ -240,7 +240,7 @@ class PerUnit(SpendBased):
         return self.rule.rate * line.quantity
 
     def describe(self):
-        return f"{self.rule.rate.normalize()} point(s) per unit bought"
+        return f"{_plain(self.rule.rate)} point(s) per unit bought"
 
 
 class VisitBased(Calculator):
@@ -262,7 +262,7 @@ class VisitBased(Calculator):
         self.record(working, self.rule.rate, self.describe(), tuple(line.line_number for line in eligible))
 
     def describe(self):
-        return f"{self.rule.rate.normalize()} points per visit"
+        return f"{_plain(self.rule.rate)} points per visit"
 
 
 class Multiplier(Calculator):
@@ -281,7 +281,7 @@ class Multiplier(Calculator):
             self.record(working, added, self.describe(), tuple(hit))
 
     def describe(self):
-        return f"× {self.rule.rate.normalize()}"
+        return f"× {_plain(self.rule.rate)}"
 
 
 CALCULATORS: dict[str, type[Calculator]] = {
@@ -300,6 +300,11 @@ _ROUNDING = {
     ProgramSettings.Rounding.NEAREST: ROUND_HALF_UP,
     ProgramSettings.Rounding.UP: ROUND_CEILING,
 }
+
+
+def _plain(value: Decimal) -> str:
+    """A rate as people write it: 50 not 5E+1, 1.5 not 1.5000."""
+    return format(value.normalize(), "f")
 
 
 def round_points(value: Decimal, rounding: str) -> int:
@@ -349,9 +354,7 @@ def calculate(
         before = sum(working.points.values(), ZERO)
         working.points = {key: value * multiplier for key, value in working.points.items()}
         working.steps.append(
-            Step(
-                f"{basket.tier.name} tier", "tier_multiplier", before * (multiplier - 1), f"× {multiplier.normalize()}"
-            )
+            Step(f"{basket.tier.name} tier", "tier_multiplier", before * (multiplier - 1), f"× {_plain(multiplier)}")
         )
 
     unrounded = sum(working.points.values(), ZERO)

@@ -129,7 +129,9 @@ def test_the_preview_lists_each_rule_with_its_priority_and_whether_it_stopped_th
         ("Wine per bottle", 10, True, (1,)),
         ("Per euro", 100, False, (2,)),
     ]
-    assert result.steps[1].points == 100 and "later rules skip" in result.steps[1].detail
+    assert result.steps[1].points == 100
+    assert result.steps[1].detail == "50 point(s) per unit bought; later rules skip these lines"
+    assert result.steps[2].detail == "1 point(s) per EUR 1"
     assert result.line_points == {1: 100, 2: 5, 3: 0}
 
 
