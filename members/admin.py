@@ -12,6 +12,7 @@ the latest rows only and links to the filtered, paginated lists.
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db.models import Case, Value, When
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -19,6 +20,7 @@ from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from .calculators import CALCULATORS
 from .exceptions import LoyaltyError
 from .models import (
     EarningRule,
@@ -96,7 +98,17 @@ class ProgramSettingsAdmin(admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("name", "currency", "point_value")}),
         (_("Earning"), {"fields": ("base_rate", "rounding", "max_points_per_purchase", "pending_days")}),
-        (_("Expiry"), {"fields": ("expiry_policy", "expiry_months", "expiry_reminder_days")}),
+        (
+            _("Expiry"),
+            {
+                "fields": ("expiry_policy", "expiry_unit", "expiry_months", "expiry_days", "expiry_reminder_days"),
+                "description": _(
+                    "Fixed: each purchase's points expire the chosen number of months or days after they were "
+                    "earned. Activity: all points expire once the member has made no purchase for that long. Days "
+                    "and months count on the program's calendar (its time zone), keeping the time of day."
+                ),
+            },
+        ),
         (_("Tiers"), {"fields": ("tier_basis", "tier_period")}),
         (_("Transfers"), {"fields": ("transfer_max_points", "transfer_max_per_month")}),
         (
@@ -140,9 +152,49 @@ class TierAdmin(admin.ModelAdmin):
 
 @admin.register(EarningRule)
 class EarningRuleAdmin(admin.ModelAdmin):
-    list_display = ["name", "kind", "rate", "category", "sku", "channel", "is_active", "priority"]
-    list_filter = ["kind", "is_active"]
+    list_display = [
+        "name",
+        "kind",
+        "stage",
+        "priority",
+        "stop_further_rules",
+        "rate",
+        "category",
+        "sku",
+        "channel",
+        "is_active",
+    ]
+    list_filter = ["kind", "is_active", "stop_further_rules"]
     search_fields = ["name", "category", "sku"]
+    fieldsets = (
+        (None, {"fields": ("name", "kind", "is_active", "rate")}),
+        (_("Which lines"), {"fields": ("category", "sku", "channel", "min_spend")}),
+        (
+            _("Order"),
+            {
+                "fields": ("priority", "stop_further_rules"),
+                "description": _(
+                    "Rules run in stages: excluded categories first, then base rules (per currency unit, per "
+                    "visit, per unit bought, cash-back), then multipliers. Within a stage the lower priority runs "
+                    "first. A rule that stops further rules keeps the lines it applied to away from every rule "
+                    "after it; the purchase preview lists each step in this order."
+                ),
+            },
+        ),
+    )
+
+    def get_queryset(self, request):
+        # Listed in the order the engine runs them, so the list reads like the preview's steps.
+        stages = [When(kind=kind, then=Value(calculator.stage)) for kind, calculator in CALCULATORS.items()]
+        queryset = self.model._default_manager.get_queryset().annotate(run_stage=Case(*stages, default=Value(0)))
+        return queryset.order_by(*self.get_ordering(request))
+
+    def get_ordering(self, request):
+        return ["run_stage", "priority", "id"]
+
+    @admin.display(description=_("stage"), ordering="run_stage")
+    def stage(self, obj):
+        return {1: _("1 · exclusions"), 2: _("2 · base"), 3: _("3 · multipliers")}.get(CALCULATORS[obj.kind].stage)
 
     def save_model(self, request, obj, form, change):
         earning_rule_save(rule=obj, actor=request.user)

@@ -1,16 +1,21 @@
 """The earning engine: pure calculation, no writes.
 
 A basket goes through the program's active earning rules in a fixed order, each a strategy class chosen by
-``EarningRule.kind``:
+``EarningRule.kind``. The order is by stage, then by the rule's ``priority`` (lower first), then oldest first:
 
 1. exclusions (gift cards, shipping, tax…) take lines out of earning;
-2. base strategies add points per line: spend-based, visit-based, cash-back (without any active base rule the
-   program's ``base_rate`` applies as a spend rule);
+2. base strategies add points per line: spend-based (per currency unit), visit-based, per unit bought, cash-back
+   (without any active base rule the program's ``base_rate`` applies as a spend rule);
 3. category and product multipliers scale the lines they match;
 4. the member's tier multiplier scales everything;
 5. rounding (the program's rule) turns the total into whole points, shared out over the lines by largest
    remainder, and the per-purchase cap applies;
 6. earning providers registered by other apps (campaigns) add bonus awards on top.
+
+A rule with ``stop_further_rules`` takes the lines it applied to away from every rule after it in that order
+(a per-unit rule for wine that stops further rules means wine earns its points per bottle and nothing per euro,
+and no later multiplier scales it); the tier multiplier, the cap and campaign bonuses are not earning rules and
+still apply.
 
 Every step is recorded, so the same result powers recording a purchase and the "what would this basket earn"
 preview, line by line.
@@ -74,6 +79,10 @@ class Step:
     detail: str = ""
     line_numbers: tuple[int, ...] = ()
     campaign_id: int | None = None
+    #: The earning rule's priority (None for steps that are not earning rules: tier, cap, bonuses).
+    priority: int | None = None
+    #: True when this rule stopped the rules after it from applying to ``line_numbers``.
+    stops_further_rules: bool = False
 
 
 @dataclass(frozen=True)
@@ -108,11 +117,16 @@ class EarningResult:
 
 @dataclass
 class _Working:
-    """Mutable state while rules run: unrounded points per line and which lines still earn."""
+    """Mutable state while rules run: unrounded points per line, which lines earn nothing (excluded) and which
+    no later rule may touch (stopped by a rule with ``stop_further_rules``)."""
 
     points: dict[int, Decimal]
     excluded: set[int]
     steps: list[Step]
+    stopped: set[int] = field(default_factory=set)
+
+    def open_to_rules(self, line: BasketLine) -> bool:
+        return line.line_number not in self.excluded and line.line_number not in self.stopped
 
 
 class Calculator(ABC):
@@ -135,6 +149,27 @@ class Calculator(ABC):
     @abstractmethod
     def apply(self, basket: Basket, working: _Working) -> None: ...
 
+    def record(self, working: _Working, points: Decimal, detail: str, hit: tuple[int, ...]) -> None:
+        """Add this rule's step and, if it stops further rules, close its lines to the rules after it."""
+        stops = self.rule.stop_further_rules
+        if stops:
+            working.stopped.update(hit)
+            detail = f"{detail}; later rules skip these lines"
+        working.steps.append(
+            Step(
+                self.rule.name,
+                self.rule.kind,
+                points,
+                detail,
+                hit,
+                priority=self.rule.priority,
+                stops_further_rules=stops,
+            )
+        )
+
+    def describe(self) -> str:
+        return ""
+
 
 class ExcludeCategory(Calculator):
     stage = 1
@@ -148,7 +183,14 @@ class ExcludeCategory(Calculator):
         if hit:
             working.excluded.update(hit)
             working.steps.append(
-                Step(self.rule.name, self.rule.kind, ZERO, f"{self.rule.category} earns no points", hit)
+                Step(
+                    self.rule.name,
+                    self.rule.kind,
+                    ZERO,
+                    f"{self.rule.category} earns no points",
+                    hit,
+                    priority=self.rule.priority,
+                )
             )
 
 
@@ -163,17 +205,17 @@ class SpendBased(Calculator):
             return
         total, hit = ZERO, []
         for line in basket.lines:
-            if line.line_number in working.excluded or not self.matches(basket, line):
+            if not working.open_to_rules(line) or not self.matches(basket, line):
                 continue
             points = self.line_points(line)
             working.points[line.line_number] += points
             total += points
             hit.append(line.line_number)
         if hit:
-            working.steps.append(Step(self.rule.name, self.rule.kind, total, self.describe(), tuple(hit)))
+            self.record(working, total, self.describe(), tuple(hit))
 
     def describe(self) -> str:
-        return f"{self.rule.rate.normalize()} point(s) per {self.program.currency} 1"
+        return f"{_plain(self.rule.rate)} point(s) per {self.program.currency} 1"
 
 
 class CashBack(SpendBased):
@@ -185,7 +227,20 @@ class CashBack(SpendBased):
         return line.amount * self.rule.rate / HUNDRED / self.program.point_value
 
     def describe(self):
-        return f"{self.rule.rate.normalize()}% back as points"
+        return f"{_plain(self.rule.rate)}% back as points"
+
+
+class PerUnit(SpendBased):
+    """Points for every unit bought of the matching product or category ("50 points per bottle"); a line given
+    away (price 0) earns nothing."""
+
+    def line_points(self, line):
+        if line.amount <= 0:
+            return ZERO
+        return self.rule.rate * line.quantity
+
+    def describe(self):
+        return f"{_plain(self.rule.rate)} point(s) per unit bought"
 
 
 class VisitBased(Calculator):
@@ -197,22 +252,17 @@ class VisitBased(Calculator):
         eligible = [
             line
             for line in basket.lines
-            if line.line_number not in working.excluded and self.matches(basket, line) and line.amount > 0
+            if working.open_to_rules(line) and self.matches(basket, line) and line.amount > 0
         ]
         amount = sum((line.amount for line in eligible), ZERO)
         if not eligible or amount < self.rule.min_spend:
             return
         for line in eligible:
             working.points[line.line_number] += self.rule.rate * line.amount / amount
-        working.steps.append(
-            Step(
-                self.rule.name,
-                self.rule.kind,
-                self.rule.rate,
-                f"{self.rule.rate.normalize()} points per visit",
-                tuple(line.line_number for line in eligible),
-            )
-        )
+        self.record(working, self.rule.rate, self.describe(), tuple(line.line_number for line in eligible))
+
+    def describe(self):
+        return f"{_plain(self.rule.rate)} points per visit"
 
 
 class Multiplier(Calculator):
@@ -221,16 +271,17 @@ class Multiplier(Calculator):
     def apply(self, basket, working):
         added, hit = ZERO, []
         for line in basket.lines:
-            if line.line_number in working.excluded or not self.matches(basket, line):
+            if not working.open_to_rules(line) or not self.matches(basket, line):
                 continue
             before = working.points[line.line_number]
             working.points[line.line_number] = before * self.rule.rate
             added += working.points[line.line_number] - before
             hit.append(line.line_number)
         if hit:
-            working.steps.append(
-                Step(self.rule.name, self.rule.kind, added, f"× {self.rule.rate.normalize()}", tuple(hit))
-            )
+            self.record(working, added, self.describe(), tuple(hit))
+
+    def describe(self):
+        return f"× {_plain(self.rule.rate)}"
 
 
 CALCULATORS: dict[str, type[Calculator]] = {
@@ -238,16 +289,22 @@ CALCULATORS: dict[str, type[Calculator]] = {
     EarningRule.Kind.SPEND: SpendBased,
     EarningRule.Kind.CASHBACK: CashBack,
     EarningRule.Kind.VISIT: VisitBased,
+    EarningRule.Kind.PER_UNIT: PerUnit,
     EarningRule.Kind.CATEGORY_MULTIPLIER: Multiplier,
     EarningRule.Kind.PRODUCT_MULTIPLIER: Multiplier,
 }
-BASE_KINDS = {EarningRule.Kind.SPEND, EarningRule.Kind.CASHBACK, EarningRule.Kind.VISIT}
+BASE_KINDS = {EarningRule.Kind.SPEND, EarningRule.Kind.CASHBACK, EarningRule.Kind.VISIT, EarningRule.Kind.PER_UNIT}
 
 _ROUNDING = {
     ProgramSettings.Rounding.DOWN: ROUND_FLOOR,
     ProgramSettings.Rounding.NEAREST: ROUND_HALF_UP,
     ProgramSettings.Rounding.UP: ROUND_CEILING,
 }
+
+
+def _plain(value: Decimal) -> str:
+    """A rate as people write it: 50 not 5E+1, 1.5 not 1.5000."""
+    return format(value.normalize(), "f")
 
 
 def round_points(value: Decimal, rounding: str) -> int:
@@ -267,6 +324,18 @@ def distribute(total: int, weights: dict[int, Decimal]) -> dict[int, int]:
     return result
 
 
+def strategies_in_order(*, program: ProgramSettings, rules: list[EarningRule]) -> list[Calculator]:
+    """The active rules as strategies in the order they run: stage, priority (lower first), then oldest first.
+    Without an active base rule the program's base rate runs as a spend rule."""
+    active = [rule for rule in rules if rule.is_active]
+    if not any(rule.kind in BASE_KINDS for rule in active):
+        active.append(EarningRule(name="Base rate", kind=EarningRule.Kind.SPEND, rate=program.base_rate, priority=0))
+    return sorted(
+        (CALCULATORS[rule.kind](rule, program) for rule in active),
+        key=lambda calc: (calc.stage, calc.rule.priority, calc.rule.pk or 0),
+    )
+
+
 def calculate(
     *,
     basket: Basket,
@@ -277,14 +346,7 @@ def calculate(
 ) -> EarningResult:
     """What ``basket`` earns under ``rules`` (active earning rules, any order) and the registered providers."""
     working = _Working(points={line.line_number: ZERO for line in basket.lines}, excluded=set(), steps=[])
-    active = [rule for rule in rules if rule.is_active]
-    if not any(rule.kind in BASE_KINDS for rule in active):
-        active.append(EarningRule(name="Base rate", kind=EarningRule.Kind.SPEND, rate=program.base_rate, priority=0))
-    strategies = sorted(
-        (CALCULATORS[rule.kind](rule, program) for rule in active),
-        key=lambda calc: (calc.stage, calc.rule.priority, calc.rule.pk or 0),
-    )
-    for strategy in strategies:
+    for strategy in strategies_in_order(program=program, rules=rules):
         strategy.apply(basket, working)
 
     multiplier = basket.tier.earn_multiplier if basket.tier else Decimal("1")
@@ -292,9 +354,7 @@ def calculate(
         before = sum(working.points.values(), ZERO)
         working.points = {key: value * multiplier for key, value in working.points.items()}
         working.steps.append(
-            Step(
-                f"{basket.tier.name} tier", "tier_multiplier", before * (multiplier - 1), f"× {multiplier.normalize()}"
-            )
+            Step(f"{basket.tier.name} tier", "tier_multiplier", before * (multiplier - 1), f"× {_plain(multiplier)}")
         )
 
     unrounded = sum(working.points.values(), ZERO)

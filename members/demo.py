@@ -61,9 +61,34 @@ def seed(*, stdout=None):
     for index in range(1, 6):
         other = _user(f"member{index}@example.com", DEMO_MEMBER_PASSWORD, first_name=f"Member{index}")
         member_enroll(user=other, marketing_consent=index % 2 == 0)
+    _seed_earning_rules(staff)
     _seed_purchases(member)
     _seed_ledger_extras(member, staff)
     return {"staff": staff, "member": member}
+
+
+#: (name, kind, fields): the exclusions the terms page lists, and a per-unit rule that stops further rules, beside
+#: a points-per-euro rule (a per-unit rule is a base rule, so the base rate alone would no longer apply).
+DEMO_EARNING_RULES = [
+    ("Gift cards", "exclude_category", {"category": "gift_card", "priority": 1}),
+    ("Shipping", "exclude_category", {"category": "shipping", "priority": 2}),
+    (
+        "50 points per 1 kg bag of coffee",
+        "per_unit",
+        {"sku": "COF-1KG", "rate": Decimal("50"), "priority": 10, "stop_further_rules": True},
+    ),
+    ("1 point per euro", "spend", {"rate": Decimal("1"), "priority": 100}),
+]
+
+
+def _seed_earning_rules(staff):
+    """The demo program's rules, through the staff service (audited), looked up by name so a rerun adds none."""
+    from .models import EarningRule
+    from .services.program import earning_rule_save
+
+    for name, kind, fields in DEMO_EARNING_RULES:
+        if not EarningRule.objects.filter(name=name).exists():
+            earning_rule_save(rule=EarningRule(name=name, kind=kind, **fields), actor=staff)
 
 
 def _seed_ledger_extras(member, staff):

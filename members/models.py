@@ -15,7 +15,8 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
-from django.core.validators import MinValueValidator
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -28,6 +29,8 @@ MONEY = {"max_digits": 12, "decimal_places": 2}
 #: Sums of many purchases (a member's month of qualifying spend): room for ten thousand of the largest purchase.
 MONEY_SUM = {"max_digits": 16, "decimal_places": 2}
 RATE = {"max_digits": 9, "decimal_places": 4}
+#: Longest expiry period in days (ten years and leap days): a longer one is better said in months.
+MAX_EXPIRY_DAYS = 3660
 
 
 class UserManager(BaseUserManager):
@@ -75,8 +78,12 @@ class ProgramSettings(models.Model):
 
     class ExpiryPolicy(models.TextChoices):
         NONE = "none", _("Points never expire")
-        FIXED = "fixed", _("Fixed: N months after earning")
-        ACTIVITY = "activity", _("Activity: all points expire after N months without a purchase")
+        FIXED = "fixed", _("Fixed: N months (or days) after earning")
+        ACTIVITY = "activity", _("Activity: all points expire after N months (or days) without a purchase")
+
+    class ExpiryUnit(models.TextChoices):
+        MONTHS = "months", _("Months")
+        DAYS = "days", _("Days")
 
     class Rounding(models.TextChoices):
         DOWN = "down", _("Round down")
@@ -103,14 +110,30 @@ class ProgramSettings(models.Model):
         **RATE,
         default=Decimal("1.0000"),
         validators=[MinValueValidator(Decimal("0"))],
-        help_text=_("Points per currency unit spent, before multipliers."),
+        help_text=_(
+            "Points per currency unit spent, before multipliers; applies only while no base earning rule (per "
+            "currency unit, per visit, per unit bought, cash-back) is active."
+        ),
     )
     rounding = models.CharField(max_length=10, choices=Rounding.choices, default=Rounding.DOWN)
     max_points_per_purchase = models.PositiveIntegerField(
         null=True, blank=True, help_text=_("Cap on points from one purchase; empty for no cap.")
     )
     expiry_policy = models.CharField(max_length=10, choices=ExpiryPolicy.choices, default=ExpiryPolicy.FIXED)
-    expiry_months = models.PositiveSmallIntegerField(default=24)
+    expiry_unit = models.CharField(
+        max_length=6,
+        choices=ExpiryUnit.choices,
+        default=ExpiryUnit.MONTHS,
+        help_text=_("Whether the expiry period counts calendar months or days, in the program's time zone."),
+    )
+    expiry_months = models.PositiveSmallIntegerField(
+        default=24, help_text=_("The expiry period when it counts months.")
+    )
+    expiry_days = models.PositiveSmallIntegerField(
+        default=0,
+        validators=[MaxValueValidator(MAX_EXPIRY_DAYS)],
+        help_text=_("The expiry period when it counts days."),
+    )
     expiry_reminder_days = models.PositiveSmallIntegerField(default=30)
     pending_days = models.PositiveSmallIntegerField(
         default=14, help_text=_("Return window: purchase points stay pending this many days.")
@@ -129,7 +152,10 @@ class ProgramSettings(models.Model):
     class Meta:
         verbose_name = _("program settings")
         verbose_name_plural = _("program settings")
-        constraints = [models.CheckConstraint(condition=Q(pk=1), name="program_settings_singleton")]
+        constraints = [
+            models.CheckConstraint(condition=Q(pk=1), name="program_settings_singleton"),
+            models.CheckConstraint(condition=Q(expiry_days__lte=MAX_EXPIRY_DAYS), name="program_expiry_days_range"),
+        ]
 
     def __str__(self):
         return self.name
@@ -138,6 +164,30 @@ class ProgramSettings(models.Model):
         self.pk = 1
         super().save(*args, **kwargs)
         program_cache_clear()
+
+    def clean(self):
+        super().clean()
+        if self.expiry_policy == self.ExpiryPolicy.NONE:
+            return
+        if self.expiry_unit == self.ExpiryUnit.DAYS and not self.expiry_days:
+            raise ValidationError(
+                {"expiry_days": _("Points that expire after a number of days need that number (at least 1).")}
+            )
+        if self.expiry_unit == self.ExpiryUnit.MONTHS and not self.expiry_months:
+            raise ValidationError(
+                {"expiry_months": _("Points that expire after a number of months need that number (at least 1).")}
+            )
+
+    @property
+    def expires_by_days(self) -> bool:
+        return self.expiry_unit == self.ExpiryUnit.DAYS
+
+    @property
+    def expiry_period(self) -> int:
+        """The expiry period's length in its unit (days or months); 0 when points do not expire."""
+        if self.expiry_policy == self.ExpiryPolicy.NONE:
+            return 0
+        return self.expiry_days if self.expires_by_days else self.expiry_months
 
 
 class Tier(models.Model):
@@ -523,11 +573,17 @@ class QualifyingActivity(models.Model):
 
 
 class EarningRule(models.Model):
-    """A rule of the earning engine; ``kind`` chooses the calculator strategy in ``members.calculators``."""
+    """A rule of the earning engine; ``kind`` chooses the calculator strategy in ``members.calculators``.
+
+    Rules run in stages (exclusions, then base rules, then multipliers) and within a stage by ``priority``, lower
+    first, then oldest first. A rule with ``stop_further_rules`` takes the lines it applied to away from every rule
+    that runs after it.
+    """
 
     class Kind(models.TextChoices):
         SPEND = "spend", _("Points per currency unit spent")
         VISIT = "visit", _("Points per visit")
+        PER_UNIT = "per_unit", _("Points per unit bought")
         CASHBACK = "cashback", _("Cash-back percentage as points")
         CATEGORY_MULTIPLIER = "category_multiplier", _("Category multiplier")
         PRODUCT_MULTIPLIER = "product_multiplier", _("Product multiplier")
@@ -536,11 +592,24 @@ class EarningRule(models.Model):
     name = models.CharField(max_length=100)
     kind = models.CharField(max_length=24, choices=Kind.choices)
     is_active = models.BooleanField(default=True)
-    priority = models.PositiveSmallIntegerField(default=100, help_text=_("Lower runs first."))
+    priority = models.PositiveSmallIntegerField(
+        default=100,
+        help_text=_(
+            "Order within the rule's stage (exclusions, then base rules, then multipliers): lower runs first; "
+            "equal priorities run oldest first."
+        ),
+    )
+    stop_further_rules = models.BooleanField(
+        default=False,
+        help_text=_("The lines this rule applied to earn nothing more from the rules that run after it."),
+    )
     rate = models.DecimalField(
         **RATE,
         default=Decimal("1.0000"),
-        help_text=_("Points per unit (spend), points per visit (visit), percent (cash-back) or multiplier."),
+        help_text=_(
+            "Points per currency unit (spend), points per visit (visit), points per unit bought (per unit), "
+            "percent (cash-back) or multiplier."
+        ),
     )
     category = models.CharField(max_length=64, blank=True)
     sku = models.CharField(max_length=64, blank=True)
@@ -563,3 +632,25 @@ class EarningRule(models.Model):
         result = super().delete(*args, **kwargs)
         program_cache_clear()
         return result
+
+    def clean(self):
+        super().clean()
+        Kind = self.Kind
+        errors = {}
+        if self.kind in (Kind.EXCLUDE_CATEGORY, Kind.CATEGORY_MULTIPLIER) and not self.category:
+            errors["category"] = _("Name the category this rule is for.")
+        if self.kind == Kind.PRODUCT_MULTIPLIER and not self.sku:
+            errors["sku"] = _("Name the product (SKU) this rule is for.")
+        if self.kind == Kind.PER_UNIT and not (self.category or self.sku):
+            errors["category"] = _("Points per unit are for a product or a category: name the SKU or the category.")
+        if self.kind == Kind.EXCLUDE_CATEGORY and self.stop_further_rules:
+            errors["stop_further_rules"] = _("An excluded category already earns nothing from any rule.")
+        if self.kind == Kind.CASHBACK and self.rate is not None and self.rate > 100:
+            errors["rate"] = _("Cash-back is a percentage of the spend: at most 100.")
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def category_label(self) -> str:
+        """The category as members read it ("gift_card" → "gift card")."""
+        return self.category.replace("_", " ")

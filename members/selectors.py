@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from . import hooks
 from .cache import EARNING_RULES_CACHE_KEY, PROGRAM_SETTINGS_CACHE_KEY, TIERS_CACHE_KEY
+from .calculators import strategies_in_order
 from .models import (
     EarningRule,
     LedgerEntry,
@@ -25,7 +26,7 @@ from .models import (
     Tier,
     TierHistory,
 )
-from .months import add_months
+from .months import add_months, expiry_period_add
 from .qualification import qualification_window_start
 
 
@@ -181,8 +182,8 @@ def member_summary(member: Member, *, now: datetime | None = None) -> MemberSumm
             expiring_on = timezone.localdate(expiring_at)
     elif program.expiry_policy == ProgramSettings.ExpiryPolicy.ACTIVITY and account.balance:
         last_activity = member.last_purchase_at or member.enrolled_at
-        # Months counted on the local calendar, so the date shown is the local day of that moment.
-        all_expire_at = add_months(timezone.localtime(last_activity), program.expiry_months)
+        # Counted on the local calendar, so the date shown is the local day of that moment.
+        all_expire_at = timezone.localtime(expiry_period_add(program=program, moment=last_activity))
         all_expire_on = all_expire_at.date()
         if all_expire_on <= timezone.localdate(now) + timedelta(days=EXPIRY_SOON_DAYS):
             expiring_points, expiring_on, expiring_at = account.balance, all_expire_on, all_expire_at
@@ -312,6 +313,40 @@ def _start_of_day(day: date) -> datetime:
 def earning_rules_public() -> list[EarningRule]:
     """Active earning rules, for the public 'how to earn' page."""
     return list(EarningRule.objects.filter(is_active=True).order_by("priority", "id"))
+
+
+@dataclass(frozen=True)
+class ProgramTerms:
+    """What the terms page states, read from the rules the engine really applies (no queries: all cached)."""
+
+    program: ProgramSettings
+    #: The rules that award or scale points, in the order the engine runs them; the program's base rate appears
+    #: as an unsaved spend rule (no pk) when no base rule is active.
+    earning_rules: list[EarningRule]
+    #: Categories that earn nothing, in the staff's wording of the category (underscores as spaces).
+    excluded_categories: list[str]
+    tiers: list[Tier]
+
+    @property
+    def uses_base_rate(self) -> bool:
+        return any(rule.pk is None for rule in self.earning_rules)
+
+    @property
+    def has_tier_multipliers(self) -> bool:
+        return any(tier.earn_multiplier != 1 for tier in self.tiers)
+
+
+def program_terms() -> ProgramTerms:
+    """The program's real rules for the terms page: what earns, what is excluded, expiry, tiers."""
+    program = program_settings_get()
+    strategies = strategies_in_order(program=program, rules=earning_rules_active())
+    excluded = [s.rule.category_label for s in strategies if s.rule.kind == EarningRule.Kind.EXCLUDE_CATEGORY]
+    return ProgramTerms(
+        program=program,
+        earning_rules=[s.rule for s in strategies if s.rule.kind != EarningRule.Kind.EXCLUDE_CATEGORY],
+        excluded_categories=list(dict.fromkeys(excluded)),
+        tiers=tiers_list(),
+    )
 
 
 def member_export(member: Member) -> dict:

@@ -32,6 +32,7 @@ from .selectors import (
     member_summary,
     member_tier_moves,
     member_tier_progress,
+    program_terms,
     tiers_list,
 )
 from .services import member_close, member_enroll, member_update_profile
@@ -119,7 +120,7 @@ def home(request):
 
 
 def terms(request):
-    return render(request, "terms.html")
+    return render(request, "terms.html", {"terms": program_terms()})
 
 
 @member_view

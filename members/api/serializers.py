@@ -140,6 +140,12 @@ class StepOutSerializer(serializers.Serializer):
     detail = serializers.CharField()
     line_numbers = serializers.ListField(child=serializers.IntegerField())
     campaign_id = serializers.IntegerField(allow_null=True)
+    priority = serializers.IntegerField(
+        allow_null=True, help_text=_("The earning rule's priority within its stage; null for tier, cap and bonuses.")
+    )
+    stops_further_rules = serializers.BooleanField(
+        help_text=_("True when this rule stopped the rules after it from applying to its lines.")
+    )
 
 
 class PreviewLineOutSerializer(serializers.Serializer):

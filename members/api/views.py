@@ -192,6 +192,8 @@ class PurchasePreviewView(LoyaltyAPIView):
                     "detail": step.detail,
                     "line_numbers": list(step.line_numbers),
                     "campaign_id": step.campaign_id,
+                    "priority": step.priority,
+                    "stops_further_rules": step.stops_further_rules,
                 }
                 for order, step in enumerate(result.steps, start=1)
             ],

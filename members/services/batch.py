@@ -38,8 +38,9 @@ from integrations.metrics import POINTS
 from .. import hooks
 from ..models import LedgerEntry, Member, PointsAccount, PointsLot, ProgramSettings, QualifyingActivity, Tier
 from ..models import TierHistory as TierHistoryModel
+from ..months import expiry_period_add
 from ..selectors import program_settings_get, tiers_list
-from .ledger import _post_settlement, account_lock, accounts_for_update, add_months
+from .ledger import _post_settlement, account_lock, accounts_for_update
 from .tier_news import tier_news_queue
 from .tiers import qualification_window_start
 
@@ -97,15 +98,15 @@ def _expiry_due_sql(program: ProgramSettings, now: datetime, alias: str) -> tupl
     """The condition a lot (table alias ``alias``) meets when it is due to expire, or None (policy NONE).
 
     FIXED: its own date has passed. ACTIVITY: its member's last activity (last purchase, or enrolment if they
-    never bought anything) is older than ``expiry_months``; a lot that was given its own date (e.g. a bonus
-    valid for a month) also expires on that date.
+    never bought anything) is older than the expiry period (months or days); a lot that was given its own date
+    (e.g. a bonus valid for a month) also expires on that date.
     """
     policy = program.expiry_policy
     base = f"{alias}.remaining > 0 AND {alias}.is_pending = %s AND {alias}.expires_at <= %s"
     if policy == ProgramSettings.ExpiryPolicy.FIXED:
         return base, [False, _ts(now)]
     if policy == ProgramSettings.ExpiryPolicy.ACTIVITY:
-        cutoff = add_months(now, -program.expiry_months)
+        cutoff = expiry_period_add(program=program, moment=now, times=-1)
         sql = (
             f"{alias}.remaining > 0 AND {alias}.is_pending = %s AND ({alias}.expires_at <= %s OR EXISTS ("
             f"SELECT 1 FROM {MEMBERS} m WHERE m.id = {alias}.account_id"
@@ -395,11 +396,14 @@ def expiry_reminders_send(*, now: datetime | None = None, batch_size: int = 1000
         due_sql = "l.expires_at > %s AND l.expires_at <= %s AND l.reminder_sent_at IS NULL"
         due_params = [_ts(now), _ts(horizon)]
     else:
-        # Inactive for expiry_months by the horizon, but not yet (that is the expiry job's business).
+        # Inactive for the expiry period by the horizon, but not yet (that is the expiry job's business).
         due_sql = (
             f"{activity} > %s AND {activity} <= %s AND (l.reminder_sent_at IS NULL OR l.reminder_sent_at < {activity})"
         )
-        due_params = [_ts(add_months(now, -program.expiry_months)), _ts(add_months(horizon, -program.expiry_months))]
+        due_params = [
+            _ts(expiry_period_add(program=program, moment=now, times=-1)),
+            _ts(expiry_period_add(program=program, moment=horizon, times=-1)),
+        ]
     user_table = Member._meta.get_field("user").related_model._meta.db_table
     base = (
         f"FROM {LOTS} l JOIN {MEMBERS} m ON m.id = l.account_id JOIN {user_table} u ON u.id = m.user_id"
@@ -442,7 +446,7 @@ def _remind_chunk(ids, base, base_params, due_sql, due_params, program, now) -> 
             lot_ids.append(lot_id)
             expiry = _as_datetime(expires_at)
             if program.expiry_policy == ProgramSettings.ExpiryPolicy.ACTIVITY:
-                activity_expiry = add_months(_as_datetime(active_at), program.expiry_months)
+                activity_expiry = expiry_period_add(program=program, moment=_as_datetime(active_at))
                 expiry = min(expiry, activity_expiry) if expiry else activity_expiry
             reminder = reminders.setdefault(member_id, _Reminder(member_id, email, first_name, number))
             day = timezone.localdate(expiry)

@@ -37,7 +37,7 @@ from ..exceptions import (
     TransferNotAllowed,
 )
 from ..models import LedgerEntry, Member, PointsAccount, PointsLot, ProgramSettings
-from ..months import add_months
+from ..months import expiry_period_add
 from ..selectors import program_settings_get
 from .sql import insert_values, mark_saved, quote
 
@@ -61,7 +61,7 @@ def ledger_writes() -> int:
 def lot_expiry_for(*, program: ProgramSettings, earned_at: datetime) -> datetime | None:
     """When points earned at ``earned_at`` expire under the program's policy (None: no date of their own)."""
     if program.expiry_policy == ProgramSettings.ExpiryPolicy.FIXED:
-        return add_months(earned_at, program.expiry_months)
+        return expiry_period_add(program=program, moment=earned_at)
     return None
 
 

@@ -1,12 +1,15 @@
 """Calendar-month arithmetic on fixed dates: end-of-month clamping, leap days, year boundaries."""
 
 from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
+from django.utils import timezone
 
 from members.models import PointsLot, ProgramSettings
+from members.months import add_months
 from members.months import add_months as _add_months
-from members.services.ledger import add_months, lot_expiry_for
+from members.services.ledger import lot_expiry_for
 from members.services.tiers import qualification_window_start, review_date_after
 
 from .conftest import buy, program_set
@@ -54,7 +57,18 @@ def test_the_selectors_month_helper_agrees_on_dates_and_datetimes(start, months,
 )
 def test_fixed_expiry_counts_calendar_months_from_the_earning_date(earned, months, expires):
     program = program_set(expiry_policy=ProgramSettings.ExpiryPolicy.FIXED, expiry_months=months)
-    assert lot_expiry_for(program=program, earned_at=at(*earned)) == at(*expires)
+    expiry = timezone.localtime(lot_expiry_for(program=program, earned_at=at(*earned)))
+    # Counted on the program's calendar: the local wall-clock time is kept across a daylight-saving change.
+    assert (expiry.date(), expiry.time()) == (date(*expires), timezone.localtime(at(*earned)).time())
+
+
+@pytest.mark.django_db
+def test_months_count_on_the_local_calendar_not_in_utc():
+    program = program_set(expiry_policy=ProgramSettings.ExpiryPolicy.FIXED, expiry_months=1)
+    # 00:30 on 1 March in Amsterdam is still 28 February in UTC; a month later is 1 April, not 29 March.
+    earned = datetime(2026, 3, 1, 0, 30, tzinfo=ZoneInfo("Europe/Amsterdam"))
+    expiry = timezone.localtime(lot_expiry_for(program=program, earned_at=earned), ZoneInfo("Europe/Amsterdam"))
+    assert expiry.replace(tzinfo=None) == datetime(2026, 4, 1, 0, 30)  # noqa: DTZ001 - a local wall-clock time
 
 
 @pytest.mark.django_db
