@@ -390,7 +390,14 @@ def points_adjust(
 
 @transaction.atomic
 def points_transfer(
-    *, sender: Member, recipient: Member, points: int, idempotency_key: str, actor=None, note: str = ""
+    *,
+    sender: Member,
+    recipient: Member,
+    points: int,
+    idempotency_key: str,
+    actor=None,
+    note: str = "",
+    now: datetime | None = None,
 ) -> tuple[LedgerEntry, LedgerEntry]:
     """Move spendable points from one member to another (family pooling), within the program's limits.
 
@@ -416,8 +423,9 @@ def points_transfer(
             LedgerEntry.objects.get(idempotency_key=out_key),
             LedgerEntry.objects.get(idempotency_key=in_key),
         )
-    now = timezone.now()
-    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    now = now or timezone.now()
+    # The monthly limit resets when the month begins where the program is, not in UTC.
+    month_start = timezone.localtime(now).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     sent_this_month = -(
         LedgerEntry.objects.filter(account_id=sender.pk, kind=Kind.TRANSFER_OUT, created_at__gte=month_start).aggregate(
             total=Sum("points")

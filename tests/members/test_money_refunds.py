@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from members.exceptions import RefundExceedsPurchase
 from members.models import LedgerEntry, PointsLot, ProgramSettings, Purchase, QualifyingActivity
 from members.services import batch, points_adjust
 from members.services.purchases import PurchaseLineInput, RefundLineInput, purchase_record, purchase_refund
@@ -45,6 +46,18 @@ def test_two_units_at_once_then_the_last_one_claws_back_6_then_4(program, member
     last = purchase_refund(purchase=result.purchase, refund_id="R-2", lines=[RefundLineInput(line_number=1)])
     assert (two.points_clawed_back, last.points_clawed_back) == (6, 4)
     assert (two.amount, last.amount) == (Decimal("6.68"), Decimal("3.34"))
+
+
+def test_one_refund_naming_the_same_line_twice_refunds_both_quantities(program, member):
+    """A till that sends a line once per scanned item: the quantities add up (and still cannot exceed the line)."""
+    result = buy(member, lines=[PurchaseLineInput(sku="X", quantity=3, unit_price=Decimal("3.34"))])
+    twice = [RefundLineInput(line_number=1, quantity=1), RefundLineInput(sku="X", quantity=1)]
+    refund = purchase_refund(purchase=result.purchase, refund_id="R-1", lines=twice)
+    assert (refund.amount, refund.points_clawed_back) == (Decimal("6.68"), 6)
+    assert Purchase.objects.get(pk=result.purchase.pk).lines.get().refunded_quantity == 2
+    with pytest.raises(RefundExceedsPurchase):
+        purchase_refund(purchase=result.purchase, refund_id="R-2", lines=[RefundLineInput(line_number=1)] * 2)
+    assert assert_consistent(member).balance == 4
 
 
 def test_a_refund_takes_its_own_purchases_lot_before_an_older_lot_that_expires_sooner(program, member):
