@@ -332,17 +332,17 @@ def test_verify_ledger_reports_every_mismatch_and_fails(program, member, capsys)
 
 
 def test_the_monthly_transfer_limit_resets_at_the_programs_midnight_not_utcs(program, member):
-    """Amsterdam is UTC+1 in winter: 00:30 on 1 December there is 23:30 on 30 November in UTC."""
+    """Amsterdam is UTC+1 in winter: midnight on 1 December there is 23:00 on 30 November in UTC."""
     program_set(transfer_max_points=50, transfer_max_per_month=80)
     other = MemberFactory()
     buy(member, "500")
     tz = timezone.get_current_timezone()
     last_of_november = datetime(2026, 11, 30, 23, 50, tzinfo=tz)
-    first_of_december = datetime(2026, 12, 1, 0, 30, tzinfo=tz)
+    first_of_december = datetime(2026, 12, 1, 0, 0, tzinfo=tz)  # the very first instant of the month counts
     points_transfer(sender=member, recipient=other, points=50, idempotency_key="nov", now=last_of_november)
     # November's 50 do not count in December: 50 more fit under December's 80.
     points_transfer(sender=member, recipient=other, points=50, idempotency_key="dec-1", now=first_of_december)
-    # But what was sent 30 minutes into December does: 50 + 31 would pass 80.
+    # But what was sent at the stroke of midnight does: 50 + 31 would pass 80.
     with pytest.raises(TransferNotAllowed):
         points_transfer(
             sender=member, recipient=other, points=31, idempotency_key="dec-2", now=first_of_december + days(1)
