@@ -118,3 +118,21 @@ def test_pages_load_nothing_from_outside(member_client):
         body = member_client.get(reverse(name)).content.decode()
         for attribute in ('src="http', 'href="http', "url(http"):
             assert attribute not in body, (name, attribute)
+
+
+@pytest.mark.parametrize(
+    ("url", "title", "button"),
+    [("/accounts/login/", "Log in", "Log in"), ("/accounts/signup/", "Join", "Join")],
+)
+def test_account_pages_use_the_sites_words_not_allauths_stock_ones(client, url, title, button):
+    body = client.get(url).content.decode()
+    head, page = body.split("</title>", 1)
+    assert title in head.split("<title>", 1)[1]
+    assert f">{button}</button>" in " ".join(page.split()).replace("> ", ">").replace(" <", "<")
+    for stock in ("Sign In", "Sign Up", "Signup", "sign up first"):
+        assert stock not in body
+
+
+def test_the_logout_page_says_log_out(member_client):
+    body = member_client.get("/accounts/logout/").content.decode()
+    assert "Log out of your account on this device?" in body and "Sign Out" not in body
