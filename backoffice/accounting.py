@@ -229,7 +229,7 @@ def accounting_csv_rows(liability: Liability, movements: Movements):
 SALE_POINTS = Q(kind__in=[Kind.EARN, Kind.BONUS], purchase__isnull=False) | Q(kind__in=[Kind.CLAWBACK, Kind.SETTLEMENT])
 FREE_POINTS = Q(kind__in=[Kind.BONUS], purchase__isnull=True) | Q(kind__in=[Kind.REFERRAL, Kind.IMPORT, Kind.ADJUST])
 REDEEMED_POINTS = Q(kind__in=[Kind.REDEEM, Kind.DONATION])
-NO_ESTIMATE_RATE = Decimal("1")
+NO_ESTIMATE_RATE = Decimal("1.0000")
 
 
 @dataclass(frozen=True)
@@ -569,7 +569,8 @@ def points_revenue_for(period: Period) -> PointsRevenue:
     """The period's allocation, revenue, contract liability and schedule. A closed period answers with the
     figures it was closed with; any other range is worked out from the ledger (about a dozen queries)."""
     program = program_settings_get()
-    settings_row = AccountingSettings.load()
+    # Read, never created here: the report may run on a read replica.
+    settings_row = AccountingSettings.objects.filter(pk=1).first() or AccountingSettings()
     estimates = redemption_estimates()
     periods = closed_periods()
     method = str(POINTS_METHOD_TEXT % {"point_value": program.point_value, "currency": program.currency})

@@ -17,6 +17,7 @@ from backoffice import accounting
 from backoffice.models import AccountingPeriod, AccountingSettings, RedemptionRateEstimate, StaffAuditLog
 from backoffice.periods import Period
 from backoffice.services.staff import PermissionMissing, _require, audit_record
+from members import audit
 from members.exceptions import LoyaltyError
 
 Action = StaffAuditLog.Action
@@ -28,6 +29,7 @@ __all__ = [
     "PermissionMissing",
     "accounting_period_close",
     "accounting_period_reopen",
+    "accounting_settings_save",
     "redemption_estimate_set",
 ]
 
@@ -168,3 +170,8 @@ def accounting_period_reopen(*, period: AccountingPeriod, reason: str, actor) ->
         reason=reason,
     )
     return period
+
+
+def accounting_settings_save(*, accounting_settings: AccountingSettings, actor) -> AccountingSettings:
+    """Save the accounting method as edited by staff, with an audit row in the same transaction."""
+    return audit.rule_save(accounting_settings, actor=actor)
