@@ -216,18 +216,22 @@ def accounting_csv_rows(liability: Liability, movements: Movements):
 # point issued adds to the amount allocated to points, every point redeemed earns its share of it, and the
 # expected redemption rate in force decides what share that is (``backoffice.ifrs15`` has the arithmetic).
 #
-# - Points issued with a sale (earned and bonus entries of a purchase, less refund clawbacks and settlements) get
-#   their share of the sale's price by relative stand-alone selling prices, per stretch of days with one estimate.
-# - Points issued without a sale (bonuses not tied to a purchase, referral bonuses, opening balances, staff
-#   adjustments) have no price to share: they are added at their stand-alone price, which the books carry as a
-#   marketing expense.
-# - Sales are purchases in the program currency by the day they happened, less refunds by the day refunded.
+# - Points issued with a sale (a purchase's earned and bonus points, less what its refunds clawed back) get their
+#   share of the sale's price by relative stand-alone selling prices, per stretch of days with one estimate. Price
+#   and points come from the same rows at the same moments (purchases by the day they happened, refunds by the
+#   day refunded), so a till that reports late cannot put a sale in one period and its points in another.
+# - Points issued without a sale (bonuses and earnings not tied to a purchase, referral bonuses, opening balances,
+#   staff adjustments) have no price to share: they are added at their stand-alone price, which the books carry as
+#   a marketing expense. They come from the ledger, by the entry's time.
+# - Only purchases in the program currency count. Settlements of owed points are not counted again: the refund
+#   that made them owed already took the points out of the pool.
 #
 # A pool figure is cumulative: the figures of the latest closed period ending on or before the day, plus what the
 # ledger, purchases and refunds add after it (and what arrived late for a closed period: rows above its marks).
 
-SALE_POINTS = Q(kind__in=[Kind.EARN, Kind.BONUS], purchase__isnull=False) | Q(kind__in=[Kind.CLAWBACK, Kind.SETTLEMENT])
-FREE_POINTS = Q(kind__in=[Kind.BONUS], purchase__isnull=True) | Q(kind__in=[Kind.REFERRAL, Kind.IMPORT, Kind.ADJUST])
+FREE_POINTS = Q(kind__in=[Kind.EARN, Kind.BONUS], purchase__isnull=True) | Q(
+    kind__in=[Kind.REFERRAL, Kind.IMPORT, Kind.ADJUST]
+)
 REDEEMED_POINTS = Q(kind__in=[Kind.REDEEM, Kind.DONATION])
 NO_ESTIMATE_RATE = Decimal("1.0000")
 
@@ -432,10 +436,12 @@ def pool_at(
     for index, (start, end, _rate) in enumerate(stretches):
         first = index == 0
         in_stretch = _in_stretch("created_at", start, end, first)
-        ledger_sums[f"sale_{index}"] = Sum(MOVED, filter=SALE_POINTS & in_stretch)
         ledger_sums[f"free_{index}"] = Sum(MOVED, filter=FREE_POINTS & in_stretch)
-        purchase_sums[f"sales_{index}"] = Sum("total", filter=_in_stretch("occurred_at", start, end, first))
+        sold_in_stretch = _in_stretch("occurred_at", start, end, first)
+        purchase_sums[f"sales_{index}"] = Sum("total", filter=sold_in_stretch)
+        purchase_sums[f"points_{index}"] = Sum(F("points_earned") + F("points_bonus"), filter=sold_in_stretch)
         refund_sums[f"refunds_{index}"] = Sum("amount", filter=in_stretch)
+        refund_sums[f"clawed_{index}"] = Sum("points_clawed_back", filter=in_stretch)
     ledger = entries.aggregate(**ledger_sums)
     sold = purchases.aggregate(**purchase_sums)
     refunded = refunds.aggregate(**refund_sums)
@@ -445,7 +451,7 @@ def pool_at(
     allocated_from_sales, allocated_free = base.allocated_from_sales, base.allocated_free
     for index, (_start, _end, rate) in enumerate(stretches):
         stretch_sales = (sold[f"sales_{index}"] or Decimal(0)) - (refunded[f"refunds_{index}"] or Decimal(0))
-        stretch_sale_points = int(ledger[f"sale_{index}"] or 0)
+        stretch_sale_points = int(sold[f"points_{index}"] or 0) - int(refunded[f"clawed_{index}"] or 0)
         stretch_free_points = int(ledger[f"free_{index}"] or 0)
         points_ssp = ifrs15.points_standalone_price(
             points=stretch_sale_points, point_value=program.point_value, redemption_rate=rate

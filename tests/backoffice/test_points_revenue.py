@@ -15,6 +15,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from backoffice.accounting import points_revenue_for, pool_at
 from backoffice.ifrs15 import UNIT
@@ -30,6 +31,7 @@ from backoffice.services.accounting import (
     redemption_estimate_set,
 )
 from members.models import LedgerEntry, ProgramSettings, Tier
+from members.services.purchases import PurchaseLineInput, purchase_record, purchase_refund
 from tests.backoffice.conftest import aware, buy, post
 
 pytestmark = pytest.mark.django_db
@@ -265,3 +267,36 @@ def test_liability_page_query_count_does_not_grow(ie22_program, client, member, 
     accounting_period_close(start=YEAR2.start, end=date(2025, 1, 31), actor=manager, today=date(2025, 2, 2))
     after = page_queries()
     assert after == before <= QUERY_BOUND
+
+
+def test_a_refund_takes_its_price_and_points_out_of_the_pool(ie22_program, member, manager):
+    redemption_estimate_set(rate=D("0.95"), effective_from=date(2024, 1, 1), reason="Start", actor=manager)
+    sale = buy(member, "r1", aware(2024, 3, 1, 12), "1000.00").purchase
+    buy(member, "r2", aware(2024, 3, 2, 12), "1000.00")
+    purchase_refund(purchase=sale, refund_id="back")  # refunds are booked when they are made: today
+    year1 = points_revenue_for(YEAR1)
+    year2 = points_revenue_for(Period(start=YEAR2.start, end=timezone.localdate()))
+    assert (year1.sales, year1.sale_points_issued) == (D("2000.00"), 200)
+    assert year1.allocated == D("173.52")  # 2,000 × 190 ÷ 2,190
+    # The refund, in the period it happens: its price and its 100 points leave, at the year-2 ratio.
+    assert (year2.sales, year2.sale_points_issued, year2.closing.issued) == (D("-1000.00"), -100, 100)
+    assert year2.allocated == D("-86.76")  # −1,000 × −95 ÷ −1,095
+    assert year2.reconciles
+
+
+def test_a_late_till_keeps_the_sale_and_its_points_together(ie22_program, member, manager):
+    redemption_estimate_set(rate=D("0.95"), effective_from=date(2024, 1, 1), reason="Start", actor=manager)
+    # Sold on 30 December, reported (and its points posted) on 3 January.
+    purchase_record(
+        member=member,
+        external_id="late-till",
+        lines=[PurchaseLineInput(sku="SKU", quantity=1, unit_price=D("1000.00"))],
+        channel="in_store",
+        occurred_at=aware(2024, 12, 30, 12),
+        currency="EUR",
+        now=aware(2025, 1, 3, 9),
+        backfill=True,
+    )
+    assert LedgerEntry.objects.get(kind=Kind.EARN).created_at == aware(2025, 1, 3, 9)
+    year1 = points_revenue_for(YEAR1)
+    assert (year1.sales, year1.sale_points_issued, year1.allocated) == (D("1000.00"), 100, D("86.76"))
