@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -242,11 +243,13 @@ def _liability_page(request, as_of_form, period_form, *, status: int | None = No
         "close": user.has_perm("backoffice.close_accounting_period"),
         "reopen": user.has_perm("backoffice.reopen_accounting_period"),
     }
-    close_initial = {}
+    # Suggest the next period to close: the month after the last closed period, else last month.
     if last_closed is not None:
-        close_initial["start"] = (last_closed.end + timedelta(days=1)).isoformat()
-    elif period_form.is_valid():
-        close_initial = {"start": period_form.period.start.isoformat(), "end": period_form.period.end.isoformat()}
+        close_start = last_closed.end + timedelta(days=1)
+    else:
+        close_start = (timezone.localdate().replace(day=1) - timedelta(days=1)).replace(day=1)
+    close_end = (close_start.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    close_initial = {"start": close_start.isoformat(), "end": close_end.isoformat()}
     if status is None:
         status = 200 if as_of_form.is_valid() and period_form.is_valid() else 400
     return render(

@@ -236,6 +236,9 @@ def test_staff_close_and_reopen_from_the_page(ie22_program, client, member, mana
     period = AccountingPeriod.objects.get()
     page = client.get(reverse("staff:liability"), {"as_of": "2024-12-31", "start": "2024-01-01", "end": "2024-12-31"})
     assert "Closed period" in page.content.decode() and "Reopen" in page.content.decode()
+    # The close form suggests the next month after the closed year.
+    assert 'name="start" value="2025-01-01"' in page.content.decode()
+    assert 'name="end" value="2025-01-31"' in page.content.decode()
     bad = client.post(reverse("staff:liability_period_close"), {"start": "2024-06-01", "end": "2024-06-30"})
     assert bad.status_code == 400 and "day after the last closed one" in bad.content.decode()
     client.force_login(auditor)
