@@ -16,14 +16,18 @@ from django.utils.translation import gettext_lazy as _
 
 from backoffice import views
 from backoffice.models import (
+    AccountingPeriod,
+    AccountingSettings,
     AdjustmentRequest,
     DailyActivity,
     DailyPoints,
     ImportJob,
+    RedemptionRateEstimate,
     RollupState,
     StaffAuditLog,
     StaffSettings,
 )
+from backoffice.services.accounting import accounting_settings_save
 from backoffice.services.staff import adjustment_approve, adjustment_reject, staff_settings_save
 from members import admin as members_admin
 from members.exceptions import LoyaltyError
@@ -180,6 +184,39 @@ class StaffSettingsAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         staff_settings_save(staff_settings=obj, actor=request.user)
+
+
+@admin.register(AccountingSettings)
+class AccountingSettingsAdmin(admin.ModelAdmin):
+    """The method of the points liability report. Estimates and periods are set on the report page itself."""
+
+    list_display = ["__str__", "points_method", "updated_at"]
+
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and not AccountingSettings.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        accounting_settings_save(accounting_settings=obj, actor=request.user)
+
+
+@admin.register(RedemptionRateEstimate)
+class RedemptionRateEstimateAdmin(ReadOnlyAdmin):
+    """The history of expected redemption rates; new ones are recorded on the points liability report."""
+
+    list_display = ["effective_from", "rate", "reason", "created_by", "created_at"]
+    list_select_related = ["created_by"]
+
+
+@admin.register(AccountingPeriod)
+class AccountingPeriodAdmin(ReadOnlyAdmin):
+    """Closed and reopened periods with the figures they were closed with; closed on the liability report."""
+
+    list_display = ["start", "end", "status", "closed_by", "closed_at", "reopened_by", "reopened_at"]
+    list_filter = ["status"]
+    list_select_related = ["closed_by", "reopened_by"]
 
 
 @admin.register(RollupState)

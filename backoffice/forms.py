@@ -68,3 +68,25 @@ class ImportForm(forms.Form):
         label=_("Source name (purchases)"), initial="till", max_length=40, help_text=_("Stored as import:<name>.")
     )
     dry_run = forms.BooleanField(label=_("Dry run: check every row, write nothing"), required=False, initial=True)
+
+
+class RedemptionEstimateForm(forms.Form):
+    rate = forms.DecimalField(
+        label=_("Expected redemption rate"),
+        min_value=0,
+        max_value=1,
+        max_digits=5,
+        decimal_places=4,
+        help_text=_("0–1: 0.95 means 95 % of issued points are expected to be redeemed."),
+    )
+    effective_from = forms.DateField(label=_("In force from"), widget=forms.DateInput(attrs={"type": "date"}))
+    reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
+
+
+class ClosePeriodForm(forms.Form):
+    start = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(label=_("To (inclusive)"), widget=forms.DateInput(attrs={"type": "date"}))
+
+
+class ReopenPeriodForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), max_length=2000)

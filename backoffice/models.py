@@ -47,6 +47,9 @@ class StaffSettings(models.Model):
             ("view_reports", _("Can view analytics and points accounting reports")),
             ("export_data", _("Can export data as CSV")),
             ("import_data", _("Can import members, purchases and codes from CSV")),
+            ("set_redemption_estimate", _("Can set the expected redemption rate of points (IFRS 15)")),
+            ("close_accounting_period", _("Can close an accounting period of the points liability report")),
+            ("reopen_accounting_period", _("Can reopen a closed accounting period of the points liability report")),
         ]
 
     def __str__(self):
@@ -77,6 +80,9 @@ class StaffAuditLog(models.Model):
         EXPORTED = "exported", _("Data exported")
         POINTS_REVERSED = "points_reversed", _("Ledger entry reversed")
         MEMBER_CLOSED = "member_closed", _("Membership closed")
+        ESTIMATE_SET = "estimate_set", _("Expected redemption rate set")
+        PERIOD_CLOSED = "period_closed", _("Accounting period closed")
+        PERIOD_REOPENED = "period_reopened", _("Accounting period reopened")
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -315,3 +321,120 @@ class RollupState(models.Model):
         if self.rolled_through is None:
             return str(_("Analytics roll-ups: not run yet"))
         return str(_("Analytics roll-ups through %(day)s") % {"day": self.rolled_through})
+
+
+class AccountingSettings(models.Model):
+    """How the points liability report accounts for points, one row (pk=1). See ``backoffice.ifrs15``."""
+
+    class Method(models.TextChoices):
+        RELATIVE_SSP = (
+            "relative_ssp",
+            _("IFRS 15 / ASC 606: relative stand-alone selling price allocation, revenue as points are redeemed"),
+        )
+
+    points_method = models.CharField(
+        max_length=20,
+        choices=Method.choices,
+        default=Method.RELATIVE_SSP,
+        help_text=_(
+            "A sale's price is split between the goods and the points in the ratio of their stand-alone selling "
+            "prices; a point's stand-alone price is its redemption value × the expected redemption rate."
+        ),
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("accounting settings")
+        verbose_name_plural = _("accounting settings")
+        constraints = [models.CheckConstraint(condition=Q(pk=1), name="accounting_settings_singleton")]
+
+    def __str__(self):
+        return str(_("Accounting settings"))
+
+    def save(self, *args, **kwargs):
+        self.pk = 1
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def load(cls) -> "AccountingSettings":
+        obj, _created = cls.objects.get_or_create(pk=1)
+        return obj
+
+
+class RedemptionRateEstimate(models.Model):
+    """Staff's estimate of the share of issued points that will be redeemed, in force from ``effective_from``.
+
+    Never edited or deleted: a new estimate supersedes the one before it, so the history of estimates and their
+    reasons stays. On one day the latest recorded estimate wins.
+    """
+
+    rate = models.DecimalField(
+        max_digits=5,
+        decimal_places=4,
+        help_text=_("Expected redemption rate, 0–1 (0.9500 = 95 % of issued points are expected to be redeemed)."),
+    )
+    effective_from = models.DateField(help_text=_("First day (program time zone) the estimate applies to."))
+    reason = models.TextField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-effective_from", "-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(rate__gte=0) & Q(rate__lte=1), name="redemption_estimate_rate_0_1"),
+            models.CheckConstraint(condition=~Q(reason=""), name="redemption_estimate_has_reason"),
+        ]
+        indexes = [models.Index(fields=["effective_from", "created_at"], name="redemption_estimate_from_idx")]
+
+    def __str__(self):
+        return f"{self.rate} from {self.effective_from}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise ValueError("Redemption rate estimates are never changed: record a new one.")
+        super().save(*args, **kwargs)
+
+
+class AccountingPeriod(models.Model):
+    """A closed (or reopened) reporting period of the points liability report and the figures it was closed with.
+
+    Periods are closed in order, each starting the day after the previous one ends, and only the latest closed
+    one can be reopened, so the closing figures of one period are always the opening figures of the next. While
+    closed, ``figures`` (the pool at the period's start and end, see ``backoffice.accounting``) are what the report
+    shows; the ``*_id`` marks are the highest row ids the figures include, so rows that arrive later but are dated
+    inside the period are counted in the next open period instead of changing this one.
+    """
+
+    class Status(models.TextChoices):
+        CLOSED = "closed", _("Closed")
+        REOPENED = "reopened", _("Reopened")
+
+    start = models.DateField()
+    end = models.DateField(help_text=_("Inclusive, in the program time zone."))
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.CLOSED)
+    figures = models.JSONField(default=dict)
+    ledger_entry_id = models.BigIntegerField(default=0)
+    purchase_id = models.BigIntegerField(default=0)
+    refund_id = models.BigIntegerField(default=0)
+    closed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    closed_at = models.DateTimeField(default=timezone.now)
+    reopened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reopened_at = models.DateTimeField(null=True, blank=True)
+    reopen_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-end", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(end__gte=F("start")), name="accounting_period_end_after_start"),
+            models.UniqueConstraint(
+                fields=["start"], condition=Q(status="closed"), name="accounting_period_one_closed_per_start"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="closed") | ~Q(reopen_reason=""), name="accounting_period_reopen_has_reason"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.start} – {self.end} ({self.get_status_display()})"

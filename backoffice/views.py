@@ -6,21 +6,37 @@ Every view is wrapped in ``admin.site.admin_view`` (staff login) and checks its 
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from functools import wraps
+from itertools import chain
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from backoffice import accounting, analytics, exports, home
-from backoffice.forms import AdjustPointsForm, AsOfForm, ImportForm, PeriodForm
+from backoffice.forms import (
+    AdjustPointsForm,
+    AsOfForm,
+    ClosePeriodForm,
+    ImportForm,
+    PeriodForm,
+    RedemptionEstimateForm,
+    ReopenPeriodForm,
+)
 from backoffice.imports import error_report_rows
-from backoffice.models import ImportJob, StaffAuditLog
+from backoffice.models import AccountingPeriod, ImportJob, StaffAuditLog
 from backoffice.selectors import member_360 as member_360_read
+from backoffice.services.accounting import (
+    accounting_period_close,
+    accounting_period_reopen,
+    redemption_estimate_set,
+)
 from backoffice.services.staff import audit_record, import_job_create, staff_points_adjust, staff_settings_get
 from integrations.replica import data_as_of, reads_from_replica, rows_from_replica
 from members.charts import bar_chart
@@ -204,6 +220,7 @@ def analytics_dashboard(request):
 
 
 def _accounting_forms(request):
+    # Filters of the report (e.g. by issuing partner) belong here, bound from the query string like these two.
     as_of_form = AsOfForm.from_request(request)
     period_form = PeriodForm.from_request(request)
     return as_of_form, period_form
@@ -215,12 +232,35 @@ def liability_report(request):
     return _liability_page(request, as_of_form, period_form)
 
 
-def _liability_page(request, as_of_form, period_form):
+def _liability_page(request, as_of_form, period_form, *, status: int | None = None, **forms):
+    """The report: the points liability at a date, the period's point movements and its IFRS 15 figures for
+    points, the estimates and the accounting periods. Further liabilities (e.g. deferred subscription fees) are
+    sections of their own after the points ones, in the template's ``other_liabilities`` block and the CSV."""
+    user = request.user
     with reads_from_replica():
         liability = accounting.liability_as_of(as_of_form.cleaned_data["as_of"]) if as_of_form.is_valid() else None
         movements = accounting.movements_for(period_form.period) if period_form.is_valid() else None
+        points_revenue = accounting.points_revenue_for(period_form.period) if period_form.is_valid() else None
+        estimates = accounting.redemption_estimates()
+        periods = list(AccountingPeriod.objects.select_related("closed_by", "reopened_by").order_by("-end", "-id"))
         data_as_of_time = data_as_of()
-    status = 200 if as_of_form.is_valid() and period_form.is_valid() else 400
+    for period in periods:
+        period.closing_liability = accounting.period_closing_liability(period)
+    last_closed = next((p for p in periods if p.status == AccountingPeriod.Status.CLOSED), None)
+    can = {
+        "estimate": user.has_perm("backoffice.set_redemption_estimate"),
+        "close": user.has_perm("backoffice.close_accounting_period"),
+        "reopen": user.has_perm("backoffice.reopen_accounting_period"),
+    }
+    # Suggest the next period to close: the month after the last closed period, else last month.
+    if last_closed is not None:
+        close_start = last_closed.end + timedelta(days=1)
+    else:
+        close_start = (timezone.localdate().replace(day=1) - timedelta(days=1)).replace(day=1)
+    close_end = (close_start.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    close_initial = {"start": close_start.isoformat(), "end": close_end.isoformat()}
+    if status is None:
+        status = 200 if as_of_form.is_valid() and period_form.is_valid() else 400
     return render(
         request,
         "admin/staff/liability.html",
@@ -231,11 +271,74 @@ def _liability_page(request, as_of_form, period_form):
             period_form=period_form,
             liability=liability,
             movements=movements,
+            points_revenue=points_revenue,
+            estimates=list(reversed(estimates)),
+            historical_rate=accounting.historical_redemption_rate(liability) if liability else None,
+            periods=periods,
+            last_closed=last_closed,
+            can=can,
+            estimate_form=forms.get("estimate_form") or RedemptionEstimateForm(),
+            close_form=forms.get("close_form") or ClosePeriodForm(initial=close_initial),
+            reopen_form=forms.get("reopen_form") or ReopenPeriodForm(),
             query=request.GET.urlencode(),
             as_of=data_as_of_time,
         ),
         status=status,
     )
+
+
+def _back_to_report(request):
+    query = request.GET.urlencode()
+    return redirect(reverse("staff:liability") + (f"?{query}" if query else ""))
+
+
+@require_POST
+@staff_view("backoffice.view_reports", "backoffice.set_redemption_estimate")
+def liability_estimate(request):
+    form = RedemptionEstimateForm(request.POST)
+    if form.is_valid():
+        try:
+            redemption_estimate_set(actor=request.user, **form.cleaned_data)
+        except LoyaltyError as error:
+            apply_domain_error(form, error)
+        else:
+            messages.success(request, _("The expected redemption rate was recorded."))
+            return _back_to_report(request)
+    as_of_form, period_form = _accounting_forms(request)
+    return _liability_page(request, as_of_form, period_form, status=400, estimate_form=form)
+
+
+@require_POST
+@staff_view("backoffice.view_reports", "backoffice.close_accounting_period")
+def liability_period_close(request):
+    form = ClosePeriodForm(request.POST)
+    if form.is_valid():
+        try:
+            period = accounting_period_close(actor=request.user, **form.cleaned_data)
+        except LoyaltyError as error:
+            apply_domain_error(form, error)
+        else:
+            messages.success(request, _("The period %(period)s is closed.") % {"period": period})
+            return _back_to_report(request)
+    as_of_form, period_form = _accounting_forms(request)
+    return _liability_page(request, as_of_form, period_form, status=400, close_form=form)
+
+
+@require_POST
+@staff_view("backoffice.view_reports", "backoffice.reopen_accounting_period")
+def liability_period_reopen(request, period_id: int):
+    period = get_object_or_404(AccountingPeriod, pk=period_id)
+    form = ReopenPeriodForm(request.POST)
+    if form.is_valid():
+        try:
+            accounting_period_reopen(period=period, reason=form.cleaned_data["reason"], actor=request.user)
+        except LoyaltyError as error:
+            apply_domain_error(form, error)
+        else:
+            messages.warning(request, _("The period %(period)s is open again.") % {"period": period})
+            return _back_to_report(request)
+    as_of_form, period_form = _accounting_forms(request)
+    return _liability_page(request, as_of_form, period_form, status=400, reopen_form=form)
 
 
 @staff_view("backoffice.view_reports", "backoffice.export_data")
@@ -246,11 +349,17 @@ def liability_csv(request):
     with reads_from_replica():
         liability = accounting.liability_as_of(as_of_form.cleaned_data["as_of"])
         movements = accounting.movements_for(period_form.period)
+        points_revenue = accounting.points_revenue_for(period_form.period)
     _audit_export(request, "points-accounting", {"as_of": str(liability.as_of), "period": str(movements.period)})
+    # One section after another; a further liability (deferred subscription fees) adds its rows the same way.
+    sections = [
+        accounting.accounting_csv_rows(liability, movements),
+        accounting.points_revenue_csv_rows(points_revenue),
+    ]
     return csv_response(
         f"points-accounting-{liability.as_of}.csv",
         accounting.ACCOUNTING_CSV_HEADER,
-        accounting.accounting_csv_rows(liability, movements),
+        chain.from_iterable(sections),
     )
 
 

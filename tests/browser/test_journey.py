@@ -253,7 +253,10 @@ def test_staff_console_pages(live_server, browser, axe_source):
 
     _visit(page, f"{live_server.url}{reverse('staff:analytics')}", axe_source)
     _screenshots(page, "analytics")
-    for name in ("staff:liability", "staff:exports", "staff:import_new"):
+    _visit(page, f"{live_server.url}{reverse('staff:liability')}", axe_source)
+    assert "Revenue and contract liability for points" in page.content()
+    _screenshots(page, "liability")
+    for name in ("staff:exports", "staff:import_new"):
         _visit(page, f"{live_server.url}{reverse(name)}", axe_source)
     _visit(page, f"{live_server.url}{reverse('staff:member_adjust', kwargs={'member_id': member.pk})}", axe_source)
     _visit(page, f"{live_server.url}{reverse('admin:campaigns_campaign_report', args=[campaign.pk])}", axe_source)

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils.module_loading import module_has_submodule
 
+from backoffice import demo as backoffice_demo
 from backoffice.roles import roles_setup
 from backoffice.services.rollups import analytics_rollup
 from members.demo import DEMO_MEMBER_EMAIL, DEMO_MEMBER_PASSWORD, DEMO_STAFF_EMAIL, DEMO_STAFF_PASSWORD
@@ -30,6 +31,8 @@ class Command(BaseCommand):
                 if app_config.name in {"members", "backoffice"} or not module_has_submodule(app_config.module, "demo"):
                     continue
                 import_module(f"{app_config.name}.demo").seed(stdout=self.stdout)
+            # The console's own demo (points accounting) reads what the others created.
+            backoffice_demo.seed(stdout=self.stdout)
             # Roll the demo history up, so the staff dashboards read roll-ups as they do in production. A second
             # run recomputes the same days and changes no row.
             analytics_rollup()
