@@ -218,6 +218,9 @@ CELERY_TIMEZONE = TIME_ZONE
 # handed out twice. docs/operations.md, "Faults".
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=2 * 60 * 60)
 CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=CELERY_TASK_TIME_LIMIT + 5 * 60)
+# An import's runner shows a sign of life after every chunk; one silent for this long has died (its worker was
+# killed): staff may resume the job, and a redelivered task takes it over.
+IMPORT_HEARTBEAT_TIMEOUT = env.int("IMPORT_HEARTBEAT_TIMEOUT", default=5 * 60)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
     # How often a worker looks for messages whose worker died (seconds between sweeps, and every Nth sweep scans).
