@@ -218,6 +218,8 @@ CELERY_TIMEZONE = TIME_ZONE
 # handed out twice. docs/operations.md, "Faults".
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=2 * 60 * 60)
 CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=CELERY_TASK_TIME_LIMIT + 5 * 60)
+# Accounts per transaction of the nightly expiry run (members.services.batch.points_expire_due).
+POINTS_EXPIRY_BATCH_ACCOUNTS = env.int("POINTS_EXPIRY_BATCH_ACCOUNTS", default=5000)
 # An import's runner shows a sign of life after every chunk; one silent for this long has died (its worker was
 # killed): staff may resume the job, and a redelivered task takes it over.
 IMPORT_HEARTBEAT_TIMEOUT = env.int("IMPORT_HEARTBEAT_TIMEOUT", default=5 * 60)
