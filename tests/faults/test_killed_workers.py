@@ -18,7 +18,7 @@ from tests.faults.conftest import REDELIVERING, wait_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
-EXPIRING_ACCOUNTS = 20_000
+EXPIRING_ACCOUNTS = 10_000
 IMPORT_ROWS = 30_000
 
 
