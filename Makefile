@@ -13,7 +13,7 @@ PORT ?= 8000
 # Links in emails and the demo's printed addresses follow the address the demo is served on.
 export SITE_URL ?= http://$(HOST):$(PORT)
 
-.PHONY: install run test test-postgres lint format migrate seed worker beat bench mutate clean
+.PHONY: install run test test-faults test-postgres lint format migrate seed worker beat bench mutate clean
 
 $(UV):
 	PIP_ROOT_USER_ACTION=ignore $(PYTHON) -m pip install --quiet --disable-pip-version-check --upgrade --target $(UV_DIR) uv==$(UV_VERSION)
@@ -63,6 +63,13 @@ test: lint
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/loyalty_dev
 test-postgres: install
 	DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Fault injection (docs/operations.md, "Faults"): real Celery workers killed with SIGKILL mid-run, and PostgreSQL
+# stopped during a stream of purchases, on a private cluster the suite starts itself (never the shared server).
+# Needs Redis: TEST_CELERY_BROKER_URL (a database the suite may purge).
+TEST_CELERY_BROKER_URL ?= redis://127.0.0.1:6379/15
+test-faults: install
+	TEST_CELERY_BROKER_URL=$(TEST_CELERY_BROKER_URL) $(BIN)/python tests/faults/run.py $(PYTEST_ARGS)
 
 # Mutation testing of the money modules (slow, not in CI): see bench/mutate.py and bench/README.md.
 mutate:

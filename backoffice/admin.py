@@ -143,11 +143,13 @@ class ImportJobAdmin(ReadOnlyAdmin):
         "processed_rows",
         "created_rows",
         "skipped_rows",
+        "written_rows",
         "error_count",
         "message",
         "created_by",
         "created_at",
         "started_at",
+        "heartbeat_at",
         "finished_at",
     ]
     readonly_fields = fields
@@ -168,6 +170,7 @@ class ImportJobAdmin(ReadOnlyAdmin):
             "job": job,
             "shown_errors": (job.errors or [])[:200] if job else [],
             "can_import": request.user.has_perms(["backoffice.import_data", "backoffice.add_importjob"]),
+            "is_stuck": job.is_stuck() if job else False,
         }
         return super().change_view(request, object_id, form_url, extra_context)
 

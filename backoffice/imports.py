@@ -5,7 +5,9 @@ How a job runs (:func:`run_import`, called by the Celery task through ``backoffi
 1. **Validate everything first.** The file is streamed (never loaded whole) and checked row by row, with the
    database checks done once per chunk. Every row's errors are collected. A dry run stops here; so does a real
    run that found any error — nothing is written unless the whole file is clean.
-2. **Write in chunks**, one transaction per chunk, updating the job's progress after each.
+2. **Write in chunks**, one transaction per chunk, which also records the job's progress (``written_rows``), so a
+   job whose worker was killed resumes after its last committed chunk when its task is delivered again or staff
+   resume it; staff may also cancel it (see :func:`run_import`).
 
 Re-importing a file changes nothing, because every row has a natural key:
 
@@ -413,9 +415,9 @@ def _rows(job: ImportJob) -> tuple[list[str], Iterator[tuple[int, dict]], object
     return header, rows(), text
 
 
-def _chunks(importer: Importer, rows) -> Iterator[list[Unit]]:
+def _chunks(units: Iterator[Unit]) -> Iterator[list[Unit]]:
     chunk, size = [], 0
-    for unit in importer.units(rows):
+    for unit in units:
         chunk.append(unit)
         size += len(unit.rows)
         if size >= CHUNK_ROWS:
@@ -425,73 +427,151 @@ def _chunks(importer: Importer, rows) -> Iterator[list[Unit]]:
         yield chunk
 
 
+def _units_after(importer: Importer, rows, written: int) -> Iterator[Unit]:
+    """The file's units after its first ``written`` rows (those a killed run committed): a resumed job's work."""
+    position = 0
+    for unit in importer.units(rows):
+        position += len(unit.rows)
+        if position > written:
+            yield unit
+
+
+class _Stop(Exception):
+    """The job was cancelled, or another runner took it over: this runner stops, writing nothing more."""
+
+
 def _progress(job: ImportJob, **fields) -> None:
     for name, value in fields.items():
         setattr(job, name, value)
     ImportJob.objects.filter(pk=job.pk).update(**fields)
 
 
+def _beat(job: ImportJob, **fields) -> None:
+    """Progress and a sign of life, unless the job left ``job.status`` meanwhile (cancelled by staff)."""
+    fields["heartbeat_at"] = timezone.now()
+    if not ImportJob.objects.filter(pk=job.pk, status=job.status).update(**fields):
+        raise _Stop()
+    for name, value in fields.items():
+        setattr(job, name, value)
+
+
+def _claim(job_id: int) -> tuple[ImportJob, str] | None:
+    """Take the job for this runner: a queued one, or one whose runner died (``ImportJob.is_stuck``). Returns it with
+    the phase to start from, or None when it is done, cancelled, or another runner is alive (a duplicate message)."""
+    with transaction.atomic():
+        job = ImportJob.objects.select_for_update(of=("self",)).select_related("created_by").filter(pk=job_id).first()
+        if job is None:
+            return None
+        if job.status == ImportJob.Status.QUEUED:
+            phase = ImportJob.Status.VALIDATING
+        elif job.status in {ImportJob.Status.VALIDATING, ImportJob.Status.RUNNING} and job.is_stuck():
+            phase = job.status  # a redelivered or resumed task: validate again, or write on from the last chunk
+        else:
+            return None
+        now = timezone.now()
+        fields = {"status": phase, "heartbeat_at": now, "started_at": job.started_at or now}
+        _progress(job, **fields)
+    return job, phase
+
+
 def run_import(*, job_id: int) -> ImportJob:
-    job = ImportJob.objects.select_related("created_by").get(pk=job_id)
-    if job.status != ImportJob.Status.QUEUED:
-        return job  # a retried task for a job that already ran
+    """Run an import job: validate every row, then write in chunks. Safe to run again at any time.
+
+    A job whose runner died (``kill -9`` of its worker) resumes when its task is delivered again or staff resume
+    it: validation starts over (it writes nothing), writing continues after the last committed chunk
+    (``written_rows``, committed with the chunk). Each chunk's transaction first locks the job's row and checks
+    that it is still this runner's to write, so two runners (a redelivery while the first still runs) never both
+    write a chunk, and a cancelled job stops after the chunk in progress.
+    """
+    claimed = _claim(job_id)
+    if claimed is None:
+        return ImportJob.objects.get(pk=job_id)  # done, cancelled, or in another runner's hands
+    job, phase = claimed
     importer = IMPORTERS[job.kind](job)
-    _progress(job, status=ImportJob.Status.VALIDATING, started_at=timezone.now())
     try:
-        # Pass 1: check every row, writing nothing.
-        header, rows, handle = _rows(job)
-        with handle:
-            total = 0
-            if importer.check_header(header):
-                for chunk in _chunks(importer, rows):
-                    valid = [unit for unit in chunk if importer.parse(unit)]
-                    if valid:
-                        importer.validate_chunk(valid)
-                    total += sum(len(unit.rows) for unit in chunk)
-                    _progress(job, total_rows=total, processed_rows=total)
-        importer.errors.sort(key=lambda error: error["row"])
-        if importer.errors or job.dry_run:
-            message = (
-                _("Dry run: %(rows)s rows checked, %(errors)s errors. Nothing was written.")
-                if job.dry_run
-                else _("%(errors)s errors in %(rows)s rows. Nothing was written; fix the file and import again.")
-            ) % {"rows": total, "errors": len(importer.errors)}
-            _progress(
-                job,
-                status=ImportJob.Status.DONE if job.dry_run else ImportJob.Status.FAILED,
-                errors=importer.errors,
-                error_count=len(importer.errors),
-                message=message,
-                finished_at=timezone.now(),
-            )
-            return job
-        # Pass 2: write, one transaction per chunk.
-        _progress(job, status=ImportJob.Status.RUNNING, processed_rows=0)
-        importer = IMPORTERS[job.kind](job)
-        header, rows, handle = _rows(job)
-        processed = created = skipped = 0
-        with handle:
-            for chunk in _chunks(importer, rows):
-                for unit in chunk:
-                    importer.parse(unit)
-                with transaction.atomic():
-                    chunk_created, chunk_skipped = importer.write_chunk(chunk)
-                processed += sum(len(unit.rows) for unit in chunk)
-                created += chunk_created
-                skipped += chunk_skipped
-                _progress(job, processed_rows=processed, created_rows=created, skipped_rows=skipped)
-        _progress(
-            job,
-            status=ImportJob.Status.DONE,
-            message=_("%(created)s imported, %(skipped)s already there.") % {"created": created, "skipped": skipped},
-            finished_at=timezone.now(),
-        )
+        if phase == ImportJob.Status.VALIDATING:
+            importer = _validate(job, importer)
+            if importer is None:
+                return job
+        _write(job, importer)
+    except _Stop:
+        job.refresh_from_db()
     except LoyaltyError as error:
-        _progress(job, status=ImportJob.Status.FAILED, message=error.message, finished_at=timezone.now())
+        _fail(job, error.message)
     except Exception as error:
         logger.exception("Import job %s failed", job.pk)
-        _progress(job, status=ImportJob.Status.FAILED, message=str(error)[:1000], finished_at=timezone.now())
+        _fail(job, str(error)[:1000])
     return job
+
+
+def _fail(job: ImportJob, message: str) -> None:
+    running = [ImportJob.Status.VALIDATING, ImportJob.Status.RUNNING]
+    ImportJob.objects.filter(pk=job.pk, status__in=running).update(
+        status=ImportJob.Status.FAILED, message=message, finished_at=timezone.now()
+    )
+    job.refresh_from_db()
+
+
+def _validate(job: ImportJob, importer: Importer) -> Importer | None:
+    """Pass 1: check every row, writing nothing. Returns a fresh importer for pass 2, or None when the job ends
+    here (a dry run, or errors)."""
+    header, rows, handle = _rows(job)
+    with handle:
+        total = 0
+        if importer.check_header(header):
+            for chunk in _chunks(importer.units(rows)):
+                valid = [unit for unit in chunk if importer.parse(unit)]
+                if valid:
+                    importer.validate_chunk(valid)
+                total += sum(len(unit.rows) for unit in chunk)
+                _beat(job, total_rows=total, processed_rows=total)
+    importer.errors.sort(key=lambda error: error["row"])
+    if importer.errors or job.dry_run:
+        message = (
+            _("Dry run: %(rows)s rows checked, %(errors)s errors. Nothing was written.")
+            if job.dry_run
+            else _("%(errors)s errors in %(rows)s rows. Nothing was written; fix the file and import again.")
+        ) % {"rows": total, "errors": len(importer.errors)}
+        _beat(
+            job,
+            status=ImportJob.Status.DONE if job.dry_run else ImportJob.Status.FAILED,
+            errors=importer.errors,
+            error_count=len(importer.errors),
+            message=message,
+            finished_at=timezone.now(),
+        )
+        return None
+    _beat(job, status=ImportJob.Status.RUNNING, processed_rows=job.written_rows)
+    return IMPORTERS[job.kind](job)
+
+
+def _write(job: ImportJob, importer: Importer) -> None:
+    """Pass 2: write, one transaction per chunk, from the first row no committed chunk holds."""
+    _header, rows, handle = _rows(job)
+    with handle:
+        for chunk in _chunks(_units_after(importer, rows, job.written_rows)):
+            for unit in chunk:
+                importer.parse(unit)
+            with transaction.atomic():
+                current = ImportJob.objects.select_for_update().filter(pk=job.pk).values("status", "written_rows")
+                if current.get() != {"status": ImportJob.Status.RUNNING, "written_rows": job.written_rows}:
+                    raise _Stop()  # cancelled, or another runner wrote this chunk
+                chunk_created, chunk_skipped = importer.write_chunk(chunk)
+                written = job.written_rows + sum(len(unit.rows) for unit in chunk)
+                _beat(
+                    job,
+                    written_rows=written,
+                    processed_rows=written,
+                    created_rows=job.created_rows + chunk_created,
+                    skipped_rows=job.skipped_rows + chunk_skipped,
+                )
+    _beat(
+        job,
+        status=ImportJob.Status.DONE,
+        message=_("%(created)s imported, %(skipped)s already there.")
+        % {"created": job.created_rows, "skipped": job.skipped_rows},
+        finished_at=timezone.now(),
+    )
 
 
 def error_report_rows(job: ImportJob) -> Iterator[list]:

@@ -8,6 +8,8 @@ yet (see ``RollupState``). A day is a local calendar day in ``RollupState.time_z
 ``TIME_ZONE``), the same days ``backoffice.periods.day_start`` draws.
 """
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
@@ -77,6 +79,8 @@ class StaffAuditLog(models.Model):
         RULE_CHANGED = "rule_changed", _("Program rule changed")
         RULE_DELETED = "rule_deleted", _("Program rule deleted")
         IMPORT_STARTED = "import_started", _("Import started")
+        IMPORT_RESUMED = "import_resumed", _("Import resumed")
+        IMPORT_CANCELLED = "import_cancelled", _("Import cancelled")
         EXPORTED = "exported", _("Data exported")
         POINTS_REVERSED = "points_reversed", _("Ledger entry reversed")
         MEMBER_CLOSED = "member_closed", _("Membership closed")
@@ -182,6 +186,7 @@ class ImportJob(models.Model):
         RUNNING = "running", _("Importing")
         DONE = "done", _("Done")
         FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
 
     kind = models.CharField(max_length=10, choices=Kind.choices)
     file = models.FileField(upload_to="imports/%Y/%m/")
@@ -197,6 +202,12 @@ class ImportJob(models.Model):
     processed_rows = models.PositiveIntegerField(default=0)
     created_rows = models.PositiveIntegerField(default=0)
     skipped_rows = models.PositiveIntegerField(default=0, help_text=_("Rows already imported (natural keys)."))
+    written_rows = models.PositiveIntegerField(
+        default=0, help_text=_("Rows of the file written in committed chunks: a resumed job continues after them.")
+    )
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("The runner's last sign of life (after each chunk).")
+    )
     error_count = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True, help_text=_("[{row, field, message}, …]"))
     message = models.TextField(blank=True)
@@ -223,10 +234,24 @@ class ImportJob(models.Model):
     def is_running(self) -> bool:
         return self.status in {self.Status.QUEUED, self.Status.VALIDATING, self.Status.RUNNING}
 
+    def is_stuck(self, now=None) -> bool:
+        """Queued, validating or importing, and no runner has shown a sign of life for
+        ``IMPORT_HEARTBEAT_TIMEOUT`` seconds (its worker was killed, or its message lost)."""
+        if not self.is_running:
+            return False
+        now = now or timezone.now()
+        last = self.heartbeat_at or self.started_at or self.created_at
+        return last < now - timedelta(seconds=settings.IMPORT_HEARTBEAT_TIMEOUT)
+
+    @property
+    def can_resume_after_failure(self) -> bool:
+        """A real import that failed for a reason of its own (the database went away), not for rows in error."""
+        return self.status == self.Status.FAILED and not self.dry_run and not self.error_count
+
     @property
     def progress_percent(self) -> int:
         if not self.total_rows:
-            return 100 if self.status in {self.Status.DONE, self.Status.FAILED} else 0
+            return 100 if self.status in {self.Status.DONE, self.Status.FAILED, self.Status.CANCELLED} else 0
         return min(100, self.processed_rows * 100 // self.total_rows)
 
 

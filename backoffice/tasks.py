@@ -4,8 +4,10 @@ before an upgrade still runs after it."""
 from celery import shared_task
 
 
-@shared_task(name="members.staff.import_job_run")
+@shared_task(name="members.staff.import_job_run", acks_late=True)
 def import_job_run_task(job_id: int) -> str:
+    """Run, or resume, an import. Acknowledged when it ends: a worker killed mid-run leaves the message to be
+    delivered again (after the broker's visibility timeout), and the job resumes after its last committed chunk."""
     from backoffice.services.staff import import_job_run
 
     job = import_job_run(job_id=job_id)

@@ -21,4 +21,6 @@ urlpatterns = [
     path("imports/new/", views.import_new, name="import_new"),
     path("imports/<int:job_id>/run/", views.import_run_for_real, name="import_run"),
     path("imports/<int:job_id>/errors.csv", views.import_errors_csv, name="import_errors"),
+    path("imports/<int:job_id>/resume/", views.import_resume, name="import_resume"),
+    path("imports/<int:job_id>/cancel/", views.import_cancel, name="import_cancel"),
 ]

@@ -37,7 +37,14 @@ from backoffice.services.accounting import (
     accounting_period_reopen,
     redemption_estimate_set,
 )
-from backoffice.services.staff import audit_record, import_job_create, staff_points_adjust, staff_settings_get
+from backoffice.services.staff import (
+    audit_record,
+    import_job_cancel,
+    import_job_create,
+    import_job_resume,
+    staff_points_adjust,
+    staff_settings_get,
+)
 from integrations.replica import data_as_of, reads_from_replica, rows_from_replica
 from members.charts import bar_chart
 from members.csvio import csv_response
@@ -442,6 +449,33 @@ def import_run_for_real(request, job_id: int):
         job = import_job_create(
             kind=source.kind, file=handle, dry_run=False, source_name=source.source_name, actor=request.user
         )
+    return redirect("admin:backoffice_importjob_change", job.pk)
+
+
+@require_POST
+@staff_view("backoffice.import_data", "backoffice.add_importjob")
+def import_resume(request, job_id: int):
+    """Resume a stuck import (its worker was killed) or one that failed without row errors."""
+    job = get_object_or_404(ImportJob, pk=job_id)
+    try:
+        import_job_resume(job=job, actor=request.user)
+    except LoyaltyError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, _("Import resumed: it continues after its last committed chunk."))
+    return redirect("admin:backoffice_importjob_change", job.pk)
+
+
+@require_POST
+@staff_view("backoffice.import_data", "backoffice.add_importjob")
+def import_cancel(request, job_id: int):
+    job = get_object_or_404(ImportJob, pk=job_id)
+    try:
+        import_job_cancel(job=job, actor=request.user)
+    except LoyaltyError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, _("Import cancelled."))
     return redirect("admin:backoffice_importjob_change", job.pk)
 
 

@@ -57,6 +57,9 @@ SERVER_ENV = {
     "SECURE_SSL_REDIRECT": "false",
     "LOG_LEVEL": "WARNING",
     "CACHE_URL": CACHE_URL,
+    # Production refuses to boot without a broker (integrations.checks); no worker consumes it here, so the
+    # requests only queue their tasks, as production web nodes do.
+    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/8",
     "API_KEY_THROTTLE_RATE": "10000000/min",
 }
 PHASES = ["purchase", "member", "redeem", "me", "terms", "pgbench"]

@@ -33,6 +33,9 @@ SERVER_ENV = {
     "ALLOWED_HOSTS": "127.0.0.1,localhost",
     "SECURE_SSL_REDIRECT": "false",
     "LOG_LEVEL": "WARNING",
+    # Production refuses to boot without a broker (integrations.checks); no worker consumes it here, so the
+    # requests only queue their tasks, as production web nodes do.
+    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/8",
 }
 
 

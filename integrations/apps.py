@@ -7,7 +7,7 @@ class IntegrationsConfig(AppConfig):
     verbose_name = "Integrations: API keys and webhooks"
 
     def ready(self):
-        from . import tasks  # noqa: F401  (registers the platform's Celery tasks in web processes and workers)
+        from . import checks, tasks  # noqa: F401  (registers the platform's system checks and Celery tasks)
         from .models import APIKey, WebhookEndpoint
         from .services import api_keys_changed, webhook_subscriptions_clear
 

@@ -2,7 +2,9 @@
 
 Webhooks: ``webhook_event_enqueue`` creates one delivery per subscribed endpoint inside the caller's transaction
 and sends them after commit; ``webhook_deliver`` makes one signed attempt and records its response. The Celery
-task in ``integrations.tasks`` owns the retries (exponential backoff).
+task in ``integrations.tasks`` owns the retries (exponential backoff), and a sweeper queues again every pending
+delivery whose task was lost (``webhook_deliveries_due``), so each is attempted until it succeeds or has made
+``WEBHOOK_MAX_ATTEMPTS`` attempts. Delivery is at least once: receivers tell repeats by ``X-Loyalty-Delivery``.
 """
 
 from __future__ import annotations
@@ -426,17 +428,29 @@ class DeliveryOutcome:
     delivered: bool
     give_up: bool
     status_code: int | None = None
+    #: Attempts made so far, and when the next one is due (seconds) if ``give_up`` is False.
+    attempts: int = 0
+    retry_in: int = 0
 
 
-def webhook_deliver(*, delivery_id: int, final_attempt: bool = False, retry_in: int = 0) -> DeliveryOutcome:
+def webhook_retry_in(attempts: int) -> int:
+    """Seconds to wait after the ``attempts``-th failed attempt: 2, 4, 8 … (256 s after the 8th)."""
+    return 2**attempts
+
+
+def webhook_deliver(*, delivery_id: int) -> DeliveryOutcome:
     """Make one signed POST of a delivery and record the response. Delivered deliveries are not sent again.
 
-    ``final_attempt`` marks the delivery failed when this attempt does not succeed; otherwise it stays pending
-    with ``next_attempt_at`` set ``retry_in`` seconds ahead (the task schedules that retry).
+    The attempt's number comes from the stored count, so a delivery queued again (by the sweeper, a replay, a
+    redelivered message) continues its series. The ``WEBHOOK_MAX_ATTEMPTS``-th failed attempt marks the delivery
+    failed; before that it stays pending with ``next_attempt_at`` set ``webhook_retry_in(attempts)`` seconds ahead
+    (the task schedules that retry; the sweeper, should the task be lost).
     """
     delivery = WebhookDelivery.objects.select_related("endpoint__api_key").filter(pk=delivery_id).first()
     if delivery is None or delivery.status != WebhookDelivery.Status.PENDING:
         return DeliveryOutcome(delivered=delivery is not None, give_up=True)
+    final_attempt = delivery.attempts + 1 >= WEBHOOK_MAX_ATTEMPTS
+    retry_in = webhook_retry_in(delivery.attempts + 1)
     endpoint = delivery.endpoint
     if not endpoint.is_active or not endpoint.api_key.is_active:
         reason = "Endpoint disabled." if not endpoint.is_active else "API key revoked."
@@ -482,7 +496,42 @@ def webhook_deliver(*, delivery_id: int, final_attempt: bool = False, retry_in: 
     )
     if not delivered:
         logger.info("Webhook delivery %s failed: %s", delivery.pk, error or status_code)
-    return DeliveryOutcome(delivered=delivered, give_up=delivered or final_attempt, status_code=status_code)
+    return DeliveryOutcome(
+        delivered=delivered,
+        give_up=delivered or final_attempt,
+        status_code=status_code,
+        attempts=delivery.attempts + 1,
+        retry_in=retry_in,
+    )
+
+
+#: How long past its due time a pending delivery waits before the sweeper takes it for lost. Longer than a
+#: delivery's HTTP timeout and than a queued retry's lateness on a busy ``webhooks`` queue, so a delivery whose
+#: task is merely late is seldom queued twice (a duplicate only makes an early attempt: ``webhook_deliver`` sends
+#: nothing for a delivered delivery).
+WEBHOOK_SWEEP_GRACE = timedelta(minutes=2)
+#: At most this many deliveries are queued again per sweep (the sweep runs every minute).
+WEBHOOK_SWEEP_LIMIT = 5000
+
+
+def webhook_deliveries_due(*, now: datetime | None = None, limit: int = WEBHOOK_SWEEP_LIMIT) -> list[tuple[int, int]]:
+    """``(delivery id, attempts)`` of the pending deliveries overdue by ``WEBHOOK_SWEEP_GRACE``, oldest first,
+    with their ``next_attempt_at`` moved to now: each is handed out once per grace period, not on every sweep.
+    Two statements. Deliveries of a disabled endpoint or a revoked key are included: their task marks them
+    failed."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        due = list(
+            WebhookDelivery.objects.filter(
+                status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now - WEBHOOK_SWEEP_GRACE
+            )
+            .order_by("next_attempt_at", "pk")
+            .select_for_update(skip_locked=True)
+            .values_list("pk", "attempts")[:limit]
+        )
+        if due:
+            WebhookDelivery.objects.filter(pk__in=[pk for pk, _attempts in due]).update(next_attempt_at=now)
+    return due
 
 
 def webhook_delivery_replay(*, delivery: WebhookDelivery) -> WebhookDelivery:

@@ -202,8 +202,10 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Celery ---------------------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
-# Without a broker every task runs in-process, so development and tests need nothing running.
-CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not CELERY_BROKER_URL)
+# Without a broker every task runs in-process, so development and tests need nothing running. Never in
+# production: a task run eagerly runs inside the request that queued it (a hanging webhook would hold a purchase's
+# response), so production without a broker fails its system check instead (integrations.checks, loyalty.E001).
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not CELERY_BROKER_URL and not PRODUCTION)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=CELERY_BROKER_URL or None)
 CELERY_TASK_ACKS_LATE = True
@@ -212,7 +214,23 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# The longest a task may run (the hard limit kills it; imports resume, batch jobs are re-run, both idempotent),
+# and the broker's visibility timeout just above it: Redis hands an unacknowledged message (its worker killed) to
+# another worker only after that timeout, so it must outlast the longest task, or a task still running would be
+# handed out twice. docs/operations.md, "Faults".
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=2 * 60 * 60)
+CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=CELERY_TASK_TIME_LIMIT + 5 * 60)
+# Accounts per transaction of the nightly expiry run (members.services.batch.points_expire_due).
+POINTS_EXPIRY_BATCH_ACCOUNTS = env.int("POINTS_EXPIRY_BATCH_ACCOUNTS", default=5000)
+# An import's runner shows a sign of life after every chunk; one silent for this long has died (its worker was
+# killed): staff may resume the job, and a redelivered task takes it over.
+IMPORT_HEARTBEAT_TIMEOUT = env.int("IMPORT_HEARTBEAT_TIMEOUT", default=5 * 60)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    # How often a worker looks for messages whose worker died (seconds between sweeps, and every Nth sweep scans).
+    "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
+    "unacked_restore_throttle": env.int("CELERY_UNACKED_RESTORE_THROTTLE", default=10),
+}
 CELERY_BEAT_SCHEDULE = {
     "points-release-pending": {
         "task": "members.tasks.release_pending_points",
@@ -227,6 +245,8 @@ CELERY_BEAT_SCHEDULE = {
     "vouchers-expire": {"task": "rewards.tasks.expire_vouchers", "schedule": crontab(minute=5)},
     "referrals-expire": {"task": "referrals.tasks.expire_referrals", "schedule": crontab(minute=45, hour=3)},
     "api-idempotency-purge": {"task": "integrations.tasks.purge_idempotency_records", "schedule": timedelta(hours=1)},
+    # Deliveries whose task was lost (a worker killed, a broker or database outage) are queued again.
+    "webhooks-sweep": {"task": "integrations.tasks.webhook_deliveries_sweep", "schedule": timedelta(minutes=1)},
     # After midnight, once the day's transactions have committed; each run also re-checks the two days before.
     "analytics-rollup": {"task": "backoffice.tasks.analytics_rollup_task", "schedule": crontab(minute=20, hour=0)},
 }
@@ -322,6 +342,7 @@ SECURE_REDIRECT_EXEMPT = [r"^health/"]
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_ROUTES = {
     "integrations.tasks.webhook_deliver_task": {"queue": "webhooks"},
+    "integrations.tasks.webhook_deliveries_sweep": {"queue": "webhooks"},
     "members.tasks.send_expiry_reminders": {"queue": "emails"},
     "campaigns.tasks.send_campaign_emails": {"queue": "emails"},
     "campaigns.tasks.campaign_emails": {"queue": "emails"},

@@ -5,6 +5,7 @@ worker lost mid-run leaves the message on the queue).
 """
 
 from celery import shared_task
+from django.conf import settings
 
 from .services import batch, tier_news
 
@@ -16,7 +17,7 @@ def release_pending_points() -> int:
 
 @shared_task(acks_late=True)
 def expire_points() -> int:
-    expired = batch.points_expire_due()
+    expired = batch.points_expire_due(batch_size=settings.POINTS_EXPIRY_BATCH_ACCOUNTS)
     batch.expiry_run_mark(points=expired)
     return expired
 

@@ -7,13 +7,21 @@ from django.db import connection
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
-def pytest_collection_modifyitems(items):
-    """Every transactional test restores the database's migration-created rows (tiers, program settings, content
+def pytest_collection_modifyitems(config, items):
+    """The fault-injection suite (marked ``faults``) runs only under ``make test-faults``, which starts the private
+    PostgreSQL cluster it stops and starts (tests/faults/run.py); plain ``make test`` leaves it out.
+
+    Every transactional test restores the database's migration-created rows (tiers, program settings, content
     types, staff groups) after its flush.
 
     Mixing the two kinds breaks both: a plain transactional flush re-creates content types with new ids, which the
     next serialized-rollback test then fails to reload; and without the reload, later tests find no tiers.
     """
+    if os.environ.get("LOYALTY_FAULTS") != "1":
+        faults = [item for item in items if item.get_closest_marker("faults")]
+        if faults:
+            config.hook.pytest_deselected(items=faults)
+            items[:] = [item for item in items if not item.get_closest_marker("faults")]
     for item in items:
         marker = item.get_closest_marker("django_db")
         if marker is not None and marker.kwargs.get("transaction") and not marker.kwargs.get("serialized_rollback"):

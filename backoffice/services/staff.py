@@ -334,6 +334,49 @@ def import_job_create(*, kind: str, file, dry_run: bool, actor, source_name: str
     return job
 
 
+class ImportJobNotResumable(LoyaltyError):
+    code = "import_not_resumable"
+
+
+@transaction.atomic
+def import_job_resume(*, job: ImportJob, actor) -> ImportJob:
+    """Queue a stuck job's task again (its runner silent for ``IMPORT_HEARTBEAT_TIMEOUT``: a killed worker), or a
+    real import that failed for a reason of its own (the database went away). It continues after its last committed
+    chunk; a failed job is validated again first. Refused for a job that is still alive, done or cancelled."""
+    _require(actor, "backoffice.import_data")
+    job = ImportJob.objects.select_for_update().get(pk=job.pk)
+    before = {"status": job.status, "written_rows": job.written_rows}
+    if job.can_resume_after_failure:
+        ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.QUEUED, message="", finished_at=None)
+    elif not job.is_stuck():
+        raise ImportJobNotResumable(_("Only a stuck import, or one that failed without row errors, can be resumed."))
+    audit_record(actor=actor, action=Action.IMPORT_RESUMED, obj=job, before=before)
+    task_enqueue_on_commit("members.staff.import_job_run", job.pk)
+    job.refresh_from_db()
+    return job
+
+
+@transaction.atomic
+def import_job_cancel(*, job: ImportJob, actor) -> ImportJob:
+    """Cancel a queued or running job. Its runner stops before its next chunk; the chunks already committed stay
+    (their rows are real members or purchases, and importing the file again skips them)."""
+    _require(actor, "backoffice.import_data")
+    job = ImportJob.objects.select_for_update().get(pk=job.pk)
+    if not job.is_running:
+        raise ImportJobNotResumable(_("Only a queued or running import can be cancelled."))
+    before = {"status": job.status, "written_rows": job.written_rows}
+    message = _("Cancelled by %(actor)s after %(rows)s rows; the rows written before stay.") % {
+        "actor": actor.get_username(),
+        "rows": job.written_rows,
+    }
+    ImportJob.objects.filter(pk=job.pk).update(
+        status=ImportJob.Status.CANCELLED, message=message, finished_at=timezone.now()
+    )
+    audit_record(actor=actor, action=Action.IMPORT_CANCELLED, obj=job, before=before)
+    job.refresh_from_db()
+    return job
+
+
 def import_job_run(*, job_id: int) -> ImportJob:
     """Run a queued import (called by the task). Validates every row first; writes only if none failed."""
     from backoffice.imports import run_import

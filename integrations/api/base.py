@@ -33,7 +33,8 @@ from .throttling import APIKeyRateThrottle
 REPLAY_HEADER = "Idempotent-Replayed"
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 #: Responses worth replaying: the work was done, or refused for a reason a retry would meet again.
-#: Invalid input (400) and server errors free the key so the client can fix the request and retry with it.
+#: Invalid input (400), server errors and an unreachable database (503) free the key so the client can fix the
+#: request, or wait, and retry with it.
 STORED_STATUSES = {200, 201, 404, 409, 422}
 
 
@@ -229,9 +230,11 @@ _ERROR_TEXT = {
     413: "The request body is too large.",
     422: "Business refusal; `code` says why (e.g. `insufficient_points`, `idempotency_key_reused`).",
     429: "Throttled; see `Retry-After`.",
+    503: "The database is briefly unreachable (`service_unavailable`); nothing was recorded. Retry after "
+    "`Retry-After` seconds with the same Idempotency-Key.",
 }
 
 
 def error_responses(*statuses: int) -> dict:
-    codes = sorted({401, 403, 429, *statuses})
+    codes = sorted({401, 403, 429, 503, *statuses})
     return {code: OpenApiResponse(ErrorSerializer, description=_ERROR_TEXT[code]) for code in codes}

@@ -4,12 +4,15 @@
 field, authentication to 401 (with ``WWW-Authenticate``), scopes to 403, missing things to 404, conflicts to
 409, domain refusals (the exception classes apps register in ``integrations.registry.domain_errors``, such as
 ``members.exceptions.LoyaltyError`` and its subclasses) to 422 with the error's ``code`` (or the exception's own
-``http_status``), throttling to 429 with ``Retry-After``, and anything unexpected to a logged 500.
+``http_status``), throttling to 429 with ``Retry-After``, an unreachable database to 503 with ``Retry-After``
+(nothing was committed; the same request may be retried with the same Idempotency-Key), and anything unexpected
+to a logged 500.
 """
 
 import logging
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import csrf_exempt
@@ -27,6 +30,19 @@ class RequestTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_code = "request_too_large"
     default_detail = _("The request body is too large.")
+
+
+#: Seconds a client should wait before retrying a write the database could not take (``Retry-After``).
+DATABASE_UNAVAILABLE_RETRY_AFTER = 5
+
+
+class DatabaseUnavailable(exceptions.APIException):
+    """The database could not be reached (or dropped the connection, or cancelled the statement): nothing of the
+    request was committed, and its Idempotency-Key was not kept, so the same request may be retried as it is."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "service_unavailable"
+    default_detail = _("The service is briefly unavailable; nothing was recorded. Retry with the same Idempotency-Key.")
 
 
 class IdempotencyKeyMissing(exceptions.APIException):
@@ -90,6 +106,16 @@ def api_exception_handler(exc, context):
         return Response(error_body(exc.code, exc.message, fields, **extra), status=_domain_error_status(exc))
     if isinstance(exc, RequestDataTooBig):
         exc = RequestTooLarge()
+    if isinstance(exc, OperationalError | InterfaceError):
+        # The transaction rolled back (or never began): a retry is safe, and the key it carries is free.
+        logger.warning("Database unavailable in API view: %s", exc)
+        set_rollback()
+        response = Response(
+            error_body(DatabaseUnavailable.default_code, DatabaseUnavailable.default_detail),
+            status=DatabaseUnavailable.status_code,
+        )
+        response["Retry-After"] = str(DATABASE_UNAVAILABLE_RETRY_AFTER)
+        return response
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

@@ -116,8 +116,11 @@ def test_production_settings_pass_check_deploy():
         "SECRET_KEY": "x" * 20 + "-production-secret-key-with-enough-entropy-0987654321",
         "ALLOWED_HOSTS": "loyalty.example.com",
         "DATABASE_URL": "sqlite:////tmp/loyalty-deploy-check.sqlite3",
+        # Production needs a broker (loyalty.E001 otherwise: tests/site/test_production_needs_a_broker.py).
+        "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
     }
     env.pop("DEBUG", None)
+    env.pop("CELERY_TASK_ALWAYS_EAGER", None)
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "DEBUG"],
         cwd=ROOT,
