@@ -15,6 +15,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ..context import acting_as, acting_set
 from ..models import APIKey
 from ..services import (
     api_key_current,
@@ -74,6 +75,12 @@ class LoyaltyAPIView(APIView):
     #: shared keys' version the throttle read in its one cache round trip.
     confirms_cached_api_keys = True
 
+    def dispatch(self, request, *args, **kwargs):
+        # Whatever the request causes is attributed to its API key (webhooks: ``integrations.context``), and only
+        # while it is served.
+        with acting_as(None):
+            return super().dispatch(request, *args, **kwargs)
+
     def initial(self, request, *args, **kwargs):
         # Refuse oversized bodies before authenticating or parsing anything.
         try:
@@ -84,6 +91,7 @@ class LoyaltyAPIView(APIView):
         if limit is not None and length > limit:
             raise RequestTooLarge()
         super().initial(request, *args, **kwargs)
+        acting_set(request.auth if isinstance(request.auth, APIKey) else None)
         if any("\x00" in str(value) for value in kwargs.values()):
             raise NotFound()  # no id contains NUL, and PostgreSQL refuses NUL in text
 
