@@ -74,6 +74,7 @@ class PurchaseInSerializer(serializers.Serializer):
     def validate(self, attrs):
         errors = rules.purchase_errors(
             lines=[PurchaseLineInput(**line) for line in attrs["lines"]],
+            external_id=attrs.get("external_id"),
             occurred_at=attrs.get("occurred_at"),
             now=timezone.now(),
             total=attrs.get("total"),
