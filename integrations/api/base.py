@@ -1,16 +1,16 @@
 """The base view of the integration API and the ``Idempotency-Key`` handling of its writes."""
 
 import functools
+import re
 from functools import wraps
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import transaction
 from django.utils.translation import gettext as _
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
 from rest_framework import serializers
-from rest_framework.exceptions import AuthenticationFailed, NotFound, PermissionDenied
+from rest_framework.exceptions import AuthenticationFailed, NotFound, PermissionDenied, ValidationError
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -33,6 +33,9 @@ from .throttling import APIKeyRateThrottle
 
 REPLAY_HEADER = "Idempotent-Replayed"
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
+#: What an ``Idempotency-Key`` may be, exactly as the schema says: visible ASCII, spaces only inside, 1–255 long.
+IDEMPOTENCY_KEY_PATTERN = rf"[\x21-\x7e](?:[\x20-\x7e]{{0,{MAX_IDEMPOTENCY_KEY_LENGTH - 2}}}[\x21-\x7e])?"
+IDEMPOTENCY_KEY_TEXT = re.compile(IDEMPOTENCY_KEY_PATTERN)
 #: Responses worth replaying: the work was done, or refused for a reason a retry would meet again.
 #: Invalid input (400) and server errors free the key so the client can fix the request and retry with it.
 STORED_STATUSES = {200, 201, 404, 409, 422}
@@ -91,6 +94,10 @@ class LoyaltyAPIView(APIView):
         if limit is not None and length > limit:
             raise RequestTooLarge()
         super().initial(request, *args, **kwargs)
+        repeated = sorted(name for name, values in request.query_params.lists() if len(values) > 1)
+        if repeated:
+            # No parameter of the API is a list: answering with one of the values would hide the client's mistake.
+            raise ValidationError({name: [_("Give this parameter once.")] for name in repeated})
         acting_set(request.auth if isinstance(request.auth, APIKey) else None)
         if any("\x00" in str(value) for value in kwargs.values()):
             raise NotFound()  # no id contains NUL, and PostgreSQL refuses NUL in text
@@ -147,10 +154,13 @@ def idempotent(handler):
         api_key = request.auth if isinstance(request.auth, APIKey) else None
         if api_key is None:
             return handler(view, request, *args, **kwargs)
-        key = request.headers.get("Idempotency-Key", "").strip()
-        if not key or len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or "\x00" in key:
+        key = request.headers.get("Idempotency-Key", "")
+        if not IDEMPOTENCY_KEY_TEXT.fullmatch(key):
             raise IdempotencyKeyMissing(
-                _("Writes need an Idempotency-Key header (1 to %(max)s characters).")
+                _(
+                    "Writes need an Idempotency-Key header: 1 to %(max)s visible ASCII characters (a UUID), "
+                    "spaces only inside."
+                )
                 % {"max": MAX_IDEMPOTENCY_KEY_LENGTH}
             )
         try:
@@ -222,7 +232,12 @@ ErrorSerializer = inline_serializer(
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
-    OpenApiTypes.STR,
+    {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_IDEMPOTENCY_KEY_LENGTH,
+        "pattern": f"^{IDEMPOTENCY_KEY_PATTERN}$",
+    },
     OpenApiParameter.HEADER,
     required=True,
     description="Unique per write (e.g. a UUID). Retries with the same key and body get the first response.",

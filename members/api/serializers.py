@@ -8,6 +8,8 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from integrations.api.schema import BoundedListSerializer
+
 from .. import purchase_rules as rules
 from ..member_rules import MAX_AGE_YEARS, birthday_problem
 from ..models import MONEY, LedgerEntry, Purchase
@@ -99,6 +101,9 @@ class AwareDateTimeField(serializers.DateTimeField):
 
 
 class PurchaseLineInSerializer(serializers.Serializer):
+    class Meta:
+        list_serializer_class = BoundedListSerializer
+
     sku = SkuField()
     category = CategoryField(required=False, allow_blank=True, default="")
     quantity = QuantityField()
@@ -113,7 +118,16 @@ class PurchaseInSerializer(serializers.Serializer):
     store = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     currency = serializers.RegexField(r"^[A-Za-z]{3}$", required=False, help_text=_("ISO 4217; default: program's."))
     total = AmountField(required=False)
-    lines = PurchaseLineInSerializer(many=True)
+    # The rules' own limits and messages, stated in the schema too (minItems, maxItems).
+    lines = PurchaseLineInSerializer(
+        many=True,
+        min_length=1,
+        max_length=rules.MAX_LINES,
+        error_messages={
+            "min_length": _("A purchase needs at least one line."),
+            "max_length": _("A purchase can have at most {max_length} lines."),
+        },
+    )
 
     def validate(self, attrs):
         errors = rules.purchase_errors(
@@ -223,6 +237,9 @@ class PreviewOutSerializer(serializers.Serializer):
 
 
 class RefundLineInSerializer(serializers.Serializer):
+    class Meta:
+        list_serializer_class = BoundedListSerializer
+
     line_number = serializers.IntegerField(min_value=1, required=False)
     sku = serializers.CharField(max_length=64, required=False)
     quantity = serializers.IntegerField(min_value=1, max_value=1_000_000, default=1)
@@ -238,7 +255,12 @@ class RefundInSerializer(serializers.Serializer):
         max_length=100, required=False, help_text=_("The till's refund id; default: the Idempotency-Key.")
     )
     lines = RefundLineInSerializer(
-        many=True, required=False, min_length=1, max_length=rules.MAX_LINES, help_text=_("Omit for a full refund.")
+        many=True,
+        required=False,
+        min_length=1,
+        max_length=rules.MAX_LINES,
+        error_messages={"min_length": _("Give at least one line, or leave lines out for a full refund.")},
+        help_text=_("Omit for a full refund."),
     )
 
 
