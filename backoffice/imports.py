@@ -251,6 +251,7 @@ class PurchaseImporter(Importer):
         currency = (_text(first, "currency") or self.program.currency).upper()
         refusals = purchase_errors(
             lines=lines,
+            external_id=external_id,
             occurred_at=occurred_at,
             now=timezone.now(),
             backfill=True,

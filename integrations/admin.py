@@ -82,17 +82,28 @@ class APIKeyAdmin(admin.ModelAdmin):
 class WebhookEndpointForm(forms.ModelForm):
     url = forms.URLField(max_length=500, assume_scheme="https")
     events = forms.MultipleChoiceField(choices=registry.event_choices, widget=forms.CheckboxSelectMultiple)
+    # Program-wide events are a grant: left unchosen, an endpoint hears only its own integration.
+    audience = forms.ChoiceField(
+        choices=WebhookEndpoint.Audience.choices,
+        initial=WebhookEndpoint.Audience.OWN,
+        required=False,
+        widget=forms.RadioSelect,
+        help_text=WebhookEndpoint._meta.get_field("audience").help_text,
+    )
+
+    def clean_audience(self):
+        return self.cleaned_data.get("audience") or WebhookEndpoint.Audience.OWN
 
     class Meta:
         model = WebhookEndpoint
-        fields = ["api_key", "url", "events", "is_active"]
+        fields = ["api_key", "url", "events", "audience", "is_active"]
 
 
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(admin.ModelAdmin):
     form = WebhookEndpointForm
-    list_display = ["url", "api_key", "event_list", "is_active", "created_at"]
-    list_filter = ["is_active"]
+    list_display = ["url", "api_key", "event_list", "audience", "is_active", "created_at"]
+    list_filter = ["is_active", "audience"]
     list_select_related = ["api_key"]
     # The secret is never displayed after creation (to no role): it is enough to forge our signatures.
     readonly_fields = ["secret_state", "created_at"]
@@ -114,7 +125,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         return ["api_key", *self.readonly_fields] if obj else []
 
     def get_fields(self, request, obj=None):
-        base = ["api_key", "url", "events", "is_active"]
+        base = ["api_key", "url", "events", "audience", "is_active"]
         return [*base, "secret_state", "created_at"] if obj else base
 
     def response_add(self, request, obj, post_url_continue=None):
@@ -140,9 +151,17 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
         if change:
-            webhook_endpoint_update(endpoint=obj, url=data["url"], events=data["events"], is_active=data["is_active"])
+            webhook_endpoint_update(
+                endpoint=obj,
+                url=data["url"],
+                events=data["events"],
+                is_active=data["is_active"],
+                audience=data["audience"],
+            )
             return
-        endpoint = webhook_endpoint_create(api_key=data["api_key"], url=data["url"], events=data["events"])
+        endpoint = webhook_endpoint_create(
+            api_key=data["api_key"], url=data["url"], events=data["events"], audience=data["audience"]
+        )
         if not data["is_active"]:
             webhook_endpoint_update(endpoint=endpoint, url=endpoint.url, events=endpoint.events, is_active=False)
         obj.pk, obj.secret = endpoint.pk, endpoint.secret
@@ -157,12 +176,23 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(admin.ModelAdmin):
-    list_display = ["id", "event", "endpoint", "status", "attempts", "last_status_code", "created_at", "delivered_at"]
+    list_display = [
+        "id",
+        "event",
+        "endpoint",
+        "caused_by",
+        "status",
+        "attempts",
+        "last_status_code",
+        "created_at",
+        "delivered_at",
+    ]
     list_filter = ["status", "event"]
-    list_select_related = ["endpoint"]
+    list_select_related = ["endpoint", "caused_by"]
     actions = ["replay_deliveries"]
     readonly_fields = [
         "endpoint",
+        "caused_by",
         "event",
         "payload",
         "status",

@@ -87,9 +87,35 @@ class IdempotencyRecord(models.Model):
 
 
 class WebhookEndpoint(models.Model):
-    """A URL an integration wants events posted to, signed with the endpoint's own secret."""
+    """A URL an integration wants events posted to, signed with the endpoint's own secret.
 
-    api_key = models.ForeignKey(APIKey, on_delete=models.CASCADE, related_name="webhook_endpoints")
+    The endpoint belongs to the integration of ``api_key``. By default it receives only the events that
+    integration causes (``audience`` OWN): a purchase it sent, the tier change and referral bonus that purchase
+    brought, a voucher it used or a redemption it made. Staff may grant it every event of the program (PROGRAM):
+    events other integrations, members, staff and scheduled jobs cause. Either way, fields an event registers as
+    secret (voucher codes) go only to endpoints of the integration that caused it (``receives``,
+    ``integrations.services.webhook_event_enqueue``).
+    """
+
+    class Audience(models.TextChoices):
+        OWN = "own", _("Only events its own integration causes")
+        PROGRAM = "program", _("Every event of the program (staff grant)")
+
+    api_key = models.ForeignKey(
+        APIKey,
+        on_delete=models.CASCADE,
+        related_name="webhook_endpoints",
+        help_text=_("The integration the endpoint belongs to."),
+    )
+    audience = models.CharField(
+        max_length=10,
+        choices=Audience.choices,
+        default=Audience.OWN,
+        help_text=_(
+            "Every event of the program includes what other integrations, members and staff cause; voucher codes "
+            "are still sent only to the integration whose request issued or used the voucher."
+        ),
+    )
     url = models.URLField(max_length=500)
     secret = models.CharField(max_length=64, help_text=_("Signs each delivery (HMAC-SHA256). Shown once, at creation."))
     previous_secret = models.CharField(
@@ -112,11 +138,25 @@ class WebhookEndpoint(models.Model):
     def wants(self, event: str) -> bool:
         return self.is_active and event in self.events
 
+    def receives(self, *, caused_by_id: int | None) -> bool:
+        """Whether an event caused by the key ``caused_by_id`` (None: by no integration) is this endpoint's."""
+        return webhook_audience_receives(
+            audience=self.audience, owner_api_key_id=self.api_key_id, caused_by_id=caused_by_id
+        )
+
     def signing_secrets(self, now) -> list[str]:
         """The current secret, then the previous one while its overlap window lasts."""
         if self.previous_secret and self.previous_secret_expires_at and self.previous_secret_expires_at > now:
             return [self.secret, self.previous_secret]
         return [self.secret]
+
+
+def webhook_audience_receives(*, audience: str, owner_api_key_id: int, caused_by_id: int | None) -> bool:
+    """The one rule of who receives what: an endpoint gets the events its own integration causes, and every other
+    event only when staff granted it the program's (``WebhookEndpoint.Audience.PROGRAM``)."""
+    if audience == WebhookEndpoint.Audience.PROGRAM:
+        return True
+    return caused_by_id is not None and caused_by_id == owner_api_key_id
 
 
 class WebhookDelivery(models.Model):
@@ -128,6 +168,16 @@ class WebhookDelivery(models.Model):
         FAILED = "failed", _("Failed (gave up)")
 
     endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    caused_by = models.ForeignKey(
+        APIKey,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text=_(
+            "The integration whose API request caused the event; empty when a member, staff or a scheduled job did."
+        ),
+    )
     event = models.CharField(max_length=40)
     payload = models.JSONField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 scopes: dict[str, str] = {}
 events: dict[str, str] = {}
+#: Payload fields of an event that only the integration which caused it may read (a voucher code is as good as the
+#: voucher): every other endpoint receives them as null.
+event_secret_fields: dict[str, tuple[str, ...]] = {}
 #: Exception classes the API maps to its error shape (422 unless the exception says otherwise).
 domain_errors: list[type[Exception]] = []
 
@@ -18,8 +21,10 @@ def scope_register(code: str, label: str) -> str:
     return code
 
 
-def event_register(code: str, label: str) -> str:
+def event_register(code: str, label: str, *, secret_fields: tuple[str, ...] = ()) -> str:
     events.setdefault(code, label)
+    if secret_fields:
+        event_secret_fields[code] = tuple(secret_fields)
     return code
 
 

@@ -30,7 +30,8 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from . import metrics, registry
-from .models import APIKey, IdempotencyRecord, WebhookDelivery, WebhookEndpoint
+from .context import acting_api_key
+from .models import APIKey, IdempotencyRecord, WebhookDelivery, WebhookEndpoint, webhook_audience_receives
 
 logger = logging.getLogger(__name__)
 
@@ -321,12 +322,27 @@ def idempotency_records_purge(*, now: datetime | None = None) -> int:
 # --- Webhooks ------------------------------------------------------------------------------------------------------
 
 
-def webhook_endpoint_create(*, api_key: APIKey, url: str, events: list[str], secret: str = "") -> WebhookEndpoint:
+def webhook_endpoint_create(
+    *,
+    api_key: APIKey,
+    url: str,
+    events: list[str],
+    secret: str = "",
+    audience: str = WebhookEndpoint.Audience.OWN,
+) -> WebhookEndpoint:
+    """An endpoint of ``api_key``'s integration. It hears only what that integration causes unless ``audience`` is
+    ``PROGRAM``, which staff grant explicitly."""
     unknown = registry.unknown_events(events)
     if unknown:
         raise ValueError(f"Unknown event(s): {', '.join(unknown)}")
+    if audience not in WebhookEndpoint.Audience.values:
+        raise ValueError(f"Unknown audience: {audience}")
     return WebhookEndpoint.objects.create(
-        api_key=api_key, url=url, events=sorted(set(events)), secret=secret or webhook_secret_new()
+        api_key=api_key,
+        url=url,
+        events=sorted(set(events)),
+        secret=secret or webhook_secret_new(),
+        audience=audience,
     )
 
 
@@ -334,11 +350,26 @@ def webhook_secret_new() -> str:
     return "whsec_" + secrets.token_hex(24)
 
 
-WEBHOOK_SUBSCRIPTIONS_CACHE_KEY = "integrations:webhook-subscriptions"
+WEBHOOK_SUBSCRIPTIONS_CACHE_KEY = "integrations:webhook-subscriptions-v2"
 
 
-def webhook_subscriptions() -> list[tuple[int, list[str]]]:
-    """``(endpoint id, events)`` of every active endpoint whose key is not revoked.
+@dataclass(frozen=True)
+class Subscription:
+    """What deciding on a delivery needs of an active endpoint: who owns it, whom it hears, which events."""
+
+    endpoint_id: int
+    owner_api_key_id: int
+    audience: str
+    events: tuple[str, ...]
+
+    def receives(self, event: str, *, caused_by_id: int | None) -> bool:
+        return event in self.events and webhook_audience_receives(
+            audience=self.audience, owner_api_key_id=self.owner_api_key_id, caused_by_id=caused_by_id
+        )
+
+
+def webhook_subscriptions() -> list[Subscription]:
+    """Every active endpoint whose key is not revoked, with its owner, audience and events.
 
     Every purchase asks, and the answer changes only when staff edit endpoints or keys, so it is cached: saving
     or deleting an endpoint or a key clears it (signals in ``integrations.models``), and it lives a minute at
@@ -346,9 +377,13 @@ def webhook_subscriptions() -> list[tuple[int, list[str]]]:
     """
     subscriptions = cache.get(WEBHOOK_SUBSCRIPTIONS_CACHE_KEY)
     if subscriptions is None:
-        subscriptions = list(
-            WebhookEndpoint.objects.filter(is_active=True, api_key__revoked_at__isnull=True).values_list("pk", "events")
+        rows = WebhookEndpoint.objects.filter(is_active=True, api_key__revoked_at__isnull=True).values_list(
+            "pk", "api_key_id", "audience", "events"
         )
+        subscriptions = [
+            Subscription(endpoint_id=pk, owner_api_key_id=owner, audience=audience, events=tuple(events))
+            for pk, owner, audience, events in rows
+        ]
         cache.set(WEBHOOK_SUBSCRIPTIONS_CACHE_KEY, subscriptions, 60)
     return subscriptions
 
@@ -360,21 +395,51 @@ def webhook_subscriptions_clear(**signal_kwargs) -> None:
     cache.delete(WEBHOOK_SUBSCRIPTIONS_CACHE_KEY)
 
 
-def webhook_event_enqueue(*, event: str, payload: dict) -> list[WebhookDelivery]:
-    """Record a delivery of ``event`` for every active endpoint that subscribed to it, and send them after commit.
+class _Acting:
+    """The default of ``caused_by``: the integration whose API request is being served (``integrations.context``)."""
+
+
+ACTING = _Acting()
+
+
+def _caused_by_id(caused_by) -> int | None:
+    if isinstance(caused_by, _Acting):
+        caused_by = acting_api_key()
+    return caused_by.pk if isinstance(caused_by, APIKey) else caused_by
+
+
+def webhook_event_enqueue(*, event: str, payload: dict, caused_by: APIKey | int | _Acting | None = ACTING):
+    """Record a delivery of ``event`` for every active endpoint that subscribed to it and may receive it, and send
+    them after commit.
+
+    ``caused_by`` is the integration (API key) that caused the event, by default the one whose API request is
+    being served; None for events of members, staff and scheduled jobs. An endpoint receives the events its own
+    integration causes, and every other one only if staff granted it the program's; the event's secret fields
+    (``registry.event_secret_fields``: voucher codes) are null in every delivery but those to the causing
+    integration's own endpoints. Each delivery records ``caused_by``.
 
     Called inside the transaction of the change it reports, so an event is recorded exactly when the change
     commits; nothing is sent for a change that rolls back.
     """
-    endpoint_ids = [endpoint_id for endpoint_id, events in webhook_subscriptions() if event in events]
-    if not endpoint_ids:
+    caused_by_id = _caused_by_id(caused_by)
+    subscriptions = [sub for sub in webhook_subscriptions() if sub.receives(event, caused_by_id=caused_by_id)]
+    if not subscriptions:
         return []
     now = timezone.now()
     data = json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
+    secret_fields = [name for name in registry.event_secret_fields.get(event, ()) if data.get(name) is not None]
+    withheld = {**data, **dict.fromkeys(secret_fields)} if secret_fields else data
     deliveries = WebhookDelivery.objects.bulk_create(
         [
-            WebhookDelivery(endpoint_id=endpoint_id, event=event, payload=data, created_at=now, next_attempt_at=now)
-            for endpoint_id in endpoint_ids
+            WebhookDelivery(
+                endpoint_id=sub.endpoint_id,
+                caused_by_id=caused_by_id,
+                event=event,
+                payload=data if sub.owner_api_key_id == caused_by_id else withheld,
+                created_at=now,
+                next_attempt_at=now,
+            )
+            for sub in subscriptions
         ]
     )
     ids = [delivery.pk for delivery in deliveries]
@@ -564,12 +629,18 @@ def webhook_secret_rotate(
 
 
 def webhook_endpoint_update(
-    *, endpoint: WebhookEndpoint, url: str, events: list[str], is_active: bool
+    *, endpoint: WebhookEndpoint, url: str, events: list[str], is_active: bool, audience: str | None = None
 ) -> WebhookEndpoint:
+    """Change an endpoint; ``audience`` None keeps the one it has."""
     unknown = registry.unknown_events(events)
     if unknown:
         raise ValueError(f"Unknown event(s): {', '.join(unknown)}")
-    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(url=url, events=sorted(set(events)), is_active=is_active)
+    audience = endpoint.audience if audience is None else audience
+    if audience not in WebhookEndpoint.Audience.values:
+        raise ValueError(f"Unknown audience: {audience}")
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+        url=url, events=sorted(set(events)), is_active=is_active, audience=audience
+    )
     webhook_subscriptions_clear()
     endpoint.refresh_from_db()
     return endpoint
@@ -582,8 +653,9 @@ def on_event(event: str, payload: dict) -> None:
 
 
 def webhooks_want(event: str) -> bool:
-    """Whether any active endpoint subscribes to ``event`` (lets batch jobs skip building unread payloads)."""
-    return any(event in events for _endpoint_id, events in webhook_subscriptions())
+    """Whether any active endpoint would receive ``event`` now (lets batch jobs skip building unread payloads)."""
+    caused_by_id = _caused_by_id(ACTING)
+    return any(sub.receives(event, caused_by_id=caused_by_id) for sub in webhook_subscriptions())
 
 
 on_event.wants = webhooks_want

@@ -5,6 +5,7 @@ from django.utils.translation import gettext_lazy as _
 
 from . import hooks
 from .exceptions import LoyaltyError
+from .member_rules import birthday_problem
 from .models import LedgerEntry
 from .selectors import ActivityCursor
 
@@ -144,10 +145,10 @@ class ProfileForm(forms.Form):
         birthday = self.cleaned_data.get("birthday")
         if birthday is None or self.fields["birthday"].disabled:
             return birthday
-        today = timezone.localdate()
-        if birthday > today:
+        problem = birthday_problem(birthday, today=timezone.localdate())
+        if problem == "future":
             raise forms.ValidationError(_("Your birthday cannot be in the future."))
-        if birthday.year < today.year - 120:
+        if problem == "too_old":
             raise forms.ValidationError(_("Please check the year of your birthday."))
         return birthday
 

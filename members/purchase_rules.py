@@ -53,6 +53,19 @@ class PurchaseLineValues(Protocol):
     category: str
 
 
+#: Longest external id (the column's length).
+MAX_EXTERNAL_ID_LENGTH = Purchase._meta.get_field("external_id").max_length
+
+
+def external_id_errors(external_id: str) -> list[RuleError]:
+    """An external id is a segment of the refund URL (``/api/v1/purchases/{external_id}/refunds/``): one with a
+    "/" could be recorded but never refunded, so it is refused. Every other character works there, percent-encoded.
+    """
+    if "/" in (external_id or ""):
+        return [RuleError("external_id", _('An external id cannot contain "/": it is part of the refund URL.'))]
+    return []
+
+
 def occurred_at_errors(occurred_at: datetime, *, now: datetime, backfill: bool = False) -> list[RuleError]:
     if occurred_at > now + CLOCK_SKEW:
         return [RuleError("occurred_at", _("The purchase date is in the future."))]
@@ -163,6 +176,7 @@ def currency_errors(currency: str, *, program_currency: str) -> list[RuleError]:
 def purchase_errors(
     *,
     lines: Sequence[PurchaseLineValues],
+    external_id: str | None = None,
     occurred_at: datetime | None = None,
     now: datetime | None = None,
     backfill: bool = False,
@@ -174,6 +188,8 @@ def purchase_errors(
     """Every refusal for a purchase, in field order. Parts given as None are not checked (``occurred_at`` is
     checked when both it and ``now`` are given, ``currency`` when ``program_currency`` is)."""
     errors = []
+    if external_id is not None:
+        errors += external_id_errors(external_id)
     if occurred_at is not None and now is not None:
         errors += occurred_at_errors(occurred_at, now=now, backfill=backfill)
     if channel is not None:

@@ -169,13 +169,18 @@ class DisposableEmailDomainFactory(factory.django.DjangoModelFactory):
 # --- webhooks -------------------------------------------------------------------------------------------------
 
 
-def webhook_endpoint_for(events, *, name="Shop"):
+def webhook_endpoint_for(events, *, name="Shop", audience="program"):
     """An active endpoint (on a fresh API key) subscribed to ``events``; nothing listens at its URL, so only the
-    delivery rows matter (tests never run the after-commit send unless they capture it)."""
+    delivery rows matter (tests never run the after-commit send unless they capture it).
+
+    Program-wide by default (as if staff granted it), so that it hears the events services raise outside an API
+    request; ``audience="own"`` for one that hears only its own key's requests."""
     from integrations.services import api_key_create, webhook_endpoint_create
 
     api_key, _raw = api_key_create(name=name, scopes=[])
-    return webhook_endpoint_create(api_key=api_key, url="http://127.0.0.1:9/hooks", events=list(events))
+    return webhook_endpoint_create(
+        api_key=api_key, url="http://127.0.0.1:9/hooks", events=list(events), audience=audience
+    )
 
 
 # --- campaigns ------------------------------------------------------------------------------------------------

@@ -1,20 +1,21 @@
 """The base view of the integration API and the ``Idempotency-Key`` handling of its writes."""
 
 import functools
+import re
 from functools import wraps
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import transaction
 from django.utils.translation import gettext as _
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
 from rest_framework import serializers
-from rest_framework.exceptions import AuthenticationFailed, NotFound, PermissionDenied
+from rest_framework.exceptions import AuthenticationFailed, NotFound, PermissionDenied, ValidationError
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ..context import acting_as, acting_set
 from ..models import APIKey
 from ..services import (
     api_key_current,
@@ -32,6 +33,9 @@ from .throttling import APIKeyRateThrottle
 
 REPLAY_HEADER = "Idempotent-Replayed"
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
+#: What an ``Idempotency-Key`` may be, exactly as the schema says: visible ASCII, spaces only inside, 1–255 long.
+IDEMPOTENCY_KEY_PATTERN = rf"[\x21-\x7e](?:[\x20-\x7e]{{0,{MAX_IDEMPOTENCY_KEY_LENGTH - 2}}}[\x21-\x7e])?"
+IDEMPOTENCY_KEY_TEXT = re.compile(IDEMPOTENCY_KEY_PATTERN)
 #: Responses worth replaying: the work was done, or refused for a reason a retry would meet again.
 #: Invalid input (400), server errors and an unreachable database (503) free the key so the client can fix the
 #: request, or wait, and retry with it.
@@ -75,6 +79,12 @@ class LoyaltyAPIView(APIView):
     #: shared keys' version the throttle read in its one cache round trip.
     confirms_cached_api_keys = True
 
+    def dispatch(self, request, *args, **kwargs):
+        # Whatever the request causes is attributed to its API key (webhooks: ``integrations.context``), and only
+        # while it is served.
+        with acting_as(None):
+            return super().dispatch(request, *args, **kwargs)
+
     def initial(self, request, *args, **kwargs):
         # Refuse oversized bodies before authenticating or parsing anything.
         try:
@@ -85,6 +95,11 @@ class LoyaltyAPIView(APIView):
         if limit is not None and length > limit:
             raise RequestTooLarge()
         super().initial(request, *args, **kwargs)
+        repeated = sorted(name for name, values in request.query_params.lists() if len(values) > 1)
+        if repeated:
+            # No parameter of the API is a list: answering with one of the values would hide the client's mistake.
+            raise ValidationError({name: [_("Give this parameter once.")] for name in repeated})
+        acting_set(request.auth if isinstance(request.auth, APIKey) else None)
         if any("\x00" in str(value) for value in kwargs.values()):
             raise NotFound()  # no id contains NUL, and PostgreSQL refuses NUL in text
 
@@ -140,10 +155,13 @@ def idempotent(handler):
         api_key = request.auth if isinstance(request.auth, APIKey) else None
         if api_key is None:
             return handler(view, request, *args, **kwargs)
-        key = request.headers.get("Idempotency-Key", "").strip()
-        if not key or len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or "\x00" in key:
+        key = request.headers.get("Idempotency-Key", "")
+        if not IDEMPOTENCY_KEY_TEXT.fullmatch(key):
             raise IdempotencyKeyMissing(
-                _("Writes need an Idempotency-Key header (1 to %(max)s characters).")
+                _(
+                    "Writes need an Idempotency-Key header: 1 to %(max)s visible ASCII characters (a UUID), "
+                    "spaces only inside."
+                )
                 % {"max": MAX_IDEMPOTENCY_KEY_LENGTH}
             )
         try:
@@ -215,7 +233,12 @@ ErrorSerializer = inline_serializer(
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
-    OpenApiTypes.STR,
+    {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_IDEMPOTENCY_KEY_LENGTH,
+        "pattern": f"^{IDEMPOTENCY_KEY_PATTERN}$",
+    },
     OpenApiParameter.HEADER,
     required=True,
     description="Unique per write (e.g. a UUID). Retries with the same key and body get the first response.",

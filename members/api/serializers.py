@@ -1,11 +1,17 @@
 """Request validation and response shapes of the members API. Serializers validate and shape; services decide."""
 
+import re
+
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from integrations.api.schema import BoundedListSerializer
+
 from .. import purchase_rules as rules
+from ..member_rules import MAX_AGE_YEARS, birthday_problem
 from ..models import MONEY, LedgerEntry, Purchase
 from ..selectors import EXPIRY_SOON_DAYS
 from ..services.purchases import PurchaseLineInput
@@ -20,10 +26,16 @@ Money = {"max_digits": MONEY["max_digits"], "decimal_places": MONEY["decimal_pla
 # that ``purchase_record`` and the CSV importer give. The schema still shows the rules' limits.
 
 _WHOLE_DIGITS = MONEY["max_digits"] - MONEY["decimal_places"]
+#: What an amount looks like before the rules judge its value (ASCII digits only: ``\d`` would take any script's).
+_AMOUNT_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+#: A date, a "T" or space, and a time: the date alone is not a moment.
+_DATE_TIME_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}")
+#: The amounts the rules accept, as a pattern: at most 10 whole digits after any leading zeros, at most two
+#: decimals after which only zeros ("1.50", "1.500"), no sign (negative amounts are refused).
 _MONEY_SCHEMA = {
     "type": "string",
     "format": "decimal",
-    "pattern": rf"^-?\d{{0,{_WHOLE_DIGITS}}}(?:\.\d{{0,{MONEY['decimal_places']}}})?$",
+    "pattern": rf"^0*[0-9]{{1,{_WHOLE_DIGITS}}}(?:\.[0-9]{{1,{MONEY['decimal_places']}}}0*)?$",
 }
 
 
@@ -48,13 +60,50 @@ class QuantityField(serializers.IntegerField):
 
 @extend_schema_field(_MONEY_SCHEMA)
 class AmountField(serializers.DecimalField):
-    """Any decimal number; whether it is an amount of money is for the rules to say."""
+    """A decimal string of ASCII digits (``"12.50"``, ``"-1"``); whether it is an amount of money is for the rules
+    to say.
+
+    Python's ``Decimal`` reads any script's digits ("١٢٫٥" too) and JSON numbers arrive as binary floats, so both
+    are refused here, before DRF's parsing: an amount is exactly what the schema's pattern describes.
+    """
+
+    default_error_messages = {
+        "not_a_string": _('Send amounts as strings of digits, like "12.50".'),
+        "invalid": _('The amount must be digits with an optional decimal point, like "12.50".'),
+    }
 
     def __init__(self, **kwargs):
         super().__init__(max_digits=None, decimal_places=None, **kwargs)
 
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        if not _AMOUNT_TEXT.fullmatch(data):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+@extend_schema_field({"type": "string", "format": "date-time"})
+class AwareDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 date and time with its UTC offset. Without one (a naive time, or a date alone) the moment is
+    ambiguous: it is refused instead of being read in the program's time zone."""
+
+    default_error_messages = {
+        "naive": _("Give the date and time with its UTC offset, e.g. 2026-01-15T10:00:00+01:00."),
+    }
+
+    def to_internal_value(self, value):
+        if isinstance(value, str):
+            parsed = parse_datetime(value.strip()) if _DATE_TIME_TEXT.match(value.strip()) else None
+            if parsed is None or timezone.is_naive(parsed):
+                self.fail("naive")
+        return super().to_internal_value(value)
+
 
 class PurchaseLineInSerializer(serializers.Serializer):
+    class Meta:
+        list_serializer_class = BoundedListSerializer
+
     sku = SkuField()
     category = CategoryField(required=False, allow_blank=True, default="")
     quantity = QuantityField()
@@ -64,16 +113,26 @@ class PurchaseLineInSerializer(serializers.Serializer):
 class PurchaseInSerializer(serializers.Serializer):
     member = serializers.CharField(max_length=254, help_text=_("Member number, card number or email address."))
     external_id = serializers.CharField(max_length=100, help_text=_("The till's or shop's id; unique per key."))
-    occurred_at = serializers.DateTimeField()
+    occurred_at = AwareDateTimeField()
     channel = serializers.ChoiceField(choices=Purchase.Channel.choices, default=Purchase.Channel.IN_STORE)
     store = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     currency = serializers.RegexField(r"^[A-Za-z]{3}$", required=False, help_text=_("ISO 4217; default: program's."))
     total = AmountField(required=False)
-    lines = PurchaseLineInSerializer(many=True)
+    # The rules' own limits and messages, stated in the schema too (minItems, maxItems).
+    lines = PurchaseLineInSerializer(
+        many=True,
+        min_length=1,
+        max_length=rules.MAX_LINES,
+        error_messages={
+            "min_length": _("A purchase needs at least one line."),
+            "max_length": _("A purchase can have at most {max_length} lines."),
+        },
+    )
 
     def validate(self, attrs):
         errors = rules.purchase_errors(
             lines=[PurchaseLineInput(**line) for line in attrs["lines"]],
+            external_id=attrs.get("external_id"),
             occurred_at=attrs.get("occurred_at"),
             now=timezone.now(),
             total=attrs.get("total"),
@@ -93,7 +152,7 @@ class PurchasePreviewInSerializer(PurchaseInSerializer):
         max_length=254, required=False, allow_blank=True, help_text=_("Optional: preview with the member's tier.")
     )
     external_id = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    occurred_at = serializers.DateTimeField(required=False)
+    occurred_at = AwareDateTimeField(required=False)
 
 
 class PurchaseLineOutSerializer(serializers.Serializer):
@@ -115,7 +174,7 @@ class BonusOutSerializer(serializers.Serializer):
 class PurchaseOutSerializer(serializers.Serializer):
     external_id = serializers.CharField()
     member_number = serializers.CharField()
-    occurred_at = serializers.DateTimeField()
+    occurred_at = AwareDateTimeField()
     channel = serializers.CharField()
     store = serializers.CharField()
     currency = serializers.CharField()
@@ -184,6 +243,9 @@ class PreviewOutSerializer(serializers.Serializer):
 
 
 class RefundLineInSerializer(serializers.Serializer):
+    class Meta:
+        list_serializer_class = BoundedListSerializer
+
     line_number = serializers.IntegerField(min_value=1, required=False)
     sku = serializers.CharField(max_length=64, required=False)
     quantity = serializers.IntegerField(min_value=1, max_value=1_000_000, default=1)
@@ -199,7 +261,12 @@ class RefundInSerializer(serializers.Serializer):
         max_length=100, required=False, help_text=_("The till's refund id; default: the Idempotency-Key.")
     )
     lines = RefundLineInSerializer(
-        many=True, required=False, min_length=1, max_length=rules.MAX_LINES, help_text=_("Omit for a full refund.")
+        many=True,
+        required=False,
+        min_length=1,
+        max_length=rules.MAX_LINES,
+        error_messages={"min_length": _("Give at least one line, or leave lines out for a full refund.")},
+        help_text=_("Omit for a full refund."),
     )
 
 
@@ -227,8 +294,13 @@ class MemberEnrolInSerializer(serializers.Serializer):
     referral_code = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
 
     def validate_birthday(self, value):
-        if value is not None and value > timezone.localdate():
+        problem = None if value is None else birthday_problem(value, today=timezone.localdate())
+        if problem == "future":
             raise serializers.ValidationError(_("The birthday is in the future."))
+        if problem == "too_old":
+            raise serializers.ValidationError(
+                _("The birthday is more than %(years)s years ago.") % {"years": MAX_AGE_YEARS}
+            )
         return value
 
 

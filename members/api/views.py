@@ -2,7 +2,6 @@
 service or selector, shape the answer."""
 
 from django.utils.translation import gettext as _
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
@@ -262,9 +261,14 @@ class MemberListView(LoyaltyAPIView):
     @extend_schema(
         operation_id="members_lookup",
         summary="Look a member up by card number or email",
+        description="Give exactly one of `card_number` and `email` (400 otherwise).",
         parameters=[
-            OpenApiParameter("card_number", OpenApiTypes.STR, description="The number on the member's card."),
-            OpenApiParameter("email", OpenApiTypes.EMAIL),
+            OpenApiParameter(
+                "card_number",
+                {"type": "string", "minLength": 1, "maxLength": 19},
+                description="The number on the member's card.",
+            ),
+            OpenApiParameter("email", {"type": "string", "format": "email", "minLength": 1, "maxLength": 254}),
         ],
         responses={200: s.MemberOutSerializer(many=True), **error_responses(400)},
         tags=["members"],

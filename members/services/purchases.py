@@ -34,7 +34,15 @@ from ..models import (
     Refund,
     Tier,
 )
-from ..purchase_rules import channel_errors, currency_errors, lines_errors, occurred_at_errors, refuse, total_errors
+from ..purchase_rules import (
+    channel_errors,
+    currency_errors,
+    external_id_errors,
+    lines_errors,
+    occurred_at_errors,
+    refuse,
+    total_errors,
+)
 from ..selectors import earning_rules_active, program_settings_get, tiers_list
 from .ledger import account_lock, accounts_lock, ledger_post, ledger_writes, lot_expiry_for
 from .sql import insert_unless_exists
@@ -229,6 +237,7 @@ def purchase_record(
     """
     if not external_id:
         raise InvalidPurchase(_("An external id is required."), field="external_id")
+    refuse(external_id_errors(external_id))
     now = now or timezone.now()
     refuse(occurred_at_errors(occurred_at, now=now, backfill=backfill))
     program = program_settings_get()

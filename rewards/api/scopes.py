@@ -7,5 +7,6 @@ REDEMPTIONS_WRITE = scope_register("redemptions:write", "Redeem rewards for memb
 VOUCHERS_READ = scope_register("vouchers:read", "Check vouchers")
 VOUCHERS_REDEEM = scope_register("vouchers:redeem", "Use vouchers at a till")
 
-REWARD_REDEEMED = event_register("reward.redeemed", "Reward redeemed")
-VOUCHER_USED = event_register("voucher.used", "Voucher used")
+# A voucher code is a bearer instrument: only the integration whose request issued or used it is told the code.
+REWARD_REDEEMED = event_register("reward.redeemed", "Reward redeemed", secret_fields=("voucher_code",))
+VOUCHER_USED = event_register("voucher.used", "Voucher used", secret_fields=("voucher_code",))

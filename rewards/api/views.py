@@ -7,10 +7,10 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import ListAPIView
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from integrations.api.base import IDEMPOTENCY_HEADER, LoyaltyAPIView, error_responses, idempotent, validated
+from integrations.api.pagination import StrictCursorPagination
 from members.models import PointsAccount, Purchase
 from members.selectors import member_get
 
@@ -22,11 +22,8 @@ from . import serializers as s
 from .filters import RewardFilter
 
 
-class CataloguePagination(CursorPagination):
+class CataloguePagination(StrictCursorPagination):
     ordering = ("sort_order", "id")
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
 
 
 class RewardListView(LoyaltyAPIView, ListAPIView):

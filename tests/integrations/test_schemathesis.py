@@ -1,9 +1,15 @@
 """Property-based run of the whole API against its own OpenAPI schema (schemathesis, in-process WSGI).
 
-Every operation gets a few generated requests (valid and invalid) with a key holding every scope; the run
-asserts no 5xx, and that statuses, content types, headers and bodies match what the schema documents.
+Every operation (``test_every_operation_is_covered`` keeps the list whole) gets the coverage phase's boundary cases
+(empty, over-long, null, arrays, NUL, each constraint just inside and just outside) and a bounded, derandomized
+number of generated requests, valid and invalid, with a key holding every scope. The run asserts no 5xx; that
+statuses, content types, headers and bodies match what the schema documents; that a request the schema calls
+invalid is refused (``negative_data_rejection``); and that one the schema calls valid is not refused as invalid
+input (``schema_valid_input_is_not_a_400``), save for the few rules no schema can state, listed in
+``RULES_BEYOND_THE_SCHEMA``.
 """
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -14,8 +20,10 @@ from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import Failure
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    negative_data_rejection,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
@@ -27,12 +35,55 @@ from members.services.purchases import PurchaseLineInput, purchase_record
 from tests.factories import MemberFactory
 from tests.integrations.conftest import ALL_SCOPES
 
+#: 400s a schema-valid request may still get, because they depend on the data, the clock or several fields at
+#: once: ``(field, message)`` as regular expressions. Anything else the schema allows must not be a 400.
+RULES_BEYOND_THE_SCHEMA = [
+    ("member", r"No member with this member number, card number or email\."),  # which members exist
+    ("non_field_errors", r"Give exactly one of card_number or email\."),  # one of two query parameters
+    ("occurred_at", r"The purchase date is in the future\.|The purchase is too old to be sent through the API\."),
+    ("total", r"The total cannot be more than the lines add up to .*"),  # compared with the lines
+    ("lines", r"The basket's total is too large\."),  # the lines' sum
+    ("birthday", r"The birthday is in the future\.|The birthday is more than \d+ years ago\."),  # the clock
+    ("purchase_external_id", r"No purchase with this id from this integration\."),  # which purchases exist
+    (r"lines\.\d+", r"Give a line_number or a sku\."),  # one of two fields
+    ("reward", r"No reward with this slug\."),  # which rewards exist
+]
+
+
+class SchemaValidInputRefused(Failure):
+    kind_title = "Schema-valid request answered 400"
+
+
+def _beyond_the_schema(field: str, messages: list[str]) -> bool:
+    return all(
+        any(re.fullmatch(name, field) and re.fullmatch(text, message) for name, text in RULES_BEYOND_THE_SCHEMA)
+        for message in messages
+    )
+
+
+@schemathesis.check
+def schema_valid_input_is_not_a_400(ctx, response, case):
+    """Like schemathesis's ``positive_data_acceptance``, but business refusals (422: no points, the same key for
+    another request) are answers, not disagreements, and the rules in ``RULES_BEYOND_THE_SCHEMA`` may refuse."""
+    if case.meta is None or not case.meta.generation.mode.is_positive or response.status_code != 400:
+        return None
+    fields = response.json()["error"]["fields"]
+    if fields and all(_beyond_the_schema(field, messages) for field, messages in fields.items()):
+        return None
+    raise SchemaValidInputRefused(
+        operation=case.operation.label,
+        message=f"The schema allows this request but validation refused it: {fields or response.json()['error']}",
+    )
+
+
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
     content_type_conformance,
     response_headers_conformance,
     response_schema_conformance,
+    negative_data_rejection,
+    schema_valid_input_is_not_a_400,
 ]
 
 
@@ -92,6 +143,25 @@ def api_headers(db, keep_test_connection):
 
 @pytest.mark.django_db
 @schema.parametrize()
-@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_api_matches_its_schema(case, api_headers):
     case.call_and_validate(headers=api_headers, checks=CHECKS)
+
+
+def test_every_operation_is_covered():
+    """The run above is the whole API: every route under /api/v1/ is in the schema it reads."""
+    from django.urls import get_resolver
+
+    operations = {result.ok().path for result in schema.get_all_operations()}
+    routes = set()
+
+    def walk(patterns, prefix=""):
+        for pattern in patterns:
+            text = prefix + str(pattern.pattern)
+            if hasattr(pattern, "url_patterns"):
+                walk(pattern.url_patterns, text)
+            elif text.startswith("api/v1/"):
+                routes.add("/" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", text))
+
+    walk(get_resolver().url_patterns)
+    assert routes and routes == operations

@@ -6,6 +6,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.db import transaction
 
+from integrations.context import acting_as
 from integrations.models import WebhookDelivery, WebhookEndpoint
 from integrations.services import (
     WEBHOOK_MAX_ATTEMPTS,
@@ -100,7 +101,9 @@ def test_only_subscribed_active_endpoints_of_live_keys_get_events(api, member, r
 
 def test_subscriptions_are_cached_and_follow_endpoint_and_key_changes(api, member, django_assert_num_queries):
     assert not hooks.listening("points.expired")  # batch jobs skip building payloads nobody reads
-    endpoint = webhook_endpoint_create(api_key=api.api_key, url="https://till.example/hook", events=["tier.changed"])
+    endpoint = webhook_endpoint_create(
+        api_key=api.api_key, url="https://till.example/hook", events=["tier.changed"], audience="program"
+    )
     assert hooks.listening("tier.changed") and not hooks.listening("points.expired")
     with django_assert_num_queries(0):
         assert hooks.listening("tier.changed")  # answered from the cache
@@ -111,7 +114,7 @@ def test_subscriptions_are_cached_and_follow_endpoint_and_key_changes(api, membe
 
 
 def test_a_delivery_recorded_before_its_key_was_revoked_is_not_sent(endpoint, receiver):
-    delivery = webhook_event_enqueue(event="tier.changed", payload={"to": "Gold"})[0]
+    delivery = webhook_event_enqueue(event="tier.changed", payload={"to": "Gold"}, caused_by=endpoint.api_key)[0]
     api_key_revoke(api_key=endpoint.api_key)
     webhook_deliver_task(delivery.pk)
     delivery.refresh_from_db()
@@ -120,7 +123,7 @@ def test_a_delivery_recorded_before_its_key_was_revoked_is_not_sent(endpoint, re
 
 
 def test_points_changed_events_become_deliveries(endpoint, django_capture_on_commit_callbacks, receiver):
-    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic(), acting_as(endpoint.api_key):
         hooks.emit("tier.changed", {"member_number": "M1", "from": "Bronze", "to": "Silver"})
         hooks.emit("not.an.event", {})
     assert WebhookDelivery.objects.get().event == "tier.changed"
@@ -163,7 +166,7 @@ def test_nothing_is_recorded_or_sent_for_a_rolled_back_change(endpoint, receiver
         pass
 
     with pytest.raises(Boom), transaction.atomic():
-        webhook_event_enqueue(event="tier.changed", payload={"member_number": "M1"})
+        webhook_event_enqueue(event="tier.changed", payload={"member_number": "M1"}, caused_by=endpoint.api_key)
         raise Boom
     assert not WebhookDelivery.objects.exists()
     assert receiver.requests == []
