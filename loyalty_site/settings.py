@@ -233,6 +233,9 @@ CELERY_BEAT_SCHEDULE |= {
     "campaigns-birthday-gifts": {"task": "campaigns.tasks.birthday_gifts", "schedule": crontab(minute=0, hour=7)},
     "campaigns-emails": {"task": "campaigns.tasks.send_campaign_emails", "schedule": crontab(minute=0, hour=10)},
 }
+CELERY_BEAT_SCHEDULE |= {
+    "feedback-requests": {"task": "members.tasks.send_feedback_requests", "schedule": crontab(minute=40)},
+}
 
 # --- REST API -------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

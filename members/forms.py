@@ -182,3 +182,21 @@ class CloseAccountForm(forms.Form):
         if not self.user.check_password(password):
             raise forms.ValidationError(_("That password is not correct."), code="password_incorrect")
         return password
+
+
+class FeedbackForm(forms.Form):
+    """The emailed feedback question: 0–10 and an optional comment. Plain radio buttons, no JavaScript."""
+
+    score = forms.TypedChoiceField(
+        label=_("How likely are you to recommend us to a friend?"),
+        choices=[(n, str(n)) for n in range(11)],
+        coerce=int,
+        widget=forms.RadioSelect,
+        error_messages={"required": _("Choose a number from 0 to 10.")},
+    )
+    comment = forms.CharField(
+        label=_("What is the main reason for your score?"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
