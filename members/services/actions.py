@@ -72,6 +72,7 @@ def _credit(*, account: PointsAccount, occurrence: ActionOccurrence, actor=None,
         source=occurrence,
         actor=actor,
         now=now,
+        new_key=True,  # the occurrence was inserted, or moved out of review, under this lock just now
     )
 
 
