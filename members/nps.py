@@ -17,7 +17,7 @@ from django.db.models import Count, Q
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
-from .models import FeedbackRequest, FeedbackResponse
+from .models import FeedbackRequest, FeedbackResponse, Purchase
 
 PROMOTERS = Q(score__gte=FeedbackResponse.PROMOTER_MIN)
 DETRACTORS = Q(score__lte=FeedbackResponse.DETRACTOR_MAX)
@@ -57,6 +57,10 @@ class NpsFigures:
     @property
     def response_rate(self) -> Decimal | None:
         return rate_percent(self.answered_requests, self.requests)
+
+    @property
+    def channel_label(self) -> str:
+        return str(Purchase.Channel(self.channel).label) if self.channel in Purchase.Channel.values else self.channel
 
 
 def _bounds(start: date, end: date) -> tuple[datetime, datetime]:
