@@ -114,7 +114,8 @@ class ProfileForm(forms.Form):
         widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "tel"}),
     )
     email_notifications = forms.BooleanField(
-        label=_("Service emails (points about to expire, voucher reminders)"), required=False
+        label=_("Service emails (points about to expire, voucher reminders, a question after a purchase)"),
+        required=False,
     )
     marketing_consent = forms.BooleanField(label=_("Offers and news by email"), required=False)
 
