@@ -49,8 +49,11 @@ class ActionInSerializer(serializers.Serializer):
         return _occurred_at_checked(value)
 
     def validate_metadata(self, value):
-        if len(json.dumps(value)) > MAX_METADATA_BYTES:
+        encoded = json.dumps(value)
+        if len(encoded) > MAX_METADATA_BYTES:
             raise serializers.ValidationError(_("At most 4 KB of metadata."))
+        if "\\u0000" in encoded:  # PostgreSQL's jsonb refuses NUL characters
+            raise serializers.ValidationError(_("Null characters are not allowed."))
         return value
 
 

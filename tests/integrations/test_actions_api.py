@@ -99,6 +99,8 @@ def test_pending_review_then_approved(api, member):
         ({"action": "review", "external_id": "X", "occurred_at": "2001-01-01T00:00:00Z"}, "occurred_at"),
         ({"action": "review", "external_id": "X", "metadata": {"x": "y" * 5000}}, "metadata"),
         ({"action": "review", "external_id": "X", "metadata": [1]}, "metadata"),
+        ({"action": "review", "external_id": "X", "metadata": {"note": "a\x00b"}}, "metadata"),
+        ({"action": "review", "external_id": "X\x00"}, "external_id"),
     ],
 )
 def test_invalid_input_is_400_per_field(api, member, review, body, field):
