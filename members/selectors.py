@@ -18,6 +18,7 @@ from .models import (
     ActionOccurrence,
     EarningAction,
     EarningRule,
+    FeedbackResponse,
     LedgerEntry,
     Member,
     PointsAccount,
@@ -333,6 +334,7 @@ def member_export(member: Member) -> dict:
         "purchases": _export_purchases(member),
         "tier_history": _export_tier_history(member),
         "qualifying_activity": _export_qualifying_activity(member),
+        **_export_actions_and_feedback(member),
     }
     for provider in hooks.export_providers:
         data.update(provider(member))
@@ -558,3 +560,35 @@ def member_action_occurrences(member: Member, *, limit: int = 10) -> list[Action
     return list(
         ActionOccurrence.objects.filter(member_id=member.pk).select_related("action").order_by("-created_at")[:limit]
     )
+
+
+def _export_actions_and_feedback(member: Member) -> dict:
+    """The member's action occurrences and feedback answers, for the data export (two queries)."""
+    occurrences = ActionOccurrence.objects.filter(member_id=member.pk).select_related("action").order_by("pk")
+    answers = FeedbackResponse.objects.filter(member_id=member.pk).select_related("purchase").order_by("pk")
+    return {
+        "actions": [
+            {
+                "action": occurrence.action.code,
+                "status": occurrence.status,
+                "quantity": occurrence.quantity,
+                "points": occurrence.points,
+                "occurred_at": occurrence.occurred_at,
+                "reference": occurrence.reference,
+                "metadata": occurrence.metadata,
+                "review_reason": occurrence.review_reason,
+            }
+            for occurrence in occurrences
+        ],
+        "feedback": [
+            {
+                "score": answer.score,
+                "comment": answer.comment,
+                "answered_at": answer.answered_at,
+                "store": answer.store,
+                "channel": answer.channel,
+                "purchase": answer.purchase.external_id if answer.purchase else None,
+            }
+            for answer in answers
+        ],
+    }

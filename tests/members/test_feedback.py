@@ -213,3 +213,21 @@ def test_the_page_for_forged_and_expired_links(client):
     )
     expired = client.get(reverse("feedback", kwargs={"token": feedback_token(request)}))
     assert expired.status_code == 410 and "This survey has closed" in expired.content.decode()
+
+
+def test_export_holds_answers_and_actions_and_closing_erases_what_the_member_wrote(survey):
+    from members.selectors import member_export
+    from members.services import member_close
+
+    member = MemberFactory()
+    request = asked(member)
+    feedback_answer(token=feedback_token(request), score=4, comment="My neighbour Jan was rude")
+
+    exported = member_export(member)
+    assert exported["feedback"][0]["comment"] == "My neighbour Jan was rude"
+    assert exported["actions"][0]["action"] == "survey"
+
+    member_close(member=member, actor=None)
+    answer = FeedbackResponse.objects.get()
+    assert (answer.comment, answer.score) == ("", 4)
+    assert ActionOccurrence.objects.get().reference == ""
