@@ -77,6 +77,8 @@ class StaffAuditLog(models.Model):
         EXPORTED = "exported", _("Data exported")
         POINTS_REVERSED = "points_reversed", _("Ledger entry reversed")
         MEMBER_CLOSED = "member_closed", _("Membership closed")
+        ACTION_APPROVED = "action_approved", _("Earning action approved")
+        ACTION_REJECTED = "action_rejected", _("Earning action rejected")
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"

@@ -189,6 +189,7 @@ def _review(*, occurrence: ActionOccurrence, actor, approve: bool, reason: str, 
         raise OwnAccountNotAllowed()
     with transaction.atomic():
         account = account_lock(member_id=occurrence.member_id)
+        balance_before = account.balance
         # After the account, the occurrence row itself (the lock order): a second reviewer waits here.
         current = ActionOccurrence.objects.select_for_update().select_related("action", "member").get(pk=occurrence.pk)
         if current.status != ActionOccurrence.Status.PENDING_REVIEW:
@@ -203,6 +204,16 @@ def _review(*, occurrence: ActionOccurrence, actor, approve: bool, reason: str, 
         if approve:
             _credit(account=account, occurrence=current, actor=actor, now=now)
         balance = PointsAccount.objects.values_list("balance", flat=True).get(pk=current.member_id)
+        audit.account_action_announce(
+            actor=actor,
+            action=audit.ACTION_APPROVED if approve else audit.ACTION_REJECTED,
+            obj=current,
+            member=current.member,
+            before={"status": ActionOccurrence.Status.PENDING_REVIEW, "balance": balance_before},
+            after={"status": current.status, "points": current.points if approve else 0, "balance": balance},
+            reason=current.review_reason,
+            object_repr=f"{current.action.code} {current.external_id}",
+        )
         hooks.emit(ACTION_REVIEWED, action_payload(current, balance=balance))
     return current
 

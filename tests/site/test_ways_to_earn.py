@@ -117,3 +117,24 @@ def test_support_may_review_but_not_edit_actions(client):
     support.groups.add(Group.objects.get(name=SUPPORT))
     assert support.has_perm("members.review_actionoccurrence")
     assert not support.has_perm("members.change_earningaction")
+
+
+def test_approvals_and_rejections_are_in_the_audit_log():
+    from backoffice.models import StaffAuditLog
+    from members.services.actions import action_occurrence_approve, action_occurrence_reject
+
+    earning_action_factory(code="event", points=150, requires_approval=True)
+    member = MemberFactory()
+    reviewer = StaffUserFactory()
+    first = action_record(member=member, action_code="event", external_id="E-1", source="t").occurrence
+    second = action_record(member=member, action_code="event", external_id="E-2", source="t").occurrence
+
+    action_occurrence_approve(occurrence=first, actor=reviewer, reason="Seen there")
+    action_occurrence_reject(occurrence=second, actor=reviewer, reason="Twice the same day")
+
+    rows = list(StaffAuditLog.objects.filter(member=member).order_by("pk"))
+    assert [(row.action, row.actor, row.reason) for row in rows] == [
+        (StaffAuditLog.Action.ACTION_APPROVED, reviewer, "Seen there"),
+        (StaffAuditLog.Action.ACTION_REJECTED, reviewer, "Twice the same day"),
+    ]
+    assert (rows[0].before["balance"], rows[0].after["balance"], rows[0].after["points"]) == (0, 150, 150)
