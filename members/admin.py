@@ -111,6 +111,10 @@ class ProgramSettingsAdmin(admin.ModelAdmin):
             _("Vouchers"),
             {"fields": ("voucher_validity_days", "voucher_cancel_grace_hours", "refund_points_on_voucher_expiry")},
         ),
+        (
+            _("Feedback after a purchase"),
+            {"fields": ("feedback_delay_days", "feedback_interval_days", "feedback_link_days")},
+        ),
     )
 
     def has_add_permission(self, request):

@@ -231,3 +231,27 @@ def test_export_holds_answers_and_actions_and_closing_erases_what_the_member_wro
     answer = FeedbackResponse.objects.get()
     assert (answer.comment, answer.score) == ("", 4)
     assert ActionOccurrence.objects.get().reference == ""
+
+
+def test_staff_set_the_delay_interval_and_link_validity_in_the_admin(client):
+    from members.models import ProgramSettings
+    from members.selectors import program_settings_get
+    from tests.factories import SuperUserFactory
+
+    client.force_login(SuperUserFactory())
+    page = client.get(reverse("admin:members_programsettings_change", args=[1]))
+    html = page.content.decode()
+    assert all(
+        f'name="{name}"' in html for name in ("feedback_delay_days", "feedback_interval_days", "feedback_link_days")
+    )
+
+    program = program_settings_get()
+    program.feedback_delay_days, program.feedback_link_days = 3, 5
+    program.save()
+    member = MemberFactory()
+    bought(member, days_ago=2)
+    assert feedback_requests_create() == []  # not yet three days
+    bought(member, days_ago=3.5)
+    request = FeedbackRequest.objects.get(pk__in=feedback_requests_create())
+    assert request.expires_at - request.sent_at == timedelta(days=5)
+    assert ProgramSettings.objects.get().feedback_interval_days == 30
