@@ -344,6 +344,7 @@ CELERY_TASK_ROUTES = {
         )
     },
 }
+CELERY_TASK_ROUTES["members.tasks.send_feedback_requests"] = {"queue": "emails"}
 CELERY_QUEUE_NAMES = ["celery", "webhooks", "emails", "batch", "imports"]
 # Beat must run once: a second beat (a redeploy overlapping, a node started twice) waits on a lock in the shared
 # cache (CACHE_URL, Redis in production) and sends nothing while the first one holds it.

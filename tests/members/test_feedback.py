@@ -255,3 +255,10 @@ def test_staff_set_the_delay_interval_and_link_validity_in_the_admin(client):
     request = FeedbackRequest.objects.get(pk__in=feedback_requests_create())
     assert request.expires_at - request.sent_at == timedelta(days=5)
     assert ProgramSettings.objects.get().feedback_interval_days == 30
+
+
+def test_the_hourly_job_is_scheduled_on_the_emails_queue(settings):
+    entry = settings.CELERY_BEAT_SCHEDULE["feedback-requests"]
+    assert entry["task"] == send_feedback_requests.name == "members.tasks.send_feedback_requests"
+    assert settings.CELERY_TASK_ROUTES[entry["task"]] == {"queue": "emails"}
+    assert send_feedback_requests.acks_late
