@@ -87,6 +87,8 @@ class StaffAuditLog(models.Model):
         ESTIMATE_SET = "estimate_set", _("Expected redemption rate set")
         PERIOD_CLOSED = "period_closed", _("Accounting period closed")
         PERIOD_REOPENED = "period_reopened", _("Accounting period reopened")
+        ACTION_APPROVED = "action_approved", _("Earning action approved")
+        ACTION_REJECTED = "action_rejected", _("Earning action rejected")
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"

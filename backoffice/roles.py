@@ -135,3 +135,19 @@ def roles_setup(*, group_model=None, permission_model=None) -> dict[str, list[st
         group.permissions.set(pks)
         result[role] = sorted(names_by_pk[pk] for pk in pks)
     return result
+
+
+# Earning actions and feedback (members): Support and the program manager work the review queue; the program
+# manager edits the actions; marketers read the answers (the NPS dashboard itself is ``backoffice.view_reports``).
+ROLE_PERMISSIONS[SUPPORT] += [
+    "members.view_earningaction",
+    "members.view_actionoccurrence",
+    "members.review_actionoccurrence",
+]
+ROLE_PERMISSIONS[PROGRAM_MANAGER] += [
+    "members.*_earningaction",
+    "members.view_actionoccurrence",
+    "members.review_actionoccurrence",
+    "members.view_feedbackresponse",
+]
+ROLE_PERMISSIONS[MARKETER] += ["members.view_earningaction", "members.view_feedbackresponse"]

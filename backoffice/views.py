@@ -46,7 +46,8 @@ from backoffice.services.staff import (
     staff_settings_get,
 )
 from integrations.replica import data_as_of, reads_from_replica, rows_from_replica
-from members.charts import bar_chart
+from members import nps
+from members.charts import bar_chart, signed_bar_chart
 from members.csvio import csv_response
 from members.exceptions import LoyaltyError
 from members.forms import apply_domain_error
@@ -91,6 +92,7 @@ def admin_index_context(request) -> dict:
             "approvals": user.has_perm("backoffice.view_adjustmentrequest"),
             "referrals": user.has_perm("referrals.view_referral"),
             "webhooks": user.has_perm("integrations.view_webhookdelivery"),
+            "action_reviews": user.has_perm("members.review_actionoccurrence"),
         },
         "key_figures": home.key_figures() if can_reports else None,
     }
@@ -484,3 +486,50 @@ def import_errors_csv(request, job_id: int):
     job = get_object_or_404(ImportJob, pk=job_id)
     rows = error_report_rows(job)  # its first row is the header
     return csv_response(f"import-{job.pk}-errors.csv", next(rows), rows)
+
+
+NPS_DEFAULT_DAYS = 84  # twelve weeks
+
+
+@staff_view("backoffice.view_reports")
+def nps_dashboard(request):
+    """NPS per week and per store and channel, the response rate, the latest comments; one query per table."""
+    form = PeriodForm.from_request(request, default_days=NPS_DEFAULT_DAYS)
+    context = {"form": form, "query": request.GET.urlencode()}
+    if form.is_valid():
+        period = form.period
+        with reads_from_replica():
+            total = nps.nps_total(start=period.start, end=period.end)
+            weeks = nps.nps_by_week(start=period.start, end=period.end)
+            places = nps.nps_by_store_channel(start=period.start, end=period.end)
+            comments = nps.feedback_latest(start=period.start, end=period.end)
+            as_of = data_as_of()
+        context.update(
+            total=total,
+            weeks=weeks,
+            places=places,
+            comments=comments,
+            as_of=as_of,
+            chart=signed_bar_chart(
+                [(week.week.strftime("%d %b"), week.nps) for week in weeks], title=_("NPS per week")
+            ),
+            responses_chart=bar_chart(
+                [(week.week.strftime("%d %b"), week.responses) for week in weeks], title=_("Answers per week")
+            ),
+        )
+    status = 200 if form.is_valid() else 400
+    return render(request, "admin/staff/nps.html", _context(request, _("Net Promoter Score"), **context), status=status)
+
+
+@staff_view("backoffice.view_reports", "backoffice.export_data")
+def nps_csv(request):
+    form = PeriodForm.from_request(request, default_days=NPS_DEFAULT_DAYS)
+    if not form.is_valid():
+        return nps_dashboard(request)
+    period = form.period
+    _audit_export(request, "feedback", {"start": str(period.start), "end": str(period.end)})
+    return csv_response(
+        f"feedback-{period.start}-{period.end}.csv",
+        nps.FEEDBACK_CSV_HEADER,
+        rows_from_replica(nps.feedback_csv_rows(start=period.start, end=period.end)),
+    )

@@ -523,6 +523,7 @@ class SegmentAdmin(admin.ModelAdmin):
                 ]
             },
         ),
+        (_("Feedback (NPS)"), {"fields": ["feedback_group", "feedback_within_days"]}),
     ]
 
     def save_model(self, request, obj, form, change):

@@ -70,6 +70,26 @@ def seed(*, stdout=None):
         )
         _start(campaign, actor, now)
         created.append(campaign)
+    _detractors_segment(actor)
     if stdout is not None and created:
         stdout.write(f"  Campaigns: {', '.join(c.name for c in created)}")
     return created
+
+
+DETRACTORS = "Detractors, last 90 days (win them back)"
+
+
+def _detractors_segment(actor) -> None:
+    from members.models import FeedbackResponse
+
+    from .models import Segment
+    from .services import segment_save
+
+    if not Segment.objects.filter(name=DETRACTORS).exists():
+        segment = Segment(
+            name=DETRACTORS,
+            description="Members whose latest feedback answer was 0–6, given in the last 90 days.",
+            feedback_group=FeedbackResponse.Group.DETRACTOR,
+            feedback_within_days=90,
+        )
+        segment_save(segment=segment, actor=actor)

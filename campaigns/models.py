@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from members.models import MONEY, RATE, Member, Purchase, Tier
+from members.models import MONEY, RATE, FeedbackResponse, Member, Purchase, Tier
 
 
 class Segment(models.Model):
@@ -65,6 +65,15 @@ class Segment(models.Model):
     )
     marketing_consent = models.CharField(max_length=3, choices=Consent.choices, blank=True, default=Consent.ANY)
     balance_min = models.PositiveBigIntegerField(null=True, blank=True, help_text=_("Spendable points at least."))
+    feedback_group = models.CharField(
+        max_length=10,
+        choices=FeedbackResponse.Group.choices,
+        blank=True,
+        help_text=_("Members whose latest feedback answer puts them in this group (detractors: win them back)."),
+    )
+    feedback_within_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text=_("Only a latest answer given at most this many days ago counts.")
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -28,7 +28,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Mod
 from django.utils import timezone
 
-from members.models import MONEY_SUM, Member, Purchase, QualifyingActivity
+from members.models import MONEY_SUM, FeedbackResponse, Member, Purchase, QualifyingActivity
 from members.months import last_twelve_months_start
 
 from .models import Campaign, Segment, SegmentMember
@@ -133,6 +133,27 @@ def _activity_rules_grouped(segment: Segment, since: date | None) -> Q:
     return ~Q(pk__in=grouped.filter(drop).values("member_id"))
 
 
+_FEEDBACK_GROUP_SCORES = {
+    FeedbackResponse.Group.DETRACTOR: Q(score__lte=FeedbackResponse.DETRACTOR_MAX),
+    FeedbackResponse.Group.PASSIVE: Q(
+        score__gt=FeedbackResponse.DETRACTOR_MAX, score__lt=FeedbackResponse.PROMOTER_MIN
+    ),
+    FeedbackResponse.Group.PROMOTER: Q(score__gte=FeedbackResponse.PROMOTER_MIN),
+}
+
+
+def _latest_feedback_in_group(segment: Segment, *, now: datetime) -> Q:
+    """The member's latest answer (within ``feedback_within_days`` if set) is in the segment's group: someone who
+    was a detractor and has since answered 9 is no longer one."""
+    answers = FeedbackResponse.objects.filter(member_id=OuterRef("pk"))
+    if segment.feedback_within_days is not None:
+        answers = answers.filter(answered_at__gte=now - timedelta(days=segment.feedback_within_days))
+    later = FeedbackResponse.objects.filter(member_id=OuterRef("member_id")).filter(
+        Q(answered_at__gt=OuterRef("answered_at")) | Q(answered_at=OuterRef("answered_at"), pk__gt=OuterRef("pk"))
+    )
+    return Q(Exists(answers.filter(_FEEDBACK_GROUP_SCORES[segment.feedback_group]).filter(~Exists(later))))
+
+
 def _compile(
     segment: Segment, *, now: datetime, tier_ids: list[int] | None = None, per_member: bool = False
 ) -> _Compiled:
@@ -173,6 +194,8 @@ def _compile(
         rules &= Q(marketing_consent=False)
     if segment.balance_min is not None:
         rules &= Q(account__balance__gte=segment.balance_min)
+    if segment.feedback_group:
+        rules &= _latest_feedback_in_group(segment, now=now)
 
     # IN (uncorrelated) rather than EXISTS: PostgreSQL hashes the list once instead of probing it per member.
     listed = SegmentMember.objects.filter(segment_id=segment.pk)

@@ -39,6 +39,7 @@ TASK_FAILURES = Counter("loyalty_celery_task_failures", "Celery tasks that raise
 
 #: Ledger entry kinds counted as points issued or redeemed (expiry is counted by the expiry job).
 ISSUING_KINDS = frozenset({"earn", "bonus", "referral", "import"})
+ISSUING_KINDS |= {"action"}  # points for surveys, reviews, recycling…
 REDEEMING_KINDS = frozenset({"redeem"})
 
 

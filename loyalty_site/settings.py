@@ -255,6 +255,9 @@ CELERY_BEAT_SCHEDULE |= {
     "campaigns-birthday-gifts": {"task": "campaigns.tasks.birthday_gifts", "schedule": crontab(minute=0, hour=7)},
     "campaigns-emails": {"task": "campaigns.tasks.send_campaign_emails", "schedule": crontab(minute=0, hour=10)},
 }
+CELERY_BEAT_SCHEDULE |= {
+    "feedback-requests": {"task": "members.tasks.send_feedback_requests", "schedule": crontab(minute=40)},
+}
 
 # --- REST API -------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -369,6 +372,7 @@ CELERY_TASK_ROUTES = {
         )
     },
 }
+CELERY_TASK_ROUTES["members.tasks.send_feedback_requests"] = {"queue": "emails"}
 CELERY_QUEUE_NAMES = ["celery", "webhooks", "emails", "batch", "imports"]
 # Beat must run once: a second beat (a redeploy overlapping, a node started twice) waits on a lock in the shared
 # cache (CACHE_URL, Redis in production) and sends nothing while the first one holds it.

@@ -50,6 +50,7 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     path("", member_views.home, name="home"),
     path("terms/", member_views.terms, name="terms"),
+    path("feedback/<str:token>/", member_views.feedback, name="feedback"),
     path("accounts/signup/", member_views.signup, name="account_signup"),
     path("accounts/", include("allauth.urls")),
     path("me/", include("members.urls")),

@@ -23,7 +23,10 @@ from django.utils.translation import gettext_lazy as _
 from .calculators import CALCULATORS
 from .exceptions import LoyaltyError
 from .models import (
+    ActionOccurrence,
+    EarningAction,
     EarningRule,
+    FeedbackResponse,
     LedgerEntry,
     Member,
     PointsAccount,
@@ -38,6 +41,12 @@ from .models import (
 )
 from .selectors import member_find
 from .services import member_update_profile
+from .services.actions import (
+    action_occurrence_approve,
+    action_occurrence_reject,
+    earning_action_delete,
+    earning_action_save,
+)
 from .services.program import (
     earning_rule_delete,
     earning_rule_save,
@@ -114,6 +123,10 @@ class ProgramSettingsAdmin(admin.ModelAdmin):
         (
             _("Vouchers"),
             {"fields": ("voucher_validity_days", "voucher_cancel_grace_hours", "refund_points_on_voucher_expiry")},
+        ),
+        (
+            _("Feedback after a purchase"),
+            {"fields": ("feedback_delay_days", "feedback_interval_days", "feedback_link_days")},
         ),
     )
 
@@ -532,3 +545,134 @@ class TierHistoryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["member__user", "from_tier", "to_tier"]
     search_fields = ["=member__member_number"]
     show_full_result_count = False
+
+
+# --- earning actions and feedback ----------------------------------------------------------------------------------
+
+
+@admin.register(EarningAction)
+class EarningActionAdmin(admin.ModelAdmin):
+    list_display = ["name", "code", "points", "unit_name", "requires_approval", "is_active", "active_until"]
+    list_filter = ["is_active", "requires_approval"]
+    search_fields = ["name", "code"]
+    fieldsets = (
+        (None, {"fields": ("code", "name", "description", "sort_order", "is_active")}),
+        (_("Points"), {"fields": ("points", "unit_name", "max_quantity")}),
+        (
+            _("Limits per member (units; program time zone)"),
+            {"fields": ("limit_per_day", "limit_per_week", "limit_per_month", "limit_per_year", "limit_total")},
+        ),
+        (_("Who and when"), {"fields": ("active_from", "active_until", "min_tier", "requires_approval")}),
+    )
+
+    def save_model(self, request, obj, form, change):
+        earning_action_save(action=obj, actor=request.user)
+
+    def delete_model(self, request, obj):
+        earning_action_delete(action=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for action in queryset:
+            earning_action_delete(action=action, actor=request.user)
+
+
+class ReviewReasonForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), max_length=255, required=False)
+
+
+class PendingFirstFilter(admin.SimpleListFilter):
+    """The review queue: occurrences waiting for review unless another status is chosen."""
+
+    title = _("status")
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [*ActionOccurrence.Status.choices, ("all", _("All"))]
+
+    def choices(self, changelist):
+        value = self.value() or ActionOccurrence.Status.PENDING_REVIEW
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": value == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request, queryset):
+        value = self.value() or ActionOccurrence.Status.PENDING_REVIEW
+        return queryset if value == "all" else queryset.filter(status=value)
+
+
+@admin.register(ActionOccurrence)
+class ActionOccurrenceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The review queue of actions that need approval; approving or rejecting goes through the services."""
+
+    list_display = ["created_at", "member", "action", "quantity", "points", "status", "reference", "reviewed_by"]
+    list_filter = [PendingFirstFilter, "action"]
+    list_select_related = ["member", "action", "reviewed_by"]
+    search_fields = ["=member__member_number", "=external_id", "reference"]
+    show_full_result_count = False
+    list_per_page = 50
+    actions = ["approve_selected", "reject_selected"]
+
+    @admin.display(description=_("member"), ordering="member_id")
+    def member(self, obj):
+        return _member_link(obj.member_id, obj.member.member_number)
+
+    def has_review_permission(self, request):
+        return request.user.has_perm("members.review_actionoccurrence")
+
+    def _review(self, request, queryset, *, approve: bool):
+        occurrences = list(queryset.select_related("member", "action")[:100])
+        form = ReviewReasonForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid() and not approve and not form.cleaned_data["reason"].strip():
+            form.add_error("reason", _("Say why the occurrences are rejected."))
+        if "apply" in request.POST and form.is_valid():
+            done = 0
+            reason = form.cleaned_data["reason"]
+            for occurrence in occurrences:
+                try:
+                    if approve:
+                        action_occurrence_approve(occurrence=occurrence, actor=request.user, reason=reason)
+                    else:
+                        action_occurrence_reject(occurrence=occurrence, actor=request.user, reason=reason)
+                except LoyaltyError as error:
+                    self.message_user(request, f"{occurrence.member.member_number}: {error.message}", messages.ERROR)
+                else:
+                    done += 1
+            if done:
+                text = _("Approved %(count)s occurrences.") if approve else _("Rejected %(count)s occurrences.")
+                self.message_user(request, text % {"count": done}, messages.SUCCESS)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Approve occurrences") if approve else _("Reject occurrences"),
+            "occurrences": occurrences,
+            "form": form,
+            "approve": approve,
+            "action_name": "approve_selected" if approve else "reject_selected",
+            "opts": self.model._meta,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/members/actionoccurrence/review.html", context)
+
+    @admin.action(description=_("Approve selected occurrences…"), permissions=["review"])
+    def approve_selected(self, request, queryset):
+        return self._review(request, queryset, approve=True)
+
+    @admin.action(description=_("Reject selected occurrences…"), permissions=["review"])
+    def reject_selected(self, request, queryset):
+        return self._review(request, queryset, approve=False)
+
+
+@admin.register(FeedbackResponse)
+class FeedbackResponseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["answered_at", "member", "score", "channel", "store", "source", "comment"]
+    list_filter = ["channel", "source", ("answered_at", admin.DateFieldListFilter)]
+    list_select_related = ["member"]
+    search_fields = ["=member__member_number", "store"]
+    show_full_result_count = False
+
+    @admin.display(description=_("member"), ordering="member_id")
+    def member(self, obj):
+        return _member_link(obj.member_id, obj.member.member_number)

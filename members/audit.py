@@ -34,6 +34,9 @@ RULE_DELETED = "deleted"
 POINTS_REVERSED = "points_reversed"
 MEMBER_CLOSED = "member_closed"
 ACCOUNT_ACTIONS = (POINTS_REVERSED, MEMBER_CLOSED)
+ACTION_APPROVED = "action_approved"
+ACTION_REJECTED = "action_rejected"
+ACCOUNT_ACTIONS += (ACTION_APPROVED, ACTION_REJECTED)
 
 
 def snapshot(obj: models.Model | None) -> dict | None:

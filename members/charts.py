@@ -79,3 +79,48 @@ def days_filled(series: list[tuple[date, int]]) -> list[tuple[date, int]]:
     values = dict(series)
     first, last = min(values), max(values)
     return [(day, values.get(day, 0)) for day in (first + timedelta(days=n) for n in range((last - first).days + 1))]
+
+
+def signed_bar_chart(
+    bars: list[tuple[str, float | None]],
+    *,
+    title: str,
+    low: float = -100,
+    high: float = 100,
+    width: int = 640,
+    height: int = 200,
+    positive: str = "#2f7d4f",
+    negative: str = "#b42318",
+) -> SafeString:
+    """Bars above and below a zero line on a fixed scale (NPS runs from −100 to +100); a bar without a value
+    (``None``: no answers that week) is left out and its label kept. Labels are escaped."""
+    top, bottom, left = 22, 20, 4
+    plot_height = height - top - bottom
+    span = (high - low) or 1
+    zero_y = top + plot_height * (high / span)
+    slot = (width - left) / max(len(bars), 1)
+    bar_width = max(slot * 0.7, 1)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{escape(title)}" '
+        f'viewBox="0 0 {width} {height}" width="100%" style="max-width:{width}px">',
+        f"<title>{escape(title)}</title>",
+        f'<text x="{left}" y="14" font-size="12" fill="#333">{escape(title)} ({low:g} to {high:+g})</text>',
+        f'<line x1="{left}" y1="{zero_y:.1f}" x2="{width}" y2="{zero_y:.1f}" stroke="#999"/>',
+    ]
+    show_every = max(1, len(bars) // 10)
+    for index, (label, value) in enumerate(bars):
+        x = left + index * slot + (slot - bar_width) / 2
+        if value is not None:
+            clamped = min(max(float(value), low), high)
+            bar_height = plot_height * abs(clamped) / span
+            y = zero_y - bar_height if clamped >= 0 else zero_y
+            fill = positive if clamped >= 0 else negative
+            parts.append(
+                f'<rect class="bar" x="{x:.1f}" y="{y:.1f}" width="{bar_width:.1f}" height="{bar_height:.1f}" '
+                f'fill="{fill}"><title>{escape(label)}: {float(value):+g}</title></rect>'
+            )
+        if index % show_every == 0:
+            parts.append(f'<text x="{x:.1f}" y="{height - 6}" font-size="10" fill="#555">{escape(label)}</text>')
+    parts.append("</svg>")
+    # Every interpolated label and title is escaped above; numbers and colours are ours.
+    return mark_safe("".join(parts))

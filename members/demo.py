@@ -62,8 +62,11 @@ def seed(*, stdout=None):
         other = _user(f"member{index}@example.com", DEMO_MEMBER_PASSWORD, first_name=f"Member{index}")
         member_enroll(user=other, marketing_consent=index % 2 == 0)
     _seed_earning_rules(staff)
+    _seed_feedback_history()  # before the demo member buys: the open link below is then theirs to try
     _seed_purchases(member)
     _seed_ledger_extras(member, staff)
+    _seed_actions(member)
+    _seed_feedback_link(member, stdout=stdout)
     return {"staff": staff, "member": member}
 
 
@@ -127,3 +130,162 @@ def _seed_purchases(member):
                 for sku, category, qty, price in lines
             ],
         )
+
+
+# --- earning actions and feedback --------------------------------------------------------------------------------
+
+DEMO_ACTIONS = [
+    # code, name, description, points, unit, limits, approval
+    (
+        "survey",
+        "Tell us how we did",
+        "Answer our one-question survey after a purchase (we email you the link).",
+        25,
+        "",
+        {"limit_per_month": 2},
+        False,
+    ),
+    (
+        "review",
+        "Review a product",
+        "Write a review of something you bought on our webshop.",
+        50,
+        "",
+        {"limit_per_week": 2, "limit_per_year": 24},
+        False,
+    ),
+    (
+        "recycle",
+        "Bring back old gear",
+        "Return used coffee capsules, grinders or mugs in store; we recycle them.",
+        10,
+        "item recycled",
+        {"limit_per_month": 20},
+        False,
+    ),
+    ("social_follow", "Follow us", "Follow us on social media.", 100, "", {"limit_total": 1}, False),
+    (
+        "event",
+        "Join a tasting",
+        "Come to a coffee tasting in one of our stores; staff confirm your visit.",
+        150,
+        "",
+        {"limit_per_month": 1},
+        True,
+    ),
+]
+
+DEMO_STORES = [
+    # store, channel, scores to draw from (weighted by repetition), comments
+    ("Amsterdam Centraal", "in_store", [10, 10, 9, 9, 9, 8, 10, 9, 7], ["Friendly baristas", "Always fresh beans"]),
+    ("Utrecht", "in_store", [9, 8, 7, 9, 6, 10, 8, 10, 4], ["Queue was long", "Great cake", "Could not find the tea"]),
+    (
+        "webshop",
+        "online",
+        [10, 9, 9, 8, 6, 10, 9, 7, 5],
+        ["Slow delivery", "Easy checkout", "Box arrived damaged"],
+    ),
+    ("Partner: CityBikes", "partner", [8, 9, 6, 9, 7, 10], ["Bike was fine", "Points showed up late"]),
+]
+DEMO_SHOPPERS = 60
+DEMO_FEEDBACK_WEEKS = 12
+
+
+def _seed_actions(member):
+    """The five standard actions and a little history for the demo member (one event waits for review)."""
+    from .models import EarningAction
+    from .services.actions import action_record, earning_action_save
+
+    for index, (code, name, description, points, unit, limits, approval) in enumerate(DEMO_ACTIONS):
+        if not EarningAction.objects.filter(code=code).exists():
+            action = EarningAction(
+                code=code,
+                name=name,
+                description=description,
+                points=points,
+                unit_name=unit,
+                requires_approval=approval,
+                sort_order=index,
+                **limits,
+            )
+            earning_action_save(action=action, actor=None)
+    now = timezone.now()
+    for code, external_id, quantity, days_ago in (
+        ("review", "demo:review-1", 1, 20),
+        ("recycle", "demo:recycle-1", 3, 10),
+        ("social_follow", "demo:follow", 1, 60),
+        ("event", "demo:tasting-1", 1, 1),
+    ):
+        action_record(
+            member=member,
+            action_code=code,
+            external_id=external_id,
+            source="demo",
+            quantity=quantity,
+            occurred_at=now - timedelta(days=days_ago),
+            reference="demo",
+        )
+
+
+def _seed_feedback_history():
+    """Twelve weeks of purchases by demo shoppers, feedback requests and answers (about three in four answer), so
+    the NPS dashboard has weeks, stores and channels to compare. Once: skipped when the shoppers have answers."""
+    import random
+
+    from .models import FeedbackRequest, FeedbackResponse
+    from .services.feedback import feedback_answer, feedback_requests_create, feedback_token
+    from .services.purchases import PurchaseLineInput, purchase_record
+
+    if not FeedbackResponse.objects.filter(member__user__email__startswith="shopper").exists():
+        chooser = random.Random(2026)  # noqa: S311 - demo data, not security
+        shoppers = []
+        for index in range(1, DEMO_SHOPPERS + 1):
+            user = _user(f"shopper{index}@example.com", DEMO_MEMBER_PASSWORD, first_name=f"Shopper{index}")
+            shoppers.append(member_enroll(user=user, marketing_consent=index % 3 == 0))
+        now = timezone.now()
+        for day in range(DEMO_FEEDBACK_WEEKS * 7, 1, -1):
+            moment = now - timedelta(days=day, hours=chooser.randint(0, 8))
+            for shopper in chooser.sample(shoppers, 3):
+                store, channel, _scores, _comments = chooser.choice(DEMO_STORES)
+                purchase_record(
+                    member=shopper,
+                    external_id=f"DEMO-FB-{shopper.pk}-{day}",
+                    source="demo",
+                    channel=channel,
+                    store=store,
+                    occurred_at=moment,
+                    currency="EUR",
+                    lines=[PurchaseLineInput(sku="COF-250", category="coffee", quantity=1, unit_price=Decimal("8.50"))],
+                )
+            sent_at = moment + timedelta(days=1, hours=1)
+            stores = {store: (scores, comments) for store, _channel, scores, comments in DEMO_STORES}
+            for request in FeedbackRequest.objects.filter(pk__in=feedback_requests_create(now=sent_at)).select_related(
+                "purchase"
+            ):
+                if chooser.random() > 0.72:
+                    continue  # not everyone answers
+                scores, comments = stores[request.purchase.store]
+                score = chooser.choice(scores)
+                if request.purchase.store == "webshop" and day < 28:
+                    score = max(score - 3, 0)  # a recent dip online, for the chart to show
+                feedback_answer(
+                    token=feedback_token(request),
+                    score=score,
+                    comment=chooser.choice(comments) if chooser.random() < 0.5 else "",
+                    now=sent_at + timedelta(hours=chooser.randint(1, 30)),
+                )
+
+
+def _seed_feedback_link(member, *, stdout=None):
+    """The demo member's purchase of three days ago is due for a request: it stays open, so the link can be tried."""
+    from django.conf import settings
+    from django.urls import reverse
+
+    from .models import FeedbackRequest
+    from .services.feedback import feedback_requests_create, feedback_token
+
+    feedback_requests_create()
+    request = FeedbackRequest.objects.filter(member=member, answered_at__isnull=True).order_by("-sent_at").first()
+    if stdout is not None and request is not None and request.expires_at > timezone.now():
+        link = settings.SITE_URL.rstrip("/") + reverse("feedback", kwargs={"token": feedback_token(request)})
+        stdout.write(f"  Feedback link of the demo member: {link}")

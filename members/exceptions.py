@@ -84,3 +84,39 @@ class OwnAccountNotAllowed(LoyaltyError):
 
     code = "own_account"
     default_message = _("Nobody may approve, adjust or reverse points on their own member account.")
+
+
+class ActionNotAvailable(LoyaltyError):
+    """The earning action is unknown, switched off, outside its window or above the member's tier."""
+
+    code = "action_not_available"
+    default_message = _("This action does not earn points at the moment.")
+    field = "action"
+
+
+class ActionLimitReached(LoyaltyError):
+    code = "action_limit_reached"
+    default_message = _("The limit for this action is reached.")
+
+
+class ActionReviewNotAllowed(LoyaltyError):
+    code = "action_review_not_allowed"
+    default_message = _("Only occurrences waiting for review can be approved or rejected.")
+
+
+class FeedbackAlreadyGiven(LoyaltyError):
+    code = "feedback_already_given"
+    default_message = _("Feedback on this purchase was already given. Thank you!")
+
+
+class FeedbackLinkInvalid(LoyaltyError):
+    """A feedback link that was never ours (a forged or mangled token)."""
+
+    code = "feedback_link_invalid"
+    default_message = _("This feedback link is not valid.")
+    http_status = 404
+
+
+class FeedbackLinkExpired(LoyaltyError):
+    code = "feedback_link_expired"
+    default_message = _("This feedback link has expired.")

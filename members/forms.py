@@ -115,7 +115,8 @@ class ProfileForm(forms.Form):
         widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "tel"}),
     )
     email_notifications = forms.BooleanField(
-        label=_("Service emails (points about to expire, voucher reminders)"), required=False
+        label=_("Service emails (points about to expire, voucher reminders, a question after a purchase)"),
+        required=False,
     )
     marketing_consent = forms.BooleanField(label=_("Offers and news by email"), required=False)
 
@@ -183,3 +184,21 @@ class CloseAccountForm(forms.Form):
         if not self.user.check_password(password):
             raise forms.ValidationError(_("That password is not correct."), code="password_incorrect")
         return password
+
+
+class FeedbackForm(forms.Form):
+    """The emailed feedback question: 0–10 and an optional comment. Plain radio buttons, no JavaScript."""
+
+    score = forms.TypedChoiceField(
+        label=_("How likely are you to recommend us to a friend?"),
+        choices=[(n, str(n)) for n in range(11)],
+        coerce=int,
+        widget=forms.RadioSelect,
+        error_messages={"required": _("Choose a number from 0 to 10.")},
+    )
+    comment = forms.CharField(
+        label=_("What is the main reason for your score?"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )

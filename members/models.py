@@ -147,6 +147,15 @@ class ProgramSettings(models.Model):
     voucher_validity_days = models.PositiveSmallIntegerField(default=90)
     voucher_cancel_grace_hours = models.PositiveSmallIntegerField(default=24)
     refund_points_on_voucher_expiry = models.BooleanField(default=False)
+    feedback_delay_days = models.PositiveSmallIntegerField(
+        default=1, help_text=_("Days after a purchase before the member is asked how likely they are to recommend us.")
+    )
+    feedback_interval_days = models.PositiveSmallIntegerField(
+        default=30, help_text=_("At most one feedback request per member in this many days.")
+    )
+    feedback_link_days = models.PositiveSmallIntegerField(
+        default=14, validators=[MinValueValidator(1)], help_text=_("Days a feedback link stays valid.")
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -406,6 +415,7 @@ class LedgerEntry(models.Model):
         REVERSAL = "reversal", _("Reversal")
         IMPORT = "import", _("Opening balance")
         FORFEIT = "forfeit", _("Forfeited")
+        ACTION = "action", _("Earned by an action")
 
     # The ledger is the largest table and every write touches all its indexes: the account and source type are
     # the leading columns of composite indexes in Meta, and purchase and actor have partial indexes there.
@@ -654,3 +664,231 @@ class EarningRule(models.Model):
     def category_label(self) -> str:
         """The category as members read it ("gift_card" → "gift card")."""
         return self.category.replace("_", " ")
+
+
+# --- Earning beyond purchases: actions, feedback and NPS ---------------------------------------------------------
+
+
+class EarningAction(models.Model):
+    """Something a member does, other than buying, that earns points: a survey, a review, recycling, an event.
+
+    Limits count units (the quantity of each occurrence; 1 for fixed-points actions) of the occurrences credited
+    or waiting for review, per calendar day, week (Monday), month and year in the program's time zone, and in
+    total. A rejected occurrence frees its units.
+    """
+
+    SURVEY = "survey"
+    REVIEW = "review"
+    RECYCLE = "recycle"
+    SOCIAL_FOLLOW = "social_follow"
+    EVENT = "event"
+    #: Limit fields by period, shortest first.
+    PERIOD_LIMITS = (
+        ("day", "limit_per_day"),
+        ("week", "limit_per_week"),
+        ("month", "limit_per_month"),
+        ("year", "limit_per_year"),
+    )
+
+    code = models.SlugField(
+        max_length=40,
+        unique=True,
+        help_text=_("survey, review, recycle, social_follow, event, or a code of your own; integrations send it."),
+    )
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True, help_text=_("Shown to members on the Ways to earn page."))
+    points = models.PositiveIntegerField(
+        validators=[MinValueValidator(1)], help_text=_("Points per occurrence, or per unit when a unit name is set.")
+    )
+    unit_name = models.CharField(
+        max_length=40, blank=True, help_text=_('Points per unit: e.g. "item recycled". Empty for fixed points.')
+    )
+    max_quantity = models.PositiveIntegerField(
+        default=100, validators=[MinValueValidator(1)], help_text=_("Most units one occurrence may carry.")
+    )
+    limit_per_day = models.PositiveIntegerField(null=True, blank=True)
+    limit_per_week = models.PositiveIntegerField(null=True, blank=True)
+    limit_per_month = models.PositiveIntegerField(null=True, blank=True)
+    limit_per_year = models.PositiveIntegerField(null=True, blank=True)
+    limit_total = models.PositiveIntegerField(null=True, blank=True, help_text=_("Most units per member, ever."))
+    is_active = models.BooleanField(default=True)
+    active_from = models.DateTimeField(null=True, blank=True)
+    active_until = models.DateTimeField(null=True, blank=True)
+    min_tier = models.ForeignKey(
+        Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text=_("Lowest tier that earns.")
+    )
+    requires_approval = models.BooleanField(
+        default=False, help_text=_("Each occurrence waits in the review queue until staff approve it.")
+    )
+    sort_order = models.IntegerField(default=0, help_text=_("Lower comes first on the member site."))
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["sort_order", "name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(points__gte=1), name="earning_action_points_positive"),
+            models.CheckConstraint(condition=Q(max_quantity__gte=1), name="earning_action_max_quantity_positive"),
+            models.CheckConstraint(condition=~Q(code=""), name="earning_action_code_not_blank"),
+            models.CheckConstraint(
+                condition=Q(active_from__isnull=True)
+                | Q(active_until__isnull=True)
+                | Q(active_until__gt=models.F("active_from")),
+                name="earning_action_window_ordered",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.code})"
+
+    @property
+    def per_unit(self) -> bool:
+        return bool(self.unit_name)
+
+    def limits(self) -> dict[str, int]:
+        """The limits that are set, by period (``day`` … ``year``, ``total``)."""
+        found = {period: getattr(self, field) for period, field in self.PERIOD_LIMITS}
+        found["total"] = self.limit_total
+        return {period: limit for period, limit in found.items() if limit is not None}
+
+
+class ActionOccurrence(models.Model):
+    """One time a member did an action, as reported by an integration, the feedback page or staff.
+
+    ``external_id`` is unique per ``source``: the same report sent again finds this row and changes nothing.
+    Credited occurrences have one ``ACTION`` ledger entry whose source is this row.
+    """
+
+    class Status(models.TextChoices):
+        PENDING_REVIEW = "pending_review", _("Waiting for review")
+        CREDITED = "credited", _("Credited")
+        REJECTED = "rejected", _("Rejected")
+
+    #: Statuses whose units count against the action's limits.
+    COUNTED = (Status.PENDING_REVIEW, Status.CREDITED)
+
+    action = models.ForeignKey(EarningAction, on_delete=models.PROTECT, related_name="occurrences")
+    # Indexed by action_occurrence_limits_idx (member, action, occurred_at).
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="action_occurrences", db_index=False)
+    source = models.CharField(max_length=100, blank=True, default="", help_text=_("Which integration reported it."))
+    external_id = models.CharField(max_length=100)
+    quantity = models.PositiveIntegerField(default=1)
+    points = models.BigIntegerField(help_text=_("Points it gives (or gave) once credited."))
+    status = models.CharField(max_length=16, choices=Status.choices)
+    occurred_at = models.DateTimeField()
+    reference = models.CharField(max_length=255, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_reason = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [("review_actionoccurrence", "Can approve or reject action occurrences")]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "external_id"], name="action_occurrence_external_id_unique"),
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="action_occurrence_quantity_positive"),
+            models.CheckConstraint(condition=Q(points__gte=0), name="action_occurrence_points_non_negative"),
+        ]
+        indexes = [
+            models.Index(fields=["member", "action", "occurred_at"], name="action_occurrence_limits_idx"),
+            models.Index(
+                fields=["created_at"], condition=Q(status="pending_review"), name="action_occurrence_pending_idx"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.action_id} × {self.quantity} for {self.member_id} ({self.status})"
+
+
+class FeedbackRequest(models.Model):
+    """A feedback email sent about one purchase; its link carries this row's id, signed."""
+
+    # Indexed by feedback_request_member_idx (member, -sent_at).
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="feedback_requests", db_index=False)
+    purchase = models.OneToOneField(Purchase, on_delete=models.PROTECT, related_name="feedback_request")
+    sent_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-sent_at", "-id"]
+        indexes = [
+            models.Index(fields=["member", "-sent_at"], name="feedback_request_member_idx"),
+            models.Index(fields=["sent_at"], name="feedback_request_sent_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(expires_at__gt=models.F("sent_at")), name="feedback_request_expiry")
+        ]
+
+    def __str__(self):
+        return f"feedback request {self.pk} for purchase {self.purchase_id}"
+
+
+class FeedbackResponse(models.Model):
+    """A member's answer to "How likely are you to recommend us to a friend?" (0–10), with an optional comment.
+
+    Promoters answer 9–10, passives 7–8, detractors 0–6; NPS = % promoters − % detractors. The purchase's store
+    and channel are copied here, so reports group answers without joining purchases.
+    """
+
+    PROMOTER_MIN = 9
+    DETRACTOR_MAX = 6
+
+    class Group(models.TextChoices):
+        PROMOTER = "promoter", _("Promoter (9–10)")
+        PASSIVE = "passive", _("Passive (7–8)")
+        DETRACTOR = "detractor", _("Detractor (0–6)")
+
+    # Indexed by feedback_member_recent_idx (member, -answered_at).
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="feedback", db_index=False)
+    request = models.OneToOneField(
+        FeedbackRequest, null=True, blank=True, on_delete=models.PROTECT, related_name="response"
+    )
+    purchase = models.ForeignKey(Purchase, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    score = models.PositiveSmallIntegerField()
+    comment = models.TextField(blank=True, max_length=2000)
+    store = models.CharField(max_length=100, blank=True)
+    channel = models.CharField(max_length=10, choices=Purchase.Channel.choices, blank=True)
+    source = models.CharField(max_length=100, blank=True, default="", help_text=_("email, or the integration's."))
+    external_id = models.CharField(max_length=100, blank=True)
+    occurrence = models.OneToOneField(
+        ActionOccurrence,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="feedback",
+        help_text=_("The survey action it credited, if any."),
+    )
+    answered_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-answered_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(score__gte=0) & Q(score__lte=10), name="feedback_score_0_to_10"),
+            models.UniqueConstraint(
+                fields=["purchase"], condition=Q(purchase__isnull=False), name="feedback_once_per_purchase"
+            ),
+            models.UniqueConstraint(
+                fields=["source", "external_id"], condition=~Q(external_id=""), name="feedback_external_id_unique"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["member", "-answered_at"], name="feedback_member_recent_idx"),
+            models.Index(fields=["answered_at"], name="feedback_answered_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.score}/10 from {self.member_id}"
+
+    @property
+    def group(self) -> str:
+        if self.score >= self.PROMOTER_MIN:
+            return self.Group.PROMOTER
+        if self.score <= self.DETRACTOR_MAX:
+            return self.Group.DETRACTOR
+        return self.Group.PASSIVE

@@ -12,10 +12,14 @@ from django.db.models import Min, Q, Sum
 from django.utils import timezone
 
 from . import hooks
+from .action_rules import limit_remaining, limits_left, usage_aggregates
 from .cache import EARNING_RULES_CACHE_KEY, PROGRAM_SETTINGS_CACHE_KEY, TIERS_CACHE_KEY
 from .calculators import strategies_in_order
 from .models import (
+    ActionOccurrence,
+    EarningAction,
     EarningRule,
+    FeedbackResponse,
     LedgerEntry,
     Member,
     PointsAccount,
@@ -365,6 +369,7 @@ def member_export(member: Member) -> dict:
         "purchases": _export_purchases(member),
         "tier_history": _export_tier_history(member),
         "qualifying_activity": _export_qualifying_activity(member),
+        **_export_actions_and_feedback(member),
     }
     for provider in hooks.export_providers:
         data.update(provider(member))
@@ -524,3 +529,101 @@ def member_find(*, identifier: str) -> Member | None:
     if identifier[:1].upper() == "M":
         return queryset.filter(member_number=identifier.upper()).first()
     return queryset.filter(card_number=identifier.replace(" ", "")).first()
+
+
+# --- Earning actions -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class WayToEarn:
+    """An active action as a member (or a visitor) sees it, with what is left of its limits for the member."""
+
+    action: EarningAction
+    limits: list = None  # action_rules.LimitLeft, shortest period first
+    tier_ok: bool = True
+
+    @property
+    def remaining(self) -> int | None:
+        return limit_remaining(self.limits or [])
+
+    @property
+    def exhausted(self) -> bool:
+        return self.remaining == 0
+
+
+def earning_actions_active(*, now: datetime | None = None) -> list[EarningAction]:
+    """Actions members can earn with now (active, inside their window), in display order (one query)."""
+    now = now or timezone.now()
+    return list(
+        EarningAction.objects.filter(is_active=True)
+        .filter(Q(active_from__isnull=True) | Q(active_from__lte=now))
+        .filter(Q(active_until__isnull=True) | Q(active_until__gt=now))
+        .select_related("min_tier")
+        .order_by("sort_order", "name")
+    )
+
+
+def ways_to_earn(member: Member | None = None, *, now: datetime | None = None) -> list[WayToEarn]:
+    """Every active action, and for a member what is left of each limit this day/week/month/year and in total.
+
+    Two queries for a member whatever the number of actions (the actions; the member's units per action and
+    period in one grouped aggregate), one for a visitor.
+    """
+    now = now or timezone.now()
+    actions = earning_actions_active(now=now)
+    if member is None:
+        return [WayToEarn(action=action, limits=limits_left(action, {})) for action in actions]
+    used_by_action = {
+        row.pop("action_id"): {key.removeprefix("used_"): value for key, value in row.items()}
+        for row in ActionOccurrence.objects.filter(member_id=member.pk, action_id__in=[a.pk for a in actions])
+        .values("action_id")
+        .annotate(**usage_aggregates(now))
+        .order_by()
+    }
+    rank = member.tier.rank if member.tier_id and member.tier else None
+    return [
+        WayToEarn(
+            action=action,
+            limits=limits_left(action, used_by_action.get(action.pk, {})),
+            tier_ok=action.min_tier_id is None or (rank is not None and rank >= action.min_tier.rank),
+        )
+        for action in actions
+    ]
+
+
+def member_action_occurrences(member: Member, *, limit: int = 10) -> list[ActionOccurrence]:
+    return list(
+        ActionOccurrence.objects.filter(member_id=member.pk).select_related("action").order_by("-created_at")[:limit]
+    )
+
+
+def _export_actions_and_feedback(member: Member) -> dict:
+    """The member's action occurrences and feedback answers, for the data export (two queries)."""
+    occurrences = ActionOccurrence.objects.filter(member_id=member.pk).select_related("action").order_by("pk")
+    answers = FeedbackResponse.objects.filter(member_id=member.pk).select_related("purchase").order_by("pk")
+    return {
+        "actions": [
+            {
+                "action": occurrence.action.code,
+                "status": occurrence.status,
+                "quantity": occurrence.quantity,
+                "points": occurrence.points,
+                "occurred_at": occurrence.occurred_at,
+                "reference": occurrence.reference,
+                "metadata": occurrence.metadata,
+                "review_reason": occurrence.review_reason,
+            }
+            for occurrence in occurrences
+        ],
+        "feedback": [
+            {
+                "score": answer.score,
+                "comment": answer.comment,
+                "answered_at": answer.answered_at,
+                "store": answer.store,
+                "channel": answer.channel,
+                "purchase": answer.purchase.external_id if answer.purchase else None,
+            }
+            for answer in answers
+        ],
+    }

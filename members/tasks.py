@@ -7,7 +7,7 @@ worker lost mid-run leaves the message on the queue).
 from celery import shared_task
 from django.conf import settings
 
-from .services import batch, tier_news
+from .services import batch, feedback, tier_news
 
 
 @shared_task(acks_late=True)
@@ -35,3 +35,9 @@ def evaluate_tiers() -> int:
 @shared_task(acks_late=True)
 def send_tier_news(member_ids: list[int]) -> int:
     return tier_news.tier_news_email(member_ids=member_ids)
+
+
+@shared_task(acks_late=True)
+def send_feedback_requests() -> int:
+    """Hourly: ask about yesterday's purchases (the program's delay), one request per member per interval."""
+    return feedback.feedback_emails_send(request_ids=feedback.feedback_requests_create())

@@ -13,18 +13,20 @@ from django.contrib.auth.decorators import login_required
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from . import hooks
-from .exceptions import LoyaltyError
-from .forms import ActivityFilterForm, CloseAccountForm, ProfileForm, apply_domain_error
+from .exceptions import FeedbackAlreadyGiven, FeedbackLinkExpired, FeedbackLinkInvalid, LoyaltyError
+from .forms import ActivityFilterForm, CloseAccountForm, FeedbackForm, ProfileForm, apply_domain_error
 from .models import Member, TierHistory
 from .qr import qr_svg
 from .selectors import (
     earning_rules_public,
+    member_action_occurrences,
     member_activity_page,
     member_export,
     member_for_user,
@@ -34,8 +36,10 @@ from .selectors import (
     member_tier_progress,
     program_terms,
     tiers_list,
+    ways_to_earn,
 )
 from .services import member_close, member_enroll, member_update_profile
+from .services.feedback import feedback_answer, feedback_request_from_token, survey_points_offered
 from .services.tier_news import tier_news_take
 
 DASHBOARD_REWARDS = 4
@@ -115,6 +119,7 @@ def home(request):
             "tiers": tiers_list(),
             "featured_rewards": hooks.collect(hooks.featured_rewards, limit=4),
             "earning_rules": earning_rules_public(),
+            "ways_to_earn": ways_to_earn(),
         },
     )
 
@@ -136,6 +141,58 @@ def dashboard(request, member):
             "rewards": hooks.collect(hooks.reward_suggestions, member, limit=DASHBOARD_REWARDS),
         },
     )
+
+
+@member_view
+def earn(request, member):
+    return render(
+        request,
+        "members/earn.html",
+        {"member": member, "ways": ways_to_earn(member), "occurrences": member_action_occurrences(member)},
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def feedback(request, token: str):
+    """The emailed feedback link: works logged out and without JavaScript; a used or old link is told kindly."""
+    try:
+        feedback_request = feedback_request_from_token(token)
+    except FeedbackLinkInvalid:
+        return render(request, "members/feedback.html", {"state": "invalid"}, status=404)
+    answered = getattr(feedback_request, "response", None) if feedback_request.answered_at else None
+    form = FeedbackForm(request.POST or None)
+    already = False
+    if request.method == "POST" and answered is None and form.is_valid():
+        try:
+            feedback_answer(token=token, score=form.cleaned_data["score"], comment=form.cleaned_data["comment"])
+        except FeedbackAlreadyGiven:
+            already = True
+        except FeedbackLinkExpired:
+            pass
+        else:
+            return redirect("feedback", token=token)
+        feedback_request = feedback_request_from_token(token)
+        answered = getattr(feedback_request, "response", None) if feedback_request.answered_at else None
+    elif request.method == "POST" and answered is not None:
+        already = True
+    if answered is not None:
+        occurrence = answered.occurrence
+        points = occurrence.points if occurrence and occurrence.status == occurrence.Status.CREDITED else 0
+        context = {"state": "answered", "response": answered, "points": points, "already": already}
+        return render(request, "members/feedback.html", context)
+    if feedback_request.answered_at is not None:  # answered by a till or app: the answer is not shown here
+        return render(request, "members/feedback.html", {"state": "answered_elsewhere"})
+    if timezone.now() >= feedback_request.expires_at:
+        return render(request, "members/feedback.html", {"state": "expired"}, status=410)
+    status = 400 if request.method == "POST" else 200
+    context = {
+        "state": "open",
+        "form": form,
+        "request_row": feedback_request,
+        "points_offered": survey_points_offered(),
+    }
+    return render(request, "members/feedback.html", context, status=status)
 
 
 @member_view

@@ -11,6 +11,8 @@ from integrations.services import webhook_event_enqueue
 PURCHASE_RECORDED = registry.event_register("purchase.recorded", "Purchase recorded")
 POINTS_EXPIRED = registry.event_register("points.expired", "Points expired")
 TIER_CHANGED = registry.event_register("tier.changed", "Tier changed")
+ACTION_RECORDED = registry.event_register("action.recorded", "Earning action recorded")
+ACTION_REVIEWED = registry.event_register("action.reviewed", "Earning action approved or rejected")
 
 
 def on_purchase_settled(result) -> None:

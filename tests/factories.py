@@ -249,3 +249,14 @@ def buy(
         occurred_at=occurred_at or timezone.now(),
         currency="EUR",
     )
+
+
+# --- earning actions and feedback ------------------------------------------------------------------------------
+
+
+def earning_action_factory(**fields):
+    """An earning action (default: a 50-point ``review``), created as staff would in the admin."""
+    from members.models import EarningAction
+
+    values = {"code": "review", "name": "Write a review", "points": 50, **fields}
+    return EarningAction.objects.create(**values)

@@ -6,3 +6,5 @@ PURCHASES_WRITE = scope_register("purchases:write", "Record purchases and refund
 PURCHASES_READ = scope_register("purchases:read", "Preview what baskets earn")
 MEMBERS_READ = scope_register("members:read", "Look up members, balances and activity")
 MEMBERS_WRITE = scope_register("members:write", "Enrol members")
+ACTIONS_WRITE = scope_register("actions:write", "Record earning actions (reviews, recycling, events…)")
+FEEDBACK_WRITE = scope_register("feedback:write", "Record feedback (NPS) answers collected elsewhere")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import actions, views
 
 urlpatterns = [
     path("purchases/", views.PurchaseCreateView.as_view(), name="purchases"),
@@ -9,4 +9,6 @@ urlpatterns = [
     path("members/", views.MemberListView.as_view(), name="members"),
     path("members/<str:member_number>/", views.MemberDetailView.as_view(), name="member-detail"),
     path("members/<str:member_number>/activity/", views.MemberActivityView.as_view(), name="member-activity"),
+    path("members/<str:member_number>/actions/", actions.MemberActionView.as_view(), name="member-actions"),
+    path("members/<str:member_number>/feedback/", actions.MemberFeedbackView.as_view(), name="member-feedback"),
 ]

@@ -45,6 +45,7 @@ Kind = LedgerEntry.Kind
 
 #: Kinds whose credits count as points earned over the member's lifetime.
 EARNING_KINDS = {Kind.EARN, Kind.BONUS, Kind.REFERRAL, Kind.IMPORT}
+EARNING_KINDS.add(Kind.ACTION)  # points for surveys, reviews, recycling… (members/services/actions.py)
 #: Kinds whose debits count as points spent by the member.
 SPENDING_KINDS = {Kind.REDEEM, Kind.DONATION}
 

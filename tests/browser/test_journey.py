@@ -22,11 +22,13 @@ from django.utils import timezone
 
 from backoffice.services.staff import import_job_create
 from campaigns.models import Campaign
-from members.models import Member, User
+from members.models import FeedbackResponse, Member, PointsAccount, User
+from members.services.feedback import feedback_record
 from members.services.purchases import PurchaseLineInput, purchase_record
+from members.tasks import send_feedback_requests
 from rewards.models import Reward
 from tests.conftest import IN_CI
-from tests.factories import MemberFactory, campaign_factory, points_give
+from tests.factories import MemberFactory, campaign_factory, earning_action_factory, points_give
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
@@ -282,11 +284,119 @@ def test_staff_console_pages(live_server, browser, axe_source):
     _visit(page, f"{live_server.url}{reverse('admin:backoffice_importjob_change', args=[job.pk])}", axe_source)
     for name in ("admin:backoffice_adjustmentrequest_changelist", "admin:referrals_heldreferral_changelist"):
         _visit(page, f"{live_server.url}{reverse(name)}", axe_source)
+    _answers_for_the_nps_dashboard()
+    _visit(page, f"{live_server.url}{reverse('staff:nps')}", axe_source)
+    assert page.locator("#nps-total").inner_text() == "0.0"  # one promoter, one detractor
+    assert page.locator("#nps-comments").get_by_role("link", name=re.compile(r"^M")).count() == 2
+    _screenshots(page, "nps-dashboard")
+    _visit(page, f"{live_server.url}{reverse('admin:members_actionoccurrence_changelist')}", axe_source)
     # Staff accounts are not members: the member site offers to join instead of enrolling.
     page.goto(f"{live_server.url}/me/")
     assert page.url.endswith("/me/join/")
     _axe(page, axe_source, "staff join page")
     assert not Member.objects.filter(user=staff).exists()
+    context.close()
+
+
+def _answers_for_the_nps_dashboard():
+    for number, (score, store) in enumerate([(10, "Utrecht"), (2, "webshop")], start=1):
+        member = MemberFactory(email=f"voice{number}@example.com")
+        purchase = purchase_record(
+            member=member,
+            external_id=f"NPS-{number}",
+            lines=[PurchaseLineInput(sku="COF", quantity=1, unit_price=Decimal("8.00"), category="coffee")],
+            channel="in_store",
+            store=store,
+            occurred_at=timezone.now() - timedelta(hours=3),
+            currency="EUR",
+            source="till",
+        ).purchase
+        feedback_record(
+            member=member,
+            score=score,
+            comment=f"Comment {score}",
+            external_id=f"F-{number}",
+            source="till",
+            purchase=purchase,
+        )
+
+
+def test_feedback_email_link_page_and_ways_to_earn(live_server, browser, axe_source):
+    """A purchase a day ago → the feedback email → its link, logged out and without JavaScript → 0–10 and a
+    comment → thanks and survey points → the same link again is refused kindly → Ways to earn shows the survey."""
+    earning_action_factory(code="survey", name="Tell us how we did", points=25, limit_per_month=2)
+    earning_action_factory(
+        code="recycle", name="Bring back old gear", points=10, unit_name="item recycled", limit_per_month=20
+    )
+    member = MemberFactory(email="noor@example.com", first_name="Noor")
+    purchase_record(
+        member=member,
+        external_id="TILL-FB-1",
+        lines=[PurchaseLineInput(sku="COF-1KG", quantity=1, unit_price=Decimal("24.00"), category="coffee")],
+        channel="in_store",
+        store="Utrecht",
+        occurred_at=timezone.now() - timedelta(days=1, hours=2),
+        currency="EUR",
+    )
+    mail.outbox.clear()
+    assert send_feedback_requests() == 1
+    email = mail.outbox[0]
+    assert email.subject == "How was your visit to Utrecht?" and "25 points" in email.body
+    link = re.search(r"https?://\S+/feedback/\S+/", email.body).group(0)
+    path = link.split("://", 1)[1].split("/", 1)[1]
+
+    # The page passes axe (with scripts on, for axe itself) ...
+    context = browser.new_context(viewport={"width": 390, "height": 844}, bypass_csp=True)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    _visit(page, f"{live_server.url}/{path}", axe_source)
+    assert "How likely are you to recommend us to a friend?" in page.locator("main").inner_text()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    _screenshots(page, "feedback-form")
+    context.close()
+
+    # ... and works without JavaScript, logged out.
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, java_script_enabled=False)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.goto(f"{live_server.url}/{path}")
+    page.get_by_role("button", name="Send my answer").click()
+    page.wait_for_load_state()
+    assert "Choose a number from 0 to 10." in page.locator("main").inner_text()
+    page.get_by_label("9", exact=True).check()
+    page.get_by_label("What is the main reason for your score?").fill("Friendly staff, quick service")
+    page.get_by_role("button", name="Send my answer").click()
+    page.wait_for_load_state()
+    assert page.get_by_test_id("feedback-state").inner_text() == "Thank you for your feedback!"
+    assert "25 points were added" in page.locator("main").inner_text()
+    context.close()
+    assert PointsAccount.objects.get(pk=member.pk).balance == 25
+
+    # A second answer through the same link is refused kindly (the first answer is kept).
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    _visit(page, f"{live_server.url}/{path}", axe_source)
+    assert page.get_by_test_id("feedback-state").inner_text() == "Thank you for your feedback!"
+    assert not page.get_by_role("button", name="Send my answer").count()
+    assert FeedbackResponse.objects.get().score == 9
+    _visit(page, f"{live_server.url}/feedback/1:forged/", axe_source)
+    assert page.get_by_test_id("feedback-state").inner_text() == "This link does not work"
+
+    # Signed in, Ways to earn says what is left this month; visitors see the summary on the home page.
+    client = Client()
+    client.force_login(member.user)
+    host = live_server.url.split("://", 1)[1].split(":")[0]
+    context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "domain": host, "path": "/"}]
+    )
+    _visit(page, f"{live_server.url}/me/earn/", axe_source)
+    assert page.get_by_test_id("earn-limit-survey-month").inner_text() == "1 of 2 left this month"
+    assert page.get_by_test_id("earn-points-recycle").inner_text() == "10 points per item recycled"
+    _screenshots(page, "ways-to-earn")
+    context.clear_cookies()
+    _visit(page, f"{live_server.url}/", axe_source)
+    assert "Bring back old gear" in page.locator("main").inner_text()
     context.close()
 
 
