@@ -348,3 +348,14 @@ def test_the_monthly_transfer_limit_resets_at_the_programs_midnight_not_utcs(pro
             sender=member, recipient=other, points=31, idempotency_key="dec-2", now=first_of_december + days(1)
         )
     assert assert_consistent(other).balance == 100
+
+
+def test_a_first_transfer_of_the_month_above_the_monthly_limit_is_refused(program, member):
+    """Nothing sent yet this month counts as 0, so one transfer of limit + 1 is refused and the limit itself is not."""
+    program_set(transfer_max_points=100, transfer_max_per_month=80)
+    other = MemberFactory()
+    buy(member, "500")
+    with pytest.raises(TransferNotAllowed):
+        points_transfer(sender=member, recipient=other, points=81, idempotency_key="T-81")
+    points_transfer(sender=member, recipient=other, points=80, idempotency_key="T-80")
+    assert assert_consistent(other).balance == 80

@@ -60,6 +60,15 @@ def test_one_refund_naming_the_same_line_twice_refunds_both_quantities(program, 
     assert assert_consistent(member).balance == 4
 
 
+def test_a_full_refund_after_a_partial_one_refunds_only_what_is_left(program, member):
+    result = buy(member, lines=[PurchaseLineInput(sku="X", quantity=3, unit_price=Decimal("3.34"))])
+    purchase_refund(purchase=result.purchase, refund_id="R-1", lines=[RefundLineInput(line_number=1)])
+    rest = purchase_refund(purchase=result.purchase, refund_id="R-2")  # no lines: everything still refundable
+    assert (rest.amount, rest.points_clawed_back) == (Decimal("6.68"), 7)
+    assert Purchase.objects.get(pk=result.purchase.pk).lines.get().refunded_quantity == 3
+    assert assert_consistent(member).balance == 0
+
+
 def test_a_refund_takes_its_own_purchases_lot_before_an_older_lot_that_expires_sooner(program, member):
     now = timezone.now()
     older = buy(member, "30", occurred_at=now - days(100), now=now)  # expires 100 days before the newer lot
