@@ -383,6 +383,10 @@ class MemberLookupQuerySerializer(serializers.Serializer):
     email = serializers.EmailField(max_length=254, required=False)
 
     def validate(self, attrs):
+        # DRF reads a blank, optional query parameter as absent; "?email=" is a mistake to name, not to ignore.
+        blank = {name: [_("This field may not be blank.")] for name in self.fields if self.initial_data.get(name) == ""}
+        if blank:
+            raise serializers.ValidationError(blank)
         if bool(attrs.get("card_number")) == bool(attrs.get("email")):
             raise serializers.ValidationError(_("Give exactly one of card_number or email."))
         return attrs

@@ -151,7 +151,10 @@ def test_lookup_by_card_number_or_email(api, member):
     assert api.get(URL, {"email": "nobody@example.com"}).json() == []
 
 
-@pytest.mark.parametrize("query", [{}, {"email": "x@example.com", "card_number": "1"}, {"email": "nope"}])
+@pytest.mark.parametrize(
+    "query",
+    [{}, {"email": "x@example.com", "card_number": "1"}, {"email": "nope"}, {"card_number": "0", "email": ""}],
+)
 def test_lookup_needs_exactly_one_valid_criterion(api, query):
     response = api.get(URL, query)
     assert response.status_code == 400

@@ -47,6 +47,8 @@ RULES_BEYOND_THE_SCHEMA = [
     ("purchase_external_id", r"No purchase with this id from this integration\."),  # which purchases exist
     (r"lines\.\d+", r"Give a line_number or a sku\."),  # one of two fields
     ("reward", r"No reward with this slug\."),  # which rewards exist
+    ("occurred_at", r"This is in the future\.|Actions older than a year cannot be recorded\."),  # the clock
+    ("purchase", r"No purchase of this member with this external id from this integration\."),  # which exist
 ]
 
 
