@@ -95,8 +95,9 @@ class ProgramSettingsAdmin(admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("name", "currency", "point_value")}),
         (_("Earning"), {"fields": ("base_rate", "rounding", "max_points_per_purchase", "pending_days")}),
+        (_("Limits against typos"), {"fields": ("max_line_amount", "max_purchase_amount")}),
         (_("Expiry"), {"fields": ("expiry_policy", "expiry_months", "expiry_reminder_days")}),
-        (_("Tiers"), {"fields": ("tier_basis", "tier_period")}),
+        (_("Tiers"), {"fields": ("tier_basis", "tier_period", "tier_counts_bonus_points")}),
         (_("Transfers"), {"fields": ("transfer_max_points", "transfer_max_per_month")}),
         (
             _("Vouchers"),

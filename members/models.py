@@ -107,7 +107,29 @@ class ProgramSettings(models.Model):
     )
     rounding = models.CharField(max_length=10, choices=Rounding.choices, default=Rounding.DOWN)
     max_points_per_purchase = models.PositiveIntegerField(
-        null=True, blank=True, help_text=_("Cap on points from one purchase; empty for no cap.")
+        null=True,
+        blank=True,
+        default=100_000,
+        help_text=_("Cap on base points from one purchase (bonuses come on top); empty for no cap."),
+    )
+    max_line_amount = models.DecimalField(
+        **MONEY,
+        null=True,
+        blank=True,
+        default=Decimal("10000.00"),
+        validators=[MinValueValidator(Decimal("0.01"))],
+        help_text=_(
+            "Largest amount one purchase line (unit price × quantity) may come to; a larger one is refused as a "
+            "likely typo. Empty for no limit."
+        ),
+    )
+    max_purchase_amount = models.DecimalField(
+        **MONEY,
+        null=True,
+        blank=True,
+        default=Decimal("50000.00"),
+        validators=[MinValueValidator(Decimal("0.01"))],
+        help_text=_("Largest amount the lines of one purchase may add up to; empty for no limit."),
     )
     expiry_policy = models.CharField(max_length=10, choices=ExpiryPolicy.choices, default=ExpiryPolicy.FIXED)
     expiry_months = models.PositiveSmallIntegerField(default=24)
@@ -117,6 +139,13 @@ class ProgramSettings(models.Model):
     )
     tier_basis = models.CharField(max_length=10, choices=TierBasis.choices, default=TierBasis.POINTS)
     tier_period = models.CharField(max_length=10, choices=TierPeriod.choices, default=TierPeriod.ROLLING_12_MONTHS)
+    tier_counts_bonus_points = models.BooleanField(
+        default=False,
+        help_text=_(
+            "With qualifying points: whether campaign bonus points on purchases count toward tiers too (otherwise "
+            "only the points the purchase itself earned)."
+        ),
+    )
     transfer_max_points = models.PositiveIntegerField(
         default=5000, help_text=_("Most points a member may transfer in one go.")
     )
@@ -283,6 +312,9 @@ class Purchase(models.Model):
         **MONEY, default=Decimal("0"), help_text=_("What the points paid were worth; the rest of the total earns.")
     )
     points_returned = models.BigIntegerField(default=0, help_text=_("Points paid that refunds gave back."))
+    discount_total = models.DecimalField(
+        **MONEY, default=Decimal("0"), help_text=_("Discounts on the purchase: the lines add up to total + this.")
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -394,6 +426,9 @@ class PurchaseLine(models.Model):
     quantity = models.PositiveIntegerField(validators=[MinValueValidator(1)])
     unit_price = models.DecimalField(**MONEY)
     points = models.BigIntegerField(default=0, help_text=_("Points this line earned (base, rules and bonuses)."))
+    discount = models.DecimalField(
+        **MONEY, default=Decimal("0"), help_text=_("Its own discounts and its share of the order's.")
+    )
     refunded_quantity = models.PositiveIntegerField(default=0)
 
     class Meta:
@@ -413,6 +448,42 @@ class PurchaseLine(models.Model):
     @property
     def amount(self):
         return self.unit_price * self.quantity
+
+    @property
+    def net_amount(self):
+        """What was charged for the line after its discounts."""
+        return self.amount - self.discount
+
+
+class PurchaseDiscount(models.Model):
+    """A discount the till applied to a purchase: a code, a voucher of ours, a staff discount."""
+
+    class Kind(models.TextChoices):
+        ORDER = "order", _("Order: shared over the lines that earn")
+        LINE = "line", _("Line")
+
+    # Indexed by the (purchase, position) unique constraint in Meta.
+    purchase = models.ForeignKey(Purchase, on_delete=models.CASCADE, related_name="discounts", db_index=False)
+    position = models.PositiveSmallIntegerField(help_text=_("Its place in the purchase's list, from 1."))
+    code = models.CharField(max_length=64, blank=True)
+    kind = models.CharField(max_length=5, choices=Kind.choices)
+    line_number = models.PositiveSmallIntegerField(null=True, blank=True)
+    amount = models.DecimalField(**MONEY)
+
+    class Meta:
+        ordering = ["purchase", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["purchase", "position"], name="purchase_discount_position_unique"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="purchase_discount_amount_positive"),
+            models.CheckConstraint(
+                condition=(Q(kind="order") & Q(line_number__isnull=True))
+                | (Q(kind="line") & Q(line_number__isnull=False)),
+                name="purchase_discount_line_matches_kind",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.code or self.get_kind_display()}: −{self.amount}"
 
 
 class LedgerEntry(models.Model):

@@ -7,8 +7,8 @@ from rest_framework import serializers
 
 from .. import purchase_rules as rules
 from ..models import MONEY, LedgerEntry, Purchase
-from ..selectors import EXPIRY_SOON_DAYS
-from ..services.purchases import PurchaseLineInput
+from ..selectors import EXPIRY_SOON_DAYS, program_settings_get
+from ..services.purchases import PurchaseDiscountInput, PurchaseLineInput
 
 Money = {"max_digits": MONEY["max_digits"], "decimal_places": MONEY["decimal_places"]}
 
@@ -61,6 +61,20 @@ class PurchaseLineInSerializer(serializers.Serializer):
     unit_price = AmountField()
 
 
+class PurchaseDiscountInSerializer(serializers.Serializer):
+    code = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=_("The discount or voucher code; a voucher of ours is marked used on this purchase."),
+    )
+    amount = AmountField(help_text=_("What was taken off, as a positive amount."))
+    kind = serializers.CharField(help_text=_("`order` (shared over the lines that earn) or `line`."))
+    line_number = serializers.IntegerField(
+        required=False, allow_null=True, default=None, help_text=_("For `line` discounts: the line, from 1.")
+    )
+
+
 class PurchaseInSerializer(serializers.Serializer):
     member = serializers.CharField(max_length=254, help_text=_("Member number, card number or email address."))
     external_id = serializers.CharField(max_length=100, help_text=_("The till's or shop's id; unique per key."))
@@ -81,18 +95,33 @@ class PurchaseInSerializer(serializers.Serializer):
         ),
     )
 
+    discounts = PurchaseDiscountInSerializer(
+        many=True,
+        required=False,
+        help_text=_("Discounts applied at the till; `total` must then be the lines less the discounts."),
+    )
+
     def validate(self, attrs):
+        program = program_settings_get()
+        discounts = None
+        if "discounts" in attrs:
+            discounts = [PurchaseDiscountInput(**discount) for discount in attrs["discounts"]]
         errors = rules.purchase_errors(
             lines=[PurchaseLineInput(**line) for line in attrs["lines"]],
             occurred_at=attrs.get("occurred_at"),
             now=timezone.now(),
             total=attrs.get("total"),
+            discounts=discounts,
+            max_line_amount=program.max_line_amount,
+            max_purchase_amount=program.max_purchase_amount,
         )
         if errors:
             raise serializers.ValidationError(rules.errors_by_field(errors))
         # The rules allow at most cents, so this only gives every amount its two decimals ("3.5" → 3.50).
         for line in attrs["lines"]:
             line["unit_price"] = line["unit_price"].quantize(rules.CENT)
+        for discount in attrs.get("discounts", ()):
+            discount["amount"] = discount["amount"].quantize(rules.CENT)
         if attrs.get("total") is not None:
             attrs["total"] = attrs["total"].quantize(rules.CENT)
         return attrs
@@ -112,7 +141,15 @@ class PurchaseLineOutSerializer(serializers.Serializer):
     category = serializers.CharField()
     quantity = serializers.IntegerField()
     unit_price = serializers.DecimalField(**Money)
+    discount = serializers.DecimalField(**Money, help_text=_("Its own discounts and its share of the order's."))
     points = serializers.IntegerField()
+
+
+class DiscountOutSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    kind = serializers.CharField()
+    line_number = serializers.IntegerField(allow_null=True)
+    amount = serializers.DecimalField(**Money)
 
 
 class BonusOutSerializer(serializers.Serializer):
@@ -130,6 +167,8 @@ class PurchaseOutSerializer(serializers.Serializer):
     store = serializers.CharField()
     currency = serializers.CharField()
     total = serializers.DecimalField(**Money)
+    discount_total = serializers.DecimalField(**Money, help_text=_("The lines add up to total + discount_total."))
+    discounts = DiscountOutSerializer(many=True)
     eligible_amount = serializers.DecimalField(**Money)
     points_earned = serializers.IntegerField(help_text=_("Base, rule and bonus points together."))
     points_pending = serializers.IntegerField(help_text=_("Of which still in the return window."))
@@ -162,6 +201,7 @@ class PreviewLineOutSerializer(serializers.Serializer):
     quantity = serializers.IntegerField()
     unit_price = serializers.DecimalField(**Money)
     amount = serializers.DecimalField(max_digits=20, decimal_places=2)
+    discount = serializers.DecimalField(max_digits=20, decimal_places=2)
     base_points = serializers.IntegerField()
     bonus_points = serializers.IntegerField()
     points = serializers.IntegerField()
@@ -177,6 +217,7 @@ class PreviewBonusOutSerializer(serializers.Serializer):
 class PreviewOutSerializer(serializers.Serializer):
     currency = serializers.CharField()
     total = serializers.DecimalField(max_digits=20, decimal_places=2)
+    discount_total = serializers.DecimalField(max_digits=20, decimal_places=2)
     eligible_amount = serializers.DecimalField(max_digits=20, decimal_places=2)
     base_points = serializers.IntegerField()
     bonus_points = serializers.IntegerField()

@@ -25,6 +25,7 @@ from ..selectors import member_find, member_get, member_summary, member_tier_pro
 from ..services import member_register
 from ..services.point_payments import point_payment_cancel, point_payment_make
 from ..services.purchases import (
+    PurchaseDiscountInput,
     PurchaseLineInput,
     PurchaseResult,
     RefundLineInput,
@@ -50,6 +51,12 @@ def _lines(data: dict) -> list[PurchaseLineInput]:
         )
         for line in data["lines"]
     ]
+
+
+def _discounts(data: dict) -> list[PurchaseDiscountInput] | None:
+    if "discounts" not in data:
+        return None
+    return [PurchaseDiscountInput(**discount) for discount in data["discounts"]]
 
 
 def member_for_request(request, member_number: str) -> Member:
@@ -89,6 +96,8 @@ def purchase_data(result: PurchaseResult, member: Member) -> dict:
         "store": purchase.store,
         "currency": purchase.currency,
         "total": purchase.total,
+        "discount_total": purchase.discount_total,
+        "discounts": list(purchase.discounts.all()) if purchase.discount_total else [],
         "eligible_amount": purchase.eligible_amount,
         "points_earned": result.points_earned,
         "points_pending": result.points_pending,
@@ -134,6 +143,7 @@ class PurchaseCreateView(LoyaltyAPIView):
             source=request.auth.source,
             total=data.get("total"),
             point_payments=data["point_payments"],
+            discounts=_discounts(data),
         )
         code = status.HTTP_200_OK if result.replayed else status.HTTP_201_CREATED
         return Response(purchase_data(result, member), status=code)
@@ -161,6 +171,8 @@ class PurchasePreviewView(LoyaltyAPIView):
             store=data["store"],
             occurred_at=data.get("occurred_at"),
             currency=data.get("currency") or "",
+            discounts=_discounts(data),
+            total=data.get("total"),
         )
         bonus_by_line: dict[int, int] = {}
         for award in result.awards:
@@ -174,6 +186,7 @@ class PurchasePreviewView(LoyaltyAPIView):
                     **line,
                     "line_number": number,
                     "amount": line["unit_price"] * line["quantity"],
+                    "discount": result.line_discounts.get(number, 0),
                     "base_points": base,
                     "bonus_points": bonus,
                     "points": base + bonus,
@@ -181,7 +194,8 @@ class PurchasePreviewView(LoyaltyAPIView):
             )
         payload = {
             "currency": (data.get("currency") or program_settings_get().currency).upper(),
-            "total": sum((line["amount"] for line in lines), 0),
+            "total": sum((line["amount"] - line["discount"] for line in lines), 0),
+            "discount_total": sum((line["discount"] for line in lines), 0),
             "eligible_amount": result.eligible_amount,
             "base_points": result.base_points,
             "bonus_points": result.bonus_points,
@@ -438,7 +452,7 @@ class PointPaymentCancelView(LoyaltyAPIView):
         "already was (`replayed`).",
         request=None,
         parameters=[IDEMPOTENCY_HEADER],
-        responses={200: s.PointPaymentOutSerializer, **error_responses(404, 409, 422)},
+        responses={200: s.PointPaymentOutSerializer, **error_responses(400, 404, 409, 413, 422)},
         tags=["point payments"],
     )
     @idempotent

@@ -65,6 +65,22 @@ def lot_expiry_for(*, program: ProgramSettings, earned_at: datetime) -> datetime
     return None
 
 
+def points_born_expired(
+    *, program: ProgramSettings, earned_at: datetime, last_activity_at: datetime | None, now: datetime
+) -> bool:
+    """Whether points earned at ``earned_at`` (a purchase sent late or back-filled) would already be past expiry
+    at ``now``: under FIXED their own date has passed; under ACTIVITY the member's last activity, counting this
+    purchase, is more than ``expiry_months`` ago. Such points must never be spendable, not even until the next
+    expiry run."""
+    if program.expiry_policy == ProgramSettings.ExpiryPolicy.FIXED:
+        expires_at = lot_expiry_for(program=program, earned_at=earned_at)
+        return expires_at is not None and expires_at <= now
+    if program.expiry_policy == ProgramSettings.ExpiryPolicy.ACTIVITY:
+        last = max(earned_at, last_activity_at) if last_activity_at else earned_at
+        return last <= add_months(now, -program.expiry_months)
+    return False
+
+
 def account_lock(*, member_id: int) -> PointsAccount:
     """Take the row lock on a member's points account and return it.
 
