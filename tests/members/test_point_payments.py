@@ -281,3 +281,40 @@ def test_a_closed_membership_cannot_pay_with_points(program, member):
 
     with pytest.raises(AccountClosed):
         point_payment_make(member=member, points=10, external_id="PAY-1")
+
+
+def test_staff_see_point_payments_and_a_purchases_discounts_in_the_admin(program, member, client):
+    from django.urls import reverse
+
+    from members.services.purchases import PurchaseDiscountInput
+    from tests.factories import SuperUserFactory
+
+    points_give(member, 1000)
+    point_payment_make(member=member, points=400, external_id="PAY-1", source="till")
+    purchase = purchase_record(
+        member=member,
+        external_id="P-1",
+        lines=[PurchaseLineInput(sku="SHOE", quantity=1, unit_price=Decimal("100.00"))],
+        channel="in_store",
+        occurred_at=timezone.now(),
+        currency="EUR",
+        source="till",
+        point_payments=["PAY-1"],
+        discounts=[PurchaseDiscountInput(amount=Decimal("5.00"), code="SPRING5")],
+    ).purchase
+    client.force_login(SuperUserFactory())
+    listing = client.get(reverse("admin:members_pointpayment_changelist"))
+    assert listing.status_code == 200 and "PAY-1" in listing.content.decode()
+    page = client.get(reverse("admin:members_purchase_change", args=[purchase.pk])).content.decode()
+    assert "SPRING5" in page and "PAY-1" in page
+
+
+def test_the_members_data_export_holds_their_point_payments(program, member):
+    from members.selectors import member_export
+
+    points_give(member, 1000)
+    point_payment_make(member=member, points=400, external_id="PAY-1", source="till", purchase_external_id="P-1")
+    exported = member_export(member)["point_payments"]
+    assert [(p["external_id"], p["points"], p["amount"], p["purchase_external_id"]) for p in exported] == [
+        ("PAY-1", 400, Decimal("20.00"), "P-1")
+    ]
