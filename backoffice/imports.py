@@ -258,6 +258,8 @@ class PurchaseImporter(Importer):
             channel=channel,
             currency=currency,
             program_currency=self.program.currency,
+            max_line_amount=self.program.max_line_amount,
+            max_purchase_amount=self.program.max_purchase_amount,
         )
         for field_name, message in refusals:
             self.error(*self._cell(unit, field_name), message)

@@ -29,6 +29,8 @@ _MEMBER_LOOKUP = [
     "members.view_purchase",
     "members.view_purchaseline",
     "members.view_refund",
+    "members.view_purchasediscount",
+    "members.view_pointpayment",
     "members.view_tierhistory",
     "members.view_tier",
 ]

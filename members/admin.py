@@ -29,10 +29,12 @@ from .models import (
     FeedbackResponse,
     LedgerEntry,
     Member,
+    PointPayment,
     PointsAccount,
     PointsLot,
     ProgramSettings,
     Purchase,
+    PurchaseDiscount,
     PurchaseLine,
     Refund,
     Tier,
@@ -107,6 +109,7 @@ class ProgramSettingsAdmin(admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("name", "currency", "point_value")}),
         (_("Earning"), {"fields": ("base_rate", "rounding", "max_points_per_purchase", "pending_days")}),
+        (_("Limits against typos"), {"fields": ("max_line_amount", "max_purchase_amount")}),
         (
             _("Expiry"),
             {
@@ -118,7 +121,7 @@ class ProgramSettingsAdmin(admin.ModelAdmin):
                 ),
             },
         ),
-        (_("Tiers"), {"fields": ("tier_basis", "tier_period")}),
+        (_("Tiers"), {"fields": ("tier_basis", "tier_period", "tier_counts_bonus_points")}),
         (_("Transfers"), {"fields": ("transfer_max_points", "transfer_max_per_month")}),
         (
             _("Vouchers"),
@@ -512,7 +515,7 @@ class PurchaseLineInline(admin.TabularInline):
     model = PurchaseLine
     extra = 0
     can_delete = False
-    fields = ["line_number", "sku", "category", "quantity", "unit_price", "points", "refunded_quantity"]
+    fields = ["line_number", "sku", "category", "quantity", "unit_price", "discount", "points", "refunded_quantity"]
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):
@@ -524,8 +527,29 @@ class PurchaseLineInline(admin.TabularInline):
 
 class RefundInline(PurchaseLineInline):
     model = Refund
-    fields = ["refund_id", "amount", "points_clawed_back", "created_at"]
+    fields = ["refund_id", "amount", "points_clawed_back", "points_returned", "created_at"]
     readonly_fields = fields
+
+
+class PurchaseDiscountInline(PurchaseLineInline):
+    model = PurchaseDiscount
+    fields = ["position", "code", "kind", "line_number", "amount"]
+    readonly_fields = fields
+
+
+class PointPaymentInline(PurchaseLineInline):
+    model = PointPayment
+    fields = ["external_id", "points", "amount", "status", "created_at"]
+    readonly_fields = fields
+
+
+@admin.register(PointPayment)
+class PointPaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["external_id", "member", "points", "amount", "currency", "status", "purchase", "created_at"]
+    list_filter = ["status", ("created_at", admin.DateFieldListFilter)]
+    list_select_related = ["member__user", "purchase"]
+    search_fields = ["=external_id", "=purchase_external_id", "=member__member_number"]
+    show_full_result_count = False
 
 
 @admin.register(Purchase)
@@ -535,7 +559,7 @@ class PurchaseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["member__user"]
     search_fields = ["=external_id", "=member__member_number"]
     show_full_result_count = False
-    inlines = [PurchaseLineInline, RefundInline]
+    inlines = [PurchaseLineInline, PurchaseDiscountInline, PointPaymentInline, RefundInline]
 
 
 @admin.register(TierHistory)

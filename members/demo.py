@@ -1,5 +1,6 @@
 """Demo data for `make run`: a staff login, a demo member with some history, and a few more members."""
 
+import contextlib
 from datetime import timedelta
 from decimal import Decimal
 
@@ -67,6 +68,7 @@ def seed(*, stdout=None):
     _seed_ledger_extras(member, staff)
     _seed_actions(member)
     _seed_feedback_link(member, stdout=stdout)
+    _seed_paid_with_points(member)
     return {"staff": staff, "member": member}
 
 
@@ -289,3 +291,31 @@ def _seed_feedback_link(member, *, stdout=None):
     if stdout is not None and request is not None and request.expires_at > timezone.now():
         link = settings.SITE_URL.rstrip("/") + reverse("feedback", kwargs={"token": feedback_token(request)})
         stdout.write(f"  Feedback link of the demo member: {link}")
+
+
+def _seed_paid_with_points(member):
+    """A till purchase with a 10 % code, paid partly with points: the activity shows the payment, and the purchase
+    earns on what was paid in money after the discount. Fixed ids: a second run changes nothing."""
+    from .exceptions import InsufficientPoints
+    from .services.point_payments import point_payment_make
+    from .services.purchases import PurchaseDiscountInput, PurchaseLineInput, purchase_record
+
+    # A demo program whose rules earned less: the purchase is still worth showing without the payment.
+    with contextlib.suppress(InsufficientPoints):
+        point_payment_make(
+            member=member, points=50, external_id="DEMO-PAY-1006", source="demo", purchase_external_id="DEMO-1006"
+        )
+    purchase_record(
+        member=member,
+        external_id="DEMO-1006",
+        source="demo",
+        channel="in_store",
+        store="Utrecht",
+        occurred_at=timezone.now() - timedelta(days=1),
+        currency="EUR",
+        lines=[
+            PurchaseLineInput(sku="COF-1KG", category="coffee", quantity=1, unit_price=Decimal("24.00")),
+            PurchaseLineInput(sku="MUG-01", category="homeware", quantity=1, unit_price=Decimal("12.00")),
+        ],
+        discounts=[PurchaseDiscountInput(amount=Decimal("3.60"), kind="order", code="WELCOME10")],
+    )

@@ -120,3 +120,10 @@ class FeedbackLinkInvalid(LoyaltyError):
 class FeedbackLinkExpired(LoyaltyError):
     code = "feedback_link_expired"
     default_message = _("This feedback link has expired.")
+
+
+class InvalidPointPayment(LoyaltyError):
+    """A point payment that cannot be made, cancelled or applied as asked (the message says why)."""
+
+    code = "invalid_point_payment"
+    default_message = _("This point payment is not possible.")

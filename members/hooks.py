@@ -23,6 +23,12 @@ their own transaction, in registration order. No model signals are involved.
 - ``purchase_settled``: ``hook(result) -> None`` — once every ``purchase_recorded`` hook has run (same
   transaction), with ``result.balance``, ``pending`` and ``entries`` re-read from the stored rows. For announcing
   the purchase (webhooks), never for posting points: nothing that runs after it would be seen.
+- ``discount_codes_used``: ``hook(*, purchase, codes, now) -> None`` — inside ``purchase_record``'s transaction,
+  after the purchase and its discounts are inserted and before its points are posted: ``codes`` are
+  ``(index, code)`` pairs of the purchase's ``discounts`` that carry a code. An app whose codes these may be
+  (rewards: its vouchers) marks them used on ``purchase``; a refusal it raises (a voucher already used) refuses
+  the purchase, and its field should name the discount (``discounts.0.code``). Codes it does not know are not its
+  business (the till's own promotion codes).
 - ``purchase_refunded``: ``hook(refund) -> None`` — after a refund's clawback is posted (same transaction).
 - ``member_enrolled``: ``hook(member, context) -> None`` — after a member is created; ``context`` is a dict
   with e.g. ``referral_code`` and ``request`` (may be None).
@@ -57,6 +63,7 @@ refund_co_locks: list = []
 purchase_recorded: list = []
 purchase_settled: list = []
 purchase_refunded: list = []
+discount_codes_used: list = []
 member_enrolled: list = []
 points_changed: list = []
 member_closed: list = []

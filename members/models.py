@@ -117,7 +117,29 @@ class ProgramSettings(models.Model):
     )
     rounding = models.CharField(max_length=10, choices=Rounding.choices, default=Rounding.DOWN)
     max_points_per_purchase = models.PositiveIntegerField(
-        null=True, blank=True, help_text=_("Cap on points from one purchase; empty for no cap.")
+        null=True,
+        blank=True,
+        default=100_000,
+        help_text=_("Cap on base points from one purchase (bonuses come on top); empty for no cap."),
+    )
+    max_line_amount = models.DecimalField(
+        **MONEY,
+        null=True,
+        blank=True,
+        default=Decimal("10000.00"),
+        validators=[MinValueValidator(Decimal("0.01"))],
+        help_text=_(
+            "Largest amount one purchase line (unit price × quantity) may come to; a larger one is refused as a "
+            "likely typo. Empty for no limit."
+        ),
+    )
+    max_purchase_amount = models.DecimalField(
+        **MONEY,
+        null=True,
+        blank=True,
+        default=Decimal("50000.00"),
+        validators=[MinValueValidator(Decimal("0.01"))],
+        help_text=_("Largest amount the lines of one purchase may add up to; empty for no limit."),
     )
     expiry_policy = models.CharField(max_length=10, choices=ExpiryPolicy.choices, default=ExpiryPolicy.FIXED)
     expiry_unit = models.CharField(
@@ -140,6 +162,13 @@ class ProgramSettings(models.Model):
     )
     tier_basis = models.CharField(max_length=10, choices=TierBasis.choices, default=TierBasis.POINTS)
     tier_period = models.CharField(max_length=10, choices=TierPeriod.choices, default=TierPeriod.ROLLING_12_MONTHS)
+    tier_counts_bonus_points = models.BooleanField(
+        default=False,
+        help_text=_(
+            "With qualifying points: whether campaign bonus points on purchases count toward tiers too (otherwise "
+            "only the points the purchase itself earned)."
+        ),
+    )
     transfer_max_points = models.PositiveIntegerField(
         default=5000, help_text=_("Most points a member may transfer in one go.")
     )
@@ -290,6 +319,13 @@ class PointsAccount(models.Model):
     owed = models.BigIntegerField(default=0, help_text=_("Clawback shortfall, netted against future earnings."))
     lifetime_earned = models.BigIntegerField(default=0)
     lifetime_spent = models.BigIntegerField(default=0)
+    point_payments_awaiting = models.PositiveIntegerField(
+        default=0,
+        help_text=_(
+            "Point payments that name a purchase not yet recorded: only while there are any does recording a "
+            "purchase look for them, so an everyday earn costs no extra query."
+        ),
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -330,6 +366,14 @@ class Purchase(models.Model):
     points_bonus = models.BigIntegerField(default=0, help_text=_("Campaign bonus points."))
     refunded_total = models.DecimalField(**MONEY, default=Decimal("0"))
     points_clawed_back = models.BigIntegerField(default=0)
+    points_paid = models.BigIntegerField(default=0, help_text=_("Points the member paid with (point payments)."))
+    points_paid_amount = models.DecimalField(
+        **MONEY, default=Decimal("0"), help_text=_("What the points paid were worth; the rest of the total earns.")
+    )
+    points_returned = models.BigIntegerField(default=0, help_text=_("Points paid that refunds gave back."))
+    discount_total = models.DecimalField(
+        **MONEY, default=Decimal("0"), help_text=_("Discounts on the purchase: the lines add up to total + this.")
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -338,6 +382,14 @@ class Purchase(models.Model):
             models.UniqueConstraint(fields=["source", "external_id"], name="purchase_external_id_unique_per_source"),
             models.CheckConstraint(condition=Q(total__gte=0), name="purchase_total_non_negative"),
             models.CheckConstraint(condition=Q(refunded_total__lte=models.F("total")), name="purchase_refund_le_total"),
+            models.CheckConstraint(
+                condition=Q(points_paid_amount__gte=0) & Q(points_paid_amount__lte=models.F("total")),
+                name="purchase_points_paid_le_total",
+            ),
+            models.CheckConstraint(
+                condition=Q(points_returned__gte=0) & Q(points_returned__lte=models.F("points_paid")),
+                name="purchase_points_returned_in_range",
+            ),
         ]
         indexes = [models.Index(fields=["member", "-occurred_at"], name="purchase_member_recent_idx")]
 
@@ -348,6 +400,63 @@ class Purchase(models.Model):
     def points_total(self):
         return self.points_earned + self.points_bonus
 
+    @property
+    def money_paid(self) -> Decimal:
+        """What the member paid in money: the total less what points paid."""
+        return self.total - self.points_paid_amount
+
+
+class PointPayment(models.Model):
+    """Points a member paid with at a till or in the e-shop ("burn"): a payment worth ``points × point value``.
+
+    Sent by an integration before (or with) the purchase it pays for; the purchase then earns only on what was
+    paid in money. ``(source, external_id)`` is unique, so a retried payment never debits twice.
+    """
+
+    class Status(models.TextChoices):
+        COMPLETED = "completed", _("Completed")
+        CANCELLED = "cancelled", _("Cancelled (voided at the till)")
+
+    # Indexed by point_payment_member_idx (member, -created_at) in Meta.
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="point_payments", db_index=False)
+    source = models.CharField(max_length=100, default="", blank=True, help_text=_("Which integration sent it."))
+    external_id = models.CharField(max_length=100)
+    purchase_external_id = models.CharField(
+        max_length=100, blank=True, help_text=_("The purchase it pays for, as the integration will send it.")
+    )
+    purchase = models.ForeignKey(
+        Purchase, null=True, blank=True, on_delete=models.PROTECT, related_name="point_payments"
+    )
+    points = models.BigIntegerField()
+    point_value = models.DecimalField(**RATE, help_text=_("What one point was worth when it was paid."))
+    amount = models.DecimalField(**MONEY)
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.COMPLETED)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "external_id"], name="point_payment_external_id_unique"),
+            models.CheckConstraint(condition=Q(points__gt=0), name="point_payment_points_positive"),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="point_payment_amount_non_negative"),
+            models.CheckConstraint(
+                condition=Q(status="completed") | Q(purchase__isnull=True), name="point_payment_cancelled_unused"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["member", "-created_at"], name="point_payment_member_idx"),
+            models.Index(
+                fields=["source", "purchase_external_id"],
+                condition=Q(purchase__isnull=True) & ~Q(purchase_external_id=""),
+                name="point_payment_awaiting_idx",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.external_id}: {self.points} pts ({self.amount} {self.currency})"
+
 
 class Refund(models.Model):
     """A refund or return on a purchase; ``refund_id`` (from the till) makes retries harmless."""
@@ -356,6 +465,7 @@ class Refund(models.Model):
     refund_id = models.CharField(max_length=100)
     amount = models.DecimalField(**MONEY)
     points_clawed_back = models.BigIntegerField(default=0)
+    points_returned = models.BigIntegerField(default=0, help_text=_("Points paid for the purchase given back."))
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -375,6 +485,9 @@ class PurchaseLine(models.Model):
     quantity = models.PositiveIntegerField(validators=[MinValueValidator(1)])
     unit_price = models.DecimalField(**MONEY)
     points = models.BigIntegerField(default=0, help_text=_("Points this line earned (base, rules and bonuses)."))
+    discount = models.DecimalField(
+        **MONEY, default=Decimal("0"), help_text=_("Its own discounts and its share of the order's.")
+    )
     refunded_quantity = models.PositiveIntegerField(default=0)
 
     class Meta:
@@ -394,6 +507,42 @@ class PurchaseLine(models.Model):
     @property
     def amount(self):
         return self.unit_price * self.quantity
+
+    @property
+    def net_amount(self):
+        """What was charged for the line after its discounts."""
+        return self.amount - self.discount
+
+
+class PurchaseDiscount(models.Model):
+    """A discount the till applied to a purchase: a code, a voucher of ours, a staff discount."""
+
+    class Kind(models.TextChoices):
+        ORDER = "order", _("Order: shared over the lines that earn")
+        LINE = "line", _("Line")
+
+    # Indexed by the (purchase, position) unique constraint in Meta.
+    purchase = models.ForeignKey(Purchase, on_delete=models.CASCADE, related_name="discounts", db_index=False)
+    position = models.PositiveSmallIntegerField(help_text=_("Its place in the purchase's list, from 1."))
+    code = models.CharField(max_length=64, blank=True)
+    kind = models.CharField(max_length=5, choices=Kind.choices)
+    line_number = models.PositiveSmallIntegerField(null=True, blank=True)
+    amount = models.DecimalField(**MONEY)
+
+    class Meta:
+        ordering = ["purchase", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["purchase", "position"], name="purchase_discount_position_unique"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="purchase_discount_amount_positive"),
+            models.CheckConstraint(
+                condition=(Q(kind="order") & Q(line_number__isnull=True))
+                | (Q(kind="line") & Q(line_number__isnull=False)),
+                name="purchase_discount_line_matches_kind",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.code or self.get_kind_display()}: −{self.amount}"
 
 
 class LedgerEntry(models.Model):
@@ -416,6 +565,8 @@ class LedgerEntry(models.Model):
         IMPORT = "import", _("Opening balance")
         FORFEIT = "forfeit", _("Forfeited")
         ACTION = "action", _("Earned by an action")
+        PAYMENT = "payment", _("Paid with points")
+        PAYMENT_RETURN = "payment_return", _("Points payment returned")
 
     # The ledger is the largest table and every write touches all its indexes: the account and source type are
     # the leading columns of composite indexes in Meta, and purchase and actor have partial indexes there.

@@ -12,6 +12,11 @@ member, an external id already used).
 
 The one distinction between paths: a till may not send a purchase older than :data:`MAX_PURCHASE_AGE`; staff
 imports back-fill history (``backfill=True``) and have no age limit.
+
+Discounts (:func:`discounts_errors`) and the total: with ``discounts`` the total must be exactly the lines less
+the discounts; without them a total below the lines is what was paid, the difference an unnamed order-level
+discount. Tax and shipping, when a till sends them, are lines like any other (their categories may be excluded
+from earning), so they are part of the lines' sum and of the total.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from typing import NamedTuple, Protocol
 from django.utils.translation import gettext as _
 
 from .exceptions import InvalidPurchase
-from .models import MONEY, Purchase, PurchaseLine
+from .models import MONEY, Purchase, PurchaseDiscount, PurchaseLine
 
 #: How far ahead of the server's clock a till's clock may run.
 CLOCK_SKEW = timedelta(minutes=5)
@@ -37,11 +42,22 @@ MAX_CATEGORY_LENGTH = PurchaseLine._meta.get_field("category").max_length
 #: The largest amount a money column holds (unit prices, totals, a basket's sum).
 MAX_AMOUNT = Decimal(10) ** (MONEY["max_digits"] - MONEY["decimal_places"]) - Decimal("0.01")
 CENT = Decimal("0.01")
+MAX_DISCOUNTS = 50
+MAX_DISCOUNT_CODE_LENGTH = PurchaseDiscount._meta.get_field("code").max_length
 
 
 class RuleError(NamedTuple):
     field: str
     message: str
+
+
+class PurchaseDiscountValues(Protocol):
+    """What the discount rules read; ``members.services.purchases.PurchaseDiscountInput`` is one."""
+
+    code: str
+    amount: Decimal
+    kind: str
+    line_number: int | None
 
 
 class PurchaseLineValues(Protocol):
@@ -138,15 +154,132 @@ def lines_errors(lines: Sequence[PurchaseLineValues]) -> list[RuleError]:
     return errors
 
 
-def total_errors(total, *, lines: Sequence[PurchaseLineValues] | None = None) -> list[RuleError]:
-    """A given total (it defaults to the sum of the lines) is an amount of money, and never more than the lines add
-    up to: a total below them is what was paid after a discount, one above them would count spend that was never
-    bought (qualifying spend, refunds). ``lines`` are compared only when they are valid themselves."""
+def _line_sum(lines: Sequence[PurchaseLineValues]) -> Decimal:
+    return sum((Decimal(line.unit_price) * line.quantity for line in lines), Decimal(0))
+
+
+def amount_limit_errors(
+    lines: Sequence[PurchaseLineValues], *, max_line_amount=None, max_purchase_amount=None
+) -> list[RuleError]:
+    """The program's limits against mistyped prices (``ProgramSettings.max_line_amount`` / ``max_purchase_amount``;
+    None for no limit): a line, or all lines together, coming to more is refused. Checked on valid lines only."""
+    if lines_errors(lines):
+        return []
+    errors = []
+    if max_line_amount is not None:
+        for index, line in enumerate(lines):
+            amount = Decimal(line.unit_price) * line.quantity
+            if amount > max_line_amount:
+                message = _("This line comes to %(amount)s, more than the program accepts for one line (%(max)s).") % {
+                    "amount": f"{amount:.2f}",
+                    "max": f"{max_line_amount:.2f}",
+                }
+                errors.append(RuleError(f"lines.{index}.unit_price", message))
+    if max_purchase_amount is not None and not errors:
+        line_sum = _line_sum(lines)
+        if line_sum > max_purchase_amount:
+            message = _("The lines come to %(amount)s, more than the program accepts for one purchase (%(max)s).") % {
+                "amount": f"{line_sum:.2f}",
+                "max": f"{max_purchase_amount:.2f}",
+            }
+            errors.append(RuleError("lines", message))
+    return errors
+
+
+def discounts_errors(
+    discounts: Sequence[PurchaseDiscountValues], *, lines: Sequence[PurchaseLineValues]
+) -> list[RuleError]:
+    """Each discount (``discounts.0.amount``, …) is ``order`` or ``line``, an amount above zero in cents, with a code
+    of at most :data:`MAX_DISCOUNT_CODE_LENGTH` characters; a line discount names an existing ``line_number``
+    (counting from 1, as the answer's lines do), an order discount none. No line is discounted below zero, and the
+    discounts together never come to more than the lines."""
+    if len(discounts) > MAX_DISCOUNTS:
+        return [RuleError("discounts", _("A purchase can have at most %(max)s discounts.") % {"max": MAX_DISCOUNTS})]
+    errors = []
+    for index, discount in enumerate(discounts):
+        prefix = f"discounts.{index}"
+        if discount.kind not in PurchaseDiscount.Kind.values:
+            errors.append(RuleError(f"{prefix}.kind", _('A discount\'s kind is "order" or "line".')))
+        if len(discount.code or "") > MAX_DISCOUNT_CODE_LENGTH:
+            message = _("A discount code can have at most %(max)s characters.") % {"max": MAX_DISCOUNT_CODE_LENGTH}
+            errors.append(RuleError(f"{prefix}.code", message))
+        problem = _amount_error(discount.amount)
+        if problem is None and Decimal(discount.amount) == 0:
+            problem = "zero"
+        if problem is not None:
+            message = {
+                "not_amount": _("The discount must be an amount like 2.50."),
+                "negative": _("A discount is a positive amount: send 2.50 for 2.50 off."),
+                "zero": _("A discount must be more than 0."),
+                "too_large": _("The discount is too large."),
+                "fraction": _("Discounts can have at most two decimals."),
+            }[problem]
+            errors.append(RuleError(f"{prefix}.amount", message))
+        if discount.kind == PurchaseDiscount.Kind.LINE:
+            if discount.line_number is None:
+                errors.append(RuleError(f"{prefix}.line_number", _("A line discount needs the line_number it is on.")))
+            elif not 1 <= discount.line_number <= len(lines):
+                message = _("The purchase has no line %(line)s (lines count from 1).") % {"line": discount.line_number}
+                errors.append(RuleError(f"{prefix}.line_number", message))
+        elif discount.kind == PurchaseDiscount.Kind.ORDER and discount.line_number is not None:
+            message = _("An order discount is on the whole purchase: leave line_number out.")
+            errors.append(RuleError(f"{prefix}.line_number", message))
+    if errors or not lines or lines_errors(lines):
+        return errors
+    on_line: dict[int, Decimal] = {}
+    for index, discount in enumerate(discounts):
+        if discount.kind != PurchaseDiscount.Kind.LINE:
+            continue
+        line = lines[discount.line_number - 1]
+        on_line[discount.line_number] = on_line.get(discount.line_number, Decimal(0)) + Decimal(discount.amount)
+        amount = Decimal(line.unit_price) * line.quantity
+        if on_line[discount.line_number] > amount:
+            message = _("Line %(line)s's discounts come to more than the line (%(amount)s).") % {
+                "line": discount.line_number,
+                "amount": f"{amount:.2f}",
+            }
+            errors.append(RuleError(f"discounts.{index}.amount", message))
+    line_sum = _line_sum(lines)
+    if not errors and discounts_sum(discounts) > line_sum:
+        message = _("The discounts come to more than the lines (%(sum)s).") % {"sum": f"{line_sum:.2f}"}
+        errors.append(RuleError("discounts", message))
+    return errors
+
+
+def discounts_sum(discounts: Sequence[PurchaseDiscountValues]) -> Decimal:
+    return sum((Decimal(discount.amount) for discount in discounts), Decimal(0))
+
+
+def total_errors(
+    total,
+    *,
+    lines: Sequence[PurchaseLineValues] | None = None,
+    discounts: Sequence[PurchaseDiscountValues] | None = None,
+) -> list[RuleError]:
+    """A given total (it defaults to the lines less the discounts) is an amount of money.
+
+    With ``discounts`` (even an empty list) it must be exactly the lines less the discounts. Without them it may be
+    below the lines (the difference is an unnamed discount, see the module docstring) but never above them: that
+    would count spend that was never bought (qualifying spend, refunds). ``lines`` and ``discounts`` are compared
+    only when they are valid themselves."""
     problem = _amount_error(total)
     if problem is None:
         if lines and not lines_errors(lines):
-            line_sum = sum((Decimal(line.unit_price) * line.quantity for line in lines), Decimal(0))
-            if Decimal(total) > line_sum:
+            line_sum = _line_sum(lines)
+            if discounts is not None:
+                if discounts_errors(discounts, lines=lines):
+                    return []
+                expected = line_sum - discounts_sum(discounts)
+                if Decimal(total) != expected:
+                    message = _(
+                        "The total must be the lines (%(lines)s) less the discounts (%(discounts)s): %(expected)s."
+                    ) % {
+                        "lines": f"{line_sum:.2f}",
+                        "discounts": f"{discounts_sum(discounts):.2f}",
+                        "expected": f"{expected:.2f}",
+                    }
+                    return [RuleError("total", message)]
+            elif Decimal(total) > line_sum:
                 message = _("The total cannot be more than the lines add up to (%(sum)s).") % {"sum": f"{line_sum:.2f}"}
                 return [RuleError("total", message)]
         return []
@@ -184,9 +317,13 @@ def purchase_errors(
     channel: str | None = None,
     currency: str | None = None,
     program_currency: str | None = None,
+    discounts: Sequence[PurchaseDiscountValues] | None = None,
+    max_line_amount=None,
+    max_purchase_amount=None,
 ) -> list[RuleError]:
     """Every refusal for a purchase, in field order. Parts given as None are not checked (``occurred_at`` is
-    checked when both it and ``now`` are given, ``currency`` when ``program_currency`` is)."""
+    checked when both it and ``now`` are given, ``currency`` when ``program_currency`` is, the program's amount
+    limits when given)."""
     errors = []
     if external_id is not None:
         errors += external_id_errors(external_id)
@@ -197,8 +334,11 @@ def purchase_errors(
     if currency is not None and program_currency is not None:
         errors += currency_errors(currency, program_currency=program_currency)
     if total is not None:
-        errors += total_errors(total, lines=lines)
+        errors += total_errors(total, lines=lines, discounts=discounts)
     errors += lines_errors(lines)
+    errors += amount_limit_errors(lines, max_line_amount=max_line_amount, max_purchase_amount=max_purchase_amount)
+    if discounts is not None:
+        errors += discounts_errors(discounts, lines=lines)
     return errors
 
 

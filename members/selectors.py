@@ -22,6 +22,7 @@ from .models import (
     FeedbackResponse,
     LedgerEntry,
     Member,
+    PointPayment,
     PointsAccount,
     PointsLot,
     ProgramSettings,
@@ -367,6 +368,7 @@ def member_export(member: Member) -> dict:
         "ledger": _export_ledger(member),
         "lots": _export_lots(member),
         "purchases": _export_purchases(member),
+        "point_payments": _export_point_payments(member),
         "tier_history": _export_tier_history(member),
         "qualifying_activity": _export_qualifying_activity(member),
         **_export_actions_and_feedback(member),
@@ -446,6 +448,24 @@ def _export_lots(member: Member) -> list[dict]:
     )
 
 
+def _export_point_payments(member: Member) -> list[dict]:
+    payments = PointPayment.objects.filter(member_id=member.pk).select_related("purchase").order_by("id")
+    return [
+        {
+            "external_id": payment.external_id,
+            "source": payment.source,
+            "points": payment.points,
+            "amount": payment.amount,
+            "currency": payment.currency,
+            "status": payment.status,
+            "purchase_external_id": payment.purchase.external_id if payment.purchase else payment.purchase_external_id,
+            "created_at": payment.created_at,
+            "cancelled_at": payment.cancelled_at,
+        }
+        for payment in payments
+    ]
+
+
 def _export_purchases(member: Member) -> list[dict]:
     """Purchases with their lines and refunds (three queries: the lines and refunds are prefetched)."""
     purchases = Purchase.objects.filter(member_id=member.pk).prefetch_related("lines", "refunds").order_by("id")
@@ -463,6 +483,10 @@ def _export_purchases(member: Member) -> list[dict]:
             "points_bonus": purchase.points_bonus,
             "refunded_total": purchase.refunded_total,
             "points_clawed_back": purchase.points_clawed_back,
+            "discount_total": purchase.discount_total,
+            "points_paid": purchase.points_paid,
+            "points_paid_amount": purchase.points_paid_amount,
+            "points_returned": purchase.points_returned,
             "lines": [
                 {
                     "line_number": line.line_number,
@@ -470,6 +494,7 @@ def _export_purchases(member: Member) -> list[dict]:
                     "category": line.category,
                     "quantity": line.quantity,
                     "unit_price": line.unit_price,
+                    "discount": line.discount,
                     "points": line.points,
                     "refunded_quantity": line.refunded_quantity,
                 }

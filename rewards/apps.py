@@ -15,6 +15,7 @@ class RewardsConfig(AppConfig):
         hooks.register(hooks.reward_suggestions, selectors.rewards_for_member_dashboard)
         hooks.register(hooks.export_providers, selectors.member_export)
         hooks.register(hooks.member_closed, services.member_data_erase)
+        hooks.register(hooks.discount_codes_used, services.vouchers_use_on_purchase)
 
 
 def _featured(*, limit):

@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from members import audit, hooks
-from members.exceptions import AccountClosed, DuplicateRequest
+from members.exceptions import AccountClosed, DuplicateRequest, LoyaltyError
 from members.models import LedgerEntry, Member, Purchase
 from members.selectors import program_settings_get
 from members.services.ledger import account_lock, ledger_post
@@ -502,6 +502,23 @@ def voucher_use(
         setattr(voucher, name, value)
     voucher.replayed = False
     return voucher
+
+
+def vouchers_use_on_purchase(*, purchase: Purchase, codes: list[tuple[int, str]], now: datetime) -> None:
+    """The ``members.hooks.discount_codes_used`` hook: each discount code of ``purchase`` that is one of our
+    vouchers is used on it, in the purchase's transaction (one query finds them; other codes are the till's own
+    and are left alone). A voucher that cannot be used (already used, expired, cancelled) refuses the purchase,
+    with the discount's field (``discounts.0.code``), so the same voucher never discounts two purchases."""
+    normalised = [(index, voucher_code_normalise(code)) for index, code in codes]
+    ours = set(Voucher.objects.filter(code__in={code for _, code in normalised}).values_list("code", flat=True))
+    for index, code in normalised:
+        if code not in ours:
+            continue
+        try:
+            voucher_use(code=code, purchase=purchase, idempotency_key=f"purchase:{purchase.pk}:{index}", now=now)
+        except LoyaltyError as refusal:
+            refusal.field = f"discounts.{index}.code"
+            raise
 
 
 def _voucher_used_payload(voucher: Voucher, *, purchase: Purchase | None, changes: dict) -> dict:

@@ -8,3 +8,5 @@ MEMBERS_READ = scope_register("members:read", "Look up members, balances and act
 MEMBERS_WRITE = scope_register("members:write", "Enrol members")
 ACTIONS_WRITE = scope_register("actions:write", "Record earning actions (reviews, recycling, events…)")
 FEEDBACK_WRITE = scope_register("feedback:write", "Record feedback (NPS) answers collected elsewhere")
+#: Paying with points spends them as a redemption does: the same scope (rewards registers it too, same code).
+POINT_PAYMENTS_WRITE = scope_register("redemptions:write", "Redeem rewards and pay with points")

@@ -13,8 +13,8 @@ from integrations.api.schema import BoundedListSerializer
 from .. import purchase_rules as rules
 from ..member_rules import MAX_AGE_YEARS, birthday_problem
 from ..models import MONEY, LedgerEntry, Purchase
-from ..selectors import EXPIRY_SOON_DAYS
-from ..services.purchases import PurchaseLineInput
+from ..selectors import EXPIRY_SOON_DAYS, program_settings_get
+from ..services.purchases import PurchaseDiscountInput, PurchaseLineInput
 
 Money = {"max_digits": MONEY["max_digits"], "decimal_places": MONEY["decimal_places"]}
 
@@ -110,6 +110,20 @@ class PurchaseLineInSerializer(serializers.Serializer):
     unit_price = AmountField()
 
 
+class PurchaseDiscountInSerializer(serializers.Serializer):
+    code = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=_("The discount or voucher code; a voucher of ours is marked used on this purchase."),
+    )
+    amount = AmountField(help_text=_("What was taken off, as a positive amount."))
+    kind = serializers.CharField(help_text=_("`order` (shared over the lines that earn) or `line`."))
+    line_number = serializers.IntegerField(
+        required=False, allow_null=True, default=None, help_text=_("For `line` discounts: the line, from 1.")
+    )
+
+
 class PurchaseInSerializer(serializers.Serializer):
     member = serializers.CharField(max_length=254, help_text=_("Member number, card number or email address."))
     external_id = serializers.CharField(max_length=100, help_text=_("The till's or shop's id; unique per key."))
@@ -128,20 +142,45 @@ class PurchaseInSerializer(serializers.Serializer):
             "max_length": _("A purchase can have at most {max_length} lines."),
         },
     )
+    point_payments = serializers.ListField(
+        child=serializers.CharField(max_length=100),
+        required=False,
+        default=list,
+        max_length=20,
+        help_text=_(
+            "External ids of point payments (POST …/point-payments/) that paid for part of this purchase; payments "
+            "that named this purchase in `purchase_external_id` are found without being listed."
+        ),
+    )
+
+    discounts = PurchaseDiscountInSerializer(
+        many=True,
+        required=False,
+        help_text=_("Discounts applied at the till; `total` must then be the lines less the discounts."),
+    )
 
     def validate(self, attrs):
+        program = program_settings_get()
+        discounts = None
+        if "discounts" in attrs:
+            discounts = [PurchaseDiscountInput(**discount) for discount in attrs["discounts"]]
         errors = rules.purchase_errors(
             lines=[PurchaseLineInput(**line) for line in attrs["lines"]],
             external_id=attrs.get("external_id"),
             occurred_at=attrs.get("occurred_at"),
             now=timezone.now(),
             total=attrs.get("total"),
+            discounts=discounts,
+            max_line_amount=program.max_line_amount,
+            max_purchase_amount=program.max_purchase_amount,
         )
         if errors:
             raise serializers.ValidationError(rules.errors_by_field(errors))
         # The rules allow at most cents, so this only gives every amount its two decimals ("3.5" → 3.50).
         for line in attrs["lines"]:
             line["unit_price"] = line["unit_price"].quantize(rules.CENT)
+        for discount in attrs.get("discounts", ()):
+            discount["amount"] = discount["amount"].quantize(rules.CENT)
         if attrs.get("total") is not None:
             attrs["total"] = attrs["total"].quantize(rules.CENT)
         return attrs
@@ -161,7 +200,15 @@ class PurchaseLineOutSerializer(serializers.Serializer):
     category = serializers.CharField()
     quantity = serializers.IntegerField()
     unit_price = serializers.DecimalField(**Money)
+    discount = serializers.DecimalField(**Money, help_text=_("Its own discounts and its share of the order's."))
     points = serializers.IntegerField()
+
+
+class DiscountOutSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    kind = serializers.CharField()
+    line_number = serializers.IntegerField(allow_null=True)
+    amount = serializers.DecimalField(**Money)
 
 
 class BonusOutSerializer(serializers.Serializer):
@@ -179,12 +226,17 @@ class PurchaseOutSerializer(serializers.Serializer):
     store = serializers.CharField()
     currency = serializers.CharField()
     total = serializers.DecimalField(**Money)
+    discount_total = serializers.DecimalField(**Money, help_text=_("The lines add up to total + discount_total."))
+    discounts = DiscountOutSerializer(many=True)
     eligible_amount = serializers.DecimalField(**Money)
     points_earned = serializers.IntegerField(help_text=_("Base, rule and bonus points together."))
     points_pending = serializers.IntegerField(help_text=_("Of which still in the return window."))
     base_points = serializers.IntegerField()
     bonus_points = serializers.IntegerField()
     bonuses = BonusOutSerializer(many=True)
+    points_paid = serializers.IntegerField(help_text=_("Points the member paid with for this purchase."))
+    points_paid_amount = serializers.DecimalField(**Money, help_text=_("What those points were worth."))
+    money_paid = serializers.DecimalField(**Money, help_text=_("The total less what points paid: what earns."))
     lines = PurchaseLineOutSerializer(many=True)
     balance = serializers.IntegerField(help_text=_("The member's spendable balance afterwards."))
     pending = serializers.IntegerField(help_text=_("The member's pending points afterwards."))
@@ -214,6 +266,7 @@ class PreviewLineOutSerializer(serializers.Serializer):
     quantity = serializers.IntegerField()
     unit_price = serializers.DecimalField(**Money)
     amount = serializers.DecimalField(max_digits=20, decimal_places=2)
+    discount = serializers.DecimalField(max_digits=20, decimal_places=2)
     base_points = serializers.IntegerField()
     bonus_points = serializers.IntegerField()
     points = serializers.IntegerField()
@@ -229,6 +282,7 @@ class PreviewBonusOutSerializer(serializers.Serializer):
 class PreviewOutSerializer(serializers.Serializer):
     currency = serializers.CharField()
     total = serializers.DecimalField(max_digits=20, decimal_places=2)
+    discount_total = serializers.DecimalField(max_digits=20, decimal_places=2)
     eligible_amount = serializers.DecimalField(max_digits=20, decimal_places=2)
     base_points = serializers.IntegerField()
     bonus_points = serializers.IntegerField()
@@ -275,9 +329,41 @@ class RefundOutSerializer(serializers.Serializer):
     external_id = serializers.CharField()
     amount = serializers.DecimalField(**Money)
     points_clawed_back = serializers.IntegerField()
+    points_returned = serializers.IntegerField(help_text=_("Points the member had paid with, given back first."))
     refunded_total = serializers.DecimalField(**Money, help_text=_("Refunded on this purchase so far."))
     balance = serializers.IntegerField()
     pending = serializers.IntegerField()
+    replayed = serializers.BooleanField()
+
+
+# --- Point payments ------------------------------------------------------------------------------------------------
+
+
+class PointPaymentInSerializer(serializers.Serializer):
+    points = serializers.IntegerField(min_value=1, help_text=_("Points to pay with."))
+    external_id = serializers.CharField(max_length=100, help_text=_("The till's payment id; unique per key."))
+    purchase_external_id = serializers.CharField(
+        max_length=100,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=_("The purchase it pays for, when the till records that purchase afterwards."),
+    )
+
+
+class PointPaymentOutSerializer(serializers.Serializer):
+    external_id = serializers.CharField()
+    member_number = serializers.CharField(source="member.member_number")
+    points = serializers.IntegerField()
+    point_value = serializers.DecimalField(max_digits=9, decimal_places=4)
+    amount = serializers.DecimalField(**Money, help_text=_("What the points paid, in `currency`."))
+    currency = serializers.CharField()
+    status = serializers.CharField(help_text=_("`completed` or `cancelled`."))
+    purchase_external_id = serializers.CharField(help_text=_("The purchase it pays (or will pay) for, if any."))
+    purchase_recorded = serializers.BooleanField(help_text=_("Whether that purchase has been recorded."))
+    created_at = serializers.DateTimeField()
+    cancelled_at = serializers.DateTimeField(allow_null=True)
+    balance = serializers.IntegerField(help_text=_("The member's spendable balance afterwards."))
     replayed = serializers.BooleanField()
 
 

@@ -11,4 +11,19 @@ urlpatterns = [
     path("members/<str:member_number>/activity/", views.MemberActivityView.as_view(), name="member-activity"),
     path("members/<str:member_number>/actions/", actions.MemberActionView.as_view(), name="member-actions"),
     path("members/<str:member_number>/feedback/", actions.MemberFeedbackView.as_view(), name="member-feedback"),
+    path(
+        "members/<str:member_number>/point-payments/",
+        views.PointPaymentCreateView.as_view(),
+        name="member-point-payments",
+    ),
+    path(
+        "members/<str:member_number>/point-payments/<str:external_id>/",
+        views.PointPaymentDetailView.as_view(),
+        name="member-point-payment",
+    ),
+    path(
+        "members/<str:member_number>/point-payments/<str:external_id>/cancel/",
+        views.PointPaymentCancelView.as_view(),
+        name="member-point-payment-cancel",
+    ),
 ]

@@ -46,8 +46,8 @@ Kind = LedgerEntry.Kind
 #: Kinds whose credits count as points earned over the member's lifetime.
 EARNING_KINDS = {Kind.EARN, Kind.BONUS, Kind.REFERRAL, Kind.IMPORT}
 EARNING_KINDS.add(Kind.ACTION)  # points for surveys, reviews, recycling… (members/services/actions.py)
-#: Kinds whose debits count as points spent by the member.
-SPENDING_KINDS = {Kind.REDEEM, Kind.DONATION}
+#: Kinds whose debits count as points spent by the member (paying with points at a till is spending them).
+SPENDING_KINDS = {Kind.REDEEM, Kind.DONATION, Kind.PAYMENT}
 
 _UNSET = object()
 _writes = threading.local()
@@ -64,6 +64,22 @@ def lot_expiry_for(*, program: ProgramSettings, earned_at: datetime) -> datetime
     if program.expiry_policy == ProgramSettings.ExpiryPolicy.FIXED:
         return expiry_period_add(program=program, moment=earned_at)
     return None
+
+
+def points_born_expired(
+    *, program: ProgramSettings, earned_at: datetime, last_activity_at: datetime | None, now: datetime
+) -> bool:
+    """Whether points earned at ``earned_at`` (a purchase sent late or back-filled) would already be past expiry
+    at ``now``: under FIXED their own date has passed; under ACTIVITY the member's last activity, counting this
+    purchase, is more than the expiry period (months or days) ago. Such points must never be spendable, not even
+    until the next expiry run."""
+    if program.expiry_policy == ProgramSettings.ExpiryPolicy.FIXED:
+        expires_at = lot_expiry_for(program=program, earned_at=earned_at)
+        return expires_at is not None and expires_at <= now
+    if program.expiry_policy == ProgramSettings.ExpiryPolicy.ACTIVITY:
+        last = max(earned_at, last_activity_at) if last_activity_at else earned_at
+        return last <= expiry_period_add(program=program, moment=now, times=-1)
+    return False
 
 
 def account_lock(*, member_id: int) -> PointsAccount:

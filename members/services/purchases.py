@@ -10,10 +10,10 @@ them all with the buyer's in one :func:`members.services.ledger.accounts_lock`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import IntegrityError, transaction
 from django.db.models import F, Sum
@@ -30,13 +30,18 @@ from ..models import (
     PointsLot,
     ProgramSettings,
     Purchase,
+    PurchaseDiscount,
     PurchaseLine,
     Refund,
     Tier,
 )
 from ..purchase_rules import (
+    CENT,
+    amount_limit_errors,
     channel_errors,
     currency_errors,
+    discounts_errors,
+    discounts_sum,
     external_id_errors,
     lines_errors,
     occurred_at_errors,
@@ -44,7 +49,8 @@ from ..purchase_rules import (
     total_errors,
 )
 from ..selectors import earning_rules_active, program_settings_get, tiers_list
-from .ledger import account_lock, accounts_lock, ledger_post, ledger_writes, lot_expiry_for
+from .ledger import account_lock, accounts_lock, ledger_post, ledger_writes, lot_expiry_for, points_born_expired
+from .point_payments import ClaimedPayments, point_payments_claim, point_payments_link, points_paid_return
 from .sql import insert_unless_exists
 from .tiers import purchase_activity_record, qualifying_activity_add
 
@@ -65,6 +71,53 @@ class PurchaseLineInput:
     quantity: int
     unit_price: Decimal
     category: str = ""
+
+
+@dataclass(frozen=True)
+class PurchaseDiscountInput:
+    """A discount as the till sends it: ``amount`` off, on the whole order or on line ``line_number`` (from 1)."""
+
+    amount: Decimal
+    kind: str = PurchaseDiscount.Kind.ORDER
+    code: str = ""
+    line_number: int | None = None
+
+
+@dataclass(frozen=True)
+class Discounts:
+    """The discounts of a purchase once checked: per line, on the order, and the total they leave."""
+
+    given: tuple[PurchaseDiscountInput, ...]
+    on_lines: dict[int, Decimal]
+    on_order: Decimal
+    total: Decimal
+
+
+def discounts_resolve(
+    *, lines: list[PurchaseLineInput], discounts: list[PurchaseDiscountInput] | None, total: Decimal | None
+) -> Discounts:
+    """Check the discounts and the total against the lines (``members.purchase_rules``) and say what they come to.
+
+    Without ``discounts`` a total below the lines is an unnamed order-level discount of the difference.
+    """
+    if discounts is not None:
+        refuse(discounts_errors(discounts, lines=lines))
+    if total is not None:
+        refuse(total_errors(total, lines=lines, discounts=discounts))
+    gross = sum((Decimal(line.unit_price) * line.quantity for line in lines), Decimal(0))
+    on_lines: dict[int, Decimal] = {}
+    if discounts is None:
+        on_order = gross - Decimal(total) if total is not None else Decimal(0)
+    else:
+        on_order = Decimal(0)
+        for discount in discounts:
+            amount = Decimal(discount.amount)
+            if discount.kind == PurchaseDiscount.Kind.LINE:
+                on_lines[discount.line_number] = on_lines.get(discount.line_number, Decimal(0)) + amount
+            else:
+                on_order += amount
+    total = gross - (discounts_sum(discounts) if discounts is not None else on_order)
+    return Discounts(tuple(discounts or ()), on_lines, on_order, total)
 
 
 @dataclass
@@ -106,6 +159,9 @@ class RefundResult:
     points_clawed_back: int
     entries: list[LedgerEntry] = field(default_factory=list)
     replayed: bool = False
+    #: Points paid for the purchase (point payments) that this refund gave back, and what they were worth.
+    points_returned: int = 0
+    points_returned_amount: Decimal = Decimal("0")
 
 
 def basket_build(
@@ -117,12 +173,19 @@ def basket_build(
     currency: str,
     member: Member | None,
     program: ProgramSettings | None = None,
+    discounts: Discounts | None = None,
 ) -> Basket:
     refuse(lines_errors(lines))
     refuse(channel_errors(channel))
     program = program or program_settings_get()
     refuse(currency_errors(currency, program_currency=program.currency))
+    refuse(
+        amount_limit_errors(
+            lines, max_line_amount=program.max_line_amount, max_purchase_amount=program.max_purchase_amount
+        )
+    )
     context = MemberHistory(member) if member is not None else {}
+    on_lines = discounts.on_lines if discounts is not None else {}
     return Basket(
         lines=tuple(
             BasketLine(
@@ -131,9 +194,11 @@ def basket_build(
                 category=line.category or "",
                 quantity=line.quantity,
                 unit_price=Decimal(line.unit_price),
+                discount=on_lines.get(index, Decimal(0)),
             )
             for index, line in enumerate(lines, start=1)
         ),
+        order_discount=discounts.on_order if discounts is not None else Decimal(0),
         channel=channel,
         store=store,
         occurred_at=occurred_at,
@@ -192,6 +257,8 @@ def purchase_preview(
     store: str = "",
     occurred_at: datetime | None = None,
     currency: str = "",
+    discounts: list[PurchaseDiscountInput] | None = None,
+    total: Decimal | None = None,
 ) -> EarningResult:
     """What a basket would earn, rule by rule and line by line. Writes nothing."""
     now = timezone.now()
@@ -203,6 +270,7 @@ def purchase_preview(
         occurred_at=occurred_at or now,
         currency=currency or program.currency,
         member=member,
+        discounts=discounts_resolve(lines=lines, discounts=discounts, total=total),
     )
     return calculate(basket=basket, program=program, rules=_active_rules(), now=now)
 
@@ -221,8 +289,22 @@ def purchase_record(
     actor=None,
     now: datetime | None = None,
     backfill: bool = False,
+    point_payments: Sequence[str] = (),
+    discounts: list[PurchaseDiscountInput] | None = None,
 ) -> PurchaseResult:
     """Record a purchase and post the points it earns, once.
+
+    Discounts (``discounts``) lower what earns: line discounts on their line, order discounts shared over the
+    lines that earn (:func:`members.calculators.net_basket`); ``total`` must then be the lines less the discounts
+    (without ``discounts``, a total below the lines is an unnamed order discount). A discount code that is one
+    of our vouchers is used on the purchase, in its transaction (``hooks.discount_codes_used``).
+
+    Points earned so late that they would already be past expiry (:func:`points_born_expired`) are not credited.
+
+    Paid partly with points: the point payments it names (``point_payments``, their external ids) and those that
+    named it (``purchase_external_id``) are linked to it, and it earns only on what was paid in money (the total
+    less their value, shared over the lines by :func:`members.calculators.net_basket`). Their value may not exceed
+    the total.
 
     The purchase must pass ``members.purchase_rules`` (the API's and the importer's rules too), else
     :class:`InvalidPurchase`; ``backfill=True`` (staff imports of history) lifts the age limit tills have.
@@ -241,6 +323,7 @@ def purchase_record(
     now = now or timezone.now()
     refuse(occurred_at_errors(occurred_at, now=now, backfill=backfill))
     program = program_settings_get()
+    resolved = discounts_resolve(lines=lines, discounts=discounts, total=total)
     basket = basket_build(
         lines=lines,
         channel=channel,
@@ -249,17 +332,33 @@ def purchase_record(
         currency=currency,
         member=member,
         program=program,
+        discounts=resolved,
     )
-    line_total = basket.total
-    if total is not None:
-        refuse(total_errors(total, lines=lines))
-    total = line_total if total is None else Decimal(total)
+    total = resolved.total
     try:
         with transaction.atomic():
             account = _lock_with_co_locks(member.pk, hooks.purchase_co_locks, member=member, occurred_at=occurred_at)
+            paid = point_payments_claim(
+                account=account,
+                member=member,
+                source=source,
+                purchase_external_id=external_id,
+                references=point_payments,
+            )
+            if paid.amount > total:
+                raise InvalidPurchase(
+                    _("The point payments (%(paid)s) are worth more than the purchase's total.")
+                    % {"paid": f"{paid.amount:.2f}"},
+                    field="point_payments",
+                )
+            basket = replace(basket, points_paid_amount=paid.amount)
             earning = None
             if member.status == Member.Status.ACTIVE:
                 earning = calculate(basket=basket, program=program, rules=_active_rules(), now=now)
+                if points_born_expired(
+                    program=program, earned_at=occurred_at, last_activity_at=member.last_purchase_at, now=now
+                ):
+                    _expired_earning(earning)
             if earning is None or (earning.awards and hooks.award_reservers):
                 # Reserving awards writes to campaign budgets, and a closed account's retry is still a replay:
                 # both need to know about an earlier recording first. Plain earns let the INSERT find out.
@@ -270,18 +369,28 @@ def purchase_record(
                     raise AccountClosed()
                 _reserve_awards(earning=earning, basket=basket, now=now)
             purchase, purchase_lines = _purchase_rows(
-                member=member, external_id=external_id, source=source, basket=basket, total=total, earning=earning
+                member=member,
+                external_id=external_id,
+                source=source,
+                basket=basket,
+                total=total,
+                earning=earning,
+                paid=paid,
+                discount_total=basket_discount_total(lines, total),
             )
             if not insert_unless_exists(
                 purchase, unique_fields=["source", "external_id"], children=purchase_lines, child_fk="purchase"
             ):
                 return _replay(Purchase.objects.get(source=source, external_id=external_id), member)
+            point_payments_link(account=account, claimed=paid, purchase=purchase)
+            _discounts_store(purchase=purchase, discounts=resolved.given, now=now)
             entries = _points_post(account=account, purchase=purchase, earning=earning, program=program, now=now)
             tier_changed = purchase_activity_record(
                 member=member,
                 occurred_at=occurred_at,
-                points=earning.base_points,
-                spend=total,
+                points=_qualifying_points(earning, program),
+                # What was paid in money qualifies; what points paid for does not.
+                spend=purchase.money_paid,
                 now=now,
                 program=program,
             )
@@ -304,8 +413,67 @@ def purchase_record(
         return _replay(existing, member)
 
 
+def basket_discount_total(lines: list[PurchaseLineInput], total: Decimal) -> Decimal:
+    return sum((Decimal(line.unit_price) * line.quantity for line in lines), Decimal(0)) - total
+
+
+def _expired_earning(earning: EarningResult) -> None:
+    """Nothing to credit: the points would be past expiry already (the purchase is still recorded)."""
+    if not earning.total_points:
+        return
+    earning.steps.append(
+        Step(
+            _("Past the expiry horizon"),
+            "expired",
+            Decimal(-earning.total_points),
+            _("points earned this long ago would already have expired"),
+        )
+    )
+    earning.base_points = 0
+    earning.line_points = dict.fromkeys(earning.line_points, 0)
+    earning.awards = []
+
+
+def _qualifying_points(earning: EarningResult, program: ProgramSettings) -> int:
+    """The purchase's points that count toward a tier: its own, and its bonuses only if the program says so."""
+    if program.tier_counts_bonus_points:
+        return earning.total_points
+    return earning.base_points
+
+
+def _discounts_store(*, purchase: Purchase, discounts: tuple[PurchaseDiscountInput, ...], now: datetime) -> None:
+    """The discounts as sent, and every code among them offered to ``hooks.discount_codes_used`` (vouchers)."""
+    if not discounts:
+        return
+    PurchaseDiscount.objects.bulk_create(
+        PurchaseDiscount(
+            purchase=purchase,
+            position=position,
+            code=(discount.code or "").strip(),
+            kind=discount.kind,
+            line_number=discount.line_number if discount.kind == PurchaseDiscount.Kind.LINE else None,
+            amount=Decimal(discount.amount),
+        )
+        for position, discount in enumerate(discounts, start=1)
+    )
+    codes = [
+        (index, discount.code.strip()) for index, discount in enumerate(discounts) if (discount.code or "").strip()
+    ]
+    if codes:
+        for hook in hooks.discount_codes_used:
+            hook(purchase=purchase, codes=codes, now=now)
+
+
 def _purchase_rows(
-    *, member: Member, external_id: str, source: str, basket: Basket, total: Decimal, earning: EarningResult
+    *,
+    member: Member,
+    external_id: str,
+    source: str,
+    basket: Basket,
+    total: Decimal,
+    earning: EarningResult,
+    paid: ClaimedPayments,
+    discount_total: Decimal,
 ) -> tuple[Purchase, list[PurchaseLine]]:
     """The purchase and its lines as they will be stored, each line with its base and bonus points."""
     purchase = Purchase(
@@ -320,6 +488,9 @@ def _purchase_rows(
         eligible_amount=earning.eligible_amount,
         points_earned=earning.base_points,
         points_bonus=earning.bonus_points,
+        points_paid=paid.points,
+        points_paid_amount=paid.amount,
+        discount_total=discount_total,
     )
     line_points = dict(earning.line_points)
     for award in earning.awards:
@@ -333,6 +504,7 @@ def _purchase_rows(
             quantity=line.quantity,
             unit_price=line.unit_price,
             points=line_points.get(line.line_number, 0),
+            discount=earning.line_discounts.get(line.line_number, Decimal(0)),
         )
         for line in basket.lines
     ]
@@ -467,6 +639,7 @@ def purchase_refund(
                 points_clawed_back=existing.points_clawed_back,
                 entries=list(LedgerEntry.objects.filter(idempotency_key=key)),
                 replayed=True,
+                points_returned=existing.points_returned,
             )
         purchase_lines = {line.line_number: line for line in purchase.lines.select_for_update()}
         refunds = _refund_quantities(purchase_lines, lines)
@@ -477,25 +650,54 @@ def purchase_refund(
             )
         # Never more money back than was paid: a total below the line sum caps the refunds.
         amount = min(amount, purchase.total - purchase.refunded_total)
+        refunded_before = purchase.refunded_total
         Purchase.objects.filter(pk=purchase.pk).update(
             refunded_total=F("refunded_total") + amount, points_clawed_back=F("points_clawed_back") + clawback
         )
         purchase.refresh_from_db()
+        # The points the member paid with come back first, so the clawback below may take from them.
+        returned, returned_amount = points_paid_return(
+            account=account,
+            purchase=purchase,
+            refunded_before=refunded_before,
+            refunded_after=purchase.refunded_total,
+            key=key,
+            now=now,
+        )
         entries = []
         if clawback:
             entries.append(
                 _clawback_post(account=account, purchase=purchase, clawback=clawback, key=key, actor=actor, now=now)
             )
-        Refund.objects.create(purchase=purchase, refund_id=refund_id, amount=amount, points_clawed_back=clawback)
-        refunded_spend = -amount
+        Refund.objects.create(
+            purchase=purchase,
+            refund_id=refund_id,
+            amount=amount,
+            points_clawed_back=clawback,
+            points_returned=returned,
+        )
+        # Only the money part of the refund was qualifying spend.
+        refunded_spend = -(amount - returned_amount)
+        counted = (
+            clawback
+            if program_settings_get().tier_counts_bonus_points
+            else _base_share(purchase, clawed_before=purchase.points_clawed_back - clawback, clawback=clawback)
+        )
         qualifying_activity_add(
             member=purchase.member,
             when=purchase.occurred_at,
-            points=-_base_share(purchase, clawed_before=purchase.points_clawed_back - clawback, clawback=clawback),
+            points=-counted,
             spend=refunded_spend,
             purchases=0,
         )
-        result = RefundResult(purchase=purchase, amount=amount, points_clawed_back=clawback, entries=entries)
+        result = RefundResult(
+            purchase=purchase,
+            amount=amount,
+            points_clawed_back=clawback,
+            entries=entries,
+            points_returned=returned,
+            points_returned_amount=returned_amount,
+        )
         for hook in hooks.purchase_refunded:
             hook(result)
         return result
@@ -544,9 +746,19 @@ def _refund_value(purchase_lines: dict[int, PurchaseLine], refunds: dict[int, in
                 % {"line": number, "left": line.quantity - line.refunded_quantity},
                 field="lines",
             )
-        amount += line.unit_price * quantity
+        amount += _line_refund_amount(line, quantity)
         clawback += _line_clawback(line, quantity)
     return amount, clawback
+
+
+def _line_refund_amount(line: PurchaseLine, quantity: int) -> Decimal:
+    """What ``quantity`` units of a line cost after its discounts, so that a line refunded in parts in total
+    returns exactly what was charged for it (a difference of running totals, half up to the cent)."""
+
+    def charged(units: int) -> Decimal:
+        return (line.net_amount * units / line.quantity).quantize(CENT, rounding=ROUND_HALF_UP)
+
+    return charged(line.refunded_quantity + quantity) - charged(line.refunded_quantity)
 
 
 def _clawback_post(*, account, purchase: Purchase, clawback: int, key: str, actor, now: datetime) -> LedgerEntry:

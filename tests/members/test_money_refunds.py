@@ -125,7 +125,7 @@ def test_refunding_a_pending_purchase_takes_its_pending_points_and_leaves_the_ba
     assert lot_of(spendable.purchase).remaining == 40
 
 
-def test_a_total_below_the_line_sum_refunds_exactly_the_total(program, member):
+def test_a_total_below_the_line_sum_is_a_discount_the_lines_share_in_refunds(program, member):
     result = purchase_record(
         member=member,
         external_id="DISCOUNTED",
@@ -139,10 +139,12 @@ def test_a_total_below_the_line_sum_refunds_exactly_the_total(program, member):
         total=Decimal("45.00"),  # a 5.00 basket discount
     )
     assert result.purchase.total == Decimal("45.00")
+    # The unnamed 5.00 discount is shared pro rata (issue 15): line A was charged 27.00, the two B 18.00.
+    assert [line.discount for line in result.lines] == [Decimal("3.00"), Decimal("2.00")]
     first = purchase_refund(purchase=result.purchase, refund_id="R-1", lines=[RefundLineInput(sku="A")])
-    assert first.amount == Decimal("30.00")
+    assert first.amount == Decimal("27.00")
     rest = purchase_refund(purchase=result.purchase, refund_id="R-2")
-    assert rest.amount == Decimal("15.00")  # 20.00 of lines, but only 15.00 of the total is left
+    assert rest.amount == Decimal("18.00")
     purchase = Purchase.objects.get(pk=result.purchase.pk)
     assert purchase.refunded_total == Decimal("45.00")
     month = QualifyingActivity.objects.get(member=member)

@@ -86,3 +86,16 @@ def test_tier_progress_says_what_counts(program, client):
         body = client.get(reverse(name)).content.decode()
         assert "What counts toward your tier: the points your purchases earn" in body, name
         assert "Campaign bonuses, referral and welcome points are extra" in body, name
+
+
+def test_tier_progress_says_whether_bonus_points_count(program, client):
+    program_set(tier_counts_bonus_points=True)
+    member = MemberFactory()
+    client.force_login(member.user)
+    for name in ("members:dashboard", "members:tiers"):
+        body = client.get(reverse(name)).content.decode()
+        assert "and the campaign bonuses on them" in body, name
+        assert "Campaign bonuses, referral and welcome points are extra" not in body, name
+    program_set(tier_counts_bonus_points=False, tier_basis="spend")
+    body = client.get(reverse("members:tiers")).content.decode()
+    assert "What you pay with points does not count." in body
