@@ -479,3 +479,7 @@ class TierHistoryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["member__user", "from_tier", "to_tier"]
     search_fields = ["=member__member_number"]
     show_full_result_count = False
+
+
+# Paid membership's pages live beside its models.
+from .subscriptions import admin as subscriptions_admin  # noqa: E402, F401

@@ -7,6 +7,7 @@ worker lost mid-run leaves the message on the queue).
 from celery import shared_task
 
 from .services import batch, tier_news
+from .subscriptions import services as subscriptions
 
 
 @shared_task(acks_late=True)
@@ -34,3 +35,11 @@ def evaluate_tiers() -> int:
 @shared_task(acks_late=True)
 def send_tier_news(member_ids: list[int]) -> int:
     return tier_news.tier_news_email(member_ids=member_ids)
+
+
+@shared_task(acks_late=True)
+def subscriptions_daily() -> dict:
+    """End lapsed subscriptions, then give each running one its period's reward (both idempotent)."""
+    ended = subscriptions.subscriptions_expire_due()
+    granted = subscriptions.subscription_period_rewards_grant()
+    return {"ended": ended, "rewards_granted": granted}
