@@ -26,9 +26,11 @@ class MembersConfig(AppConfig):
         )
         from .api import scopes, subscription_scopes  # noqa: F401  (register the members API's scopes)
         from .exceptions import LoyaltyError
+        from .subscriptions import services as subscription_services
         from .subscriptions import webhooks as subscription_webhooks  # noqa: F401  (registers its events)
 
         domain_error_register(LoyaltyError)
+        hooks.register(hooks.purchase_recorded, subscription_services.on_purchase_recorded)
         hooks.register(hooks.purchase_settled, webhooks.on_purchase_settled)
         hooks.register(hooks.purchase_settled, metrics.on_purchase_settled)
         hooks.register(hooks.points_changed, on_event)

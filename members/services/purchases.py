@@ -36,6 +36,7 @@ from ..models import (
 )
 from ..purchase_rules import channel_errors, currency_errors, lines_errors, occurred_at_errors, refuse, total_errors
 from ..selectors import earning_rules_active, program_settings_get, tiers_list
+from ..subscriptions.selectors import earning_plan
 from .ledger import account_lock, accounts_lock, ledger_post, ledger_writes, lot_expiry_for
 from .sql import insert_unless_exists
 from .tiers import purchase_activity_record, qualifying_activity_add
@@ -132,6 +133,7 @@ def basket_build(
         currency=currency.upper(),
         member=member,
         tier=_member_tier(member),
+        plan=earning_plan(member_id=member.pk if member is not None else None, at=occurred_at),
         context=context,
     )
 

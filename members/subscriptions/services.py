@@ -15,9 +15,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .. import audit, hooks
+from ..calculators import PLAN_MULTIPLIER_STEP
 from ..exceptions import AccountClosed
 from ..models import Member
 from ..months import add_months
+from ..selectors import program_settings_get
 from . import webhooks
 from .exceptions import (
     ExternalIdTaken,
@@ -28,7 +30,7 @@ from .exceptions import (
     TrialNotAvailable,
 )
 from .models import LIVE_STATUSES, MembershipPlan, Subscription, SubscriptionEvent, SubscriptionSaving
-from .selectors import subscriptions_in_period, subscriptions_lapsed
+from .selectors import subscription_live, subscriptions_in_period, subscriptions_lapsed
 
 #: How far in the future a reported start may lie (clock skew between the shop and this platform).
 START_SKEW = timedelta(minutes=5)
@@ -221,13 +223,16 @@ def subscription_renew(
 def subscription_payment_failed(
     *, subscription: Subscription, now: datetime | None = None
 ) -> tuple[Subscription, bool]:
-    """The shop could not charge the renewal: past-due, with benefits for the plan's ``grace_days`` from now (or
-    from the period end, if later). A second report while past-due changes nothing. Emits
-    ``subscription.past_due``."""
+    """The shop could not charge the renewal: past-due, with benefits until the plan's ``grace_days`` after the
+    period end (or after now, when the charge failed early). A second report while past-due changes nothing; a
+    report after that grace would have ended raises :class:`SubscriptionEnded`. Emits ``subscription.past_due``."""
     now = now or timezone.now()
     with transaction.atomic():
         subscription = _locked(subscription)
-        if not subscription.is_live or (subscription.benefits_until is not None and subscription.benefits_until <= now):
+        # The charge usually fails at the period end, and its report may come a little after: it is accepted
+        # until the grace such a failure would have had is over.
+        last_chance = subscription.current_period_end + timedelta(days=subscription.plan.grace_days)
+        if not subscription.is_live or last_chance <= now:
             raise SubscriptionEnded()
         if subscription.status == Subscription.Status.PAST_DUE:
             return subscription, False
@@ -387,6 +392,33 @@ def subscription_saving_record(
         },
     )
     return created
+
+
+def on_purchase_recorded(result) -> None:
+    """``hooks.purchase_recorded``: the points a plan's multiplier added to a purchase, at the program's point value,
+    become a saving of the subscription (once per purchase). Costs no query for a purchase without a plan step."""
+    earning = result.earning
+    if earning is None or result.replayed:
+        return
+    step = next((step for step in earning.steps if step.kind == PLAN_MULTIPLIER_STEP), None)
+    if step is None or step.points <= 0:
+        return
+    purchase = result.purchase
+    subscription = subscription_live(member_id=purchase.member_id)
+    if subscription is None:
+        return
+    program = program_settings_get()
+    points = int(step.points)
+    subscription_saving_record(
+        subscription_id=subscription.pk,
+        member_id=purchase.member_id,
+        kind=SubscriptionSaving.Kind.EXTRA_POINTS,
+        amount=(Decimal(points) * program.point_value).quantize(Decimal("0.01")),
+        currency=program.currency,
+        points=points,
+        reference=f"purchase:{purchase.pk}:extra-points",
+        now=purchase.occurred_at,
+    )
 
 
 def subscription_shipping_saved(

@@ -301,3 +301,15 @@ def test_subscription_reads_cost_constant_queries(api, member, plus, django_asse
         assert api.get("/api/v1/subscriptions/sub_1/").status_code == 200
     with django_assert_max_num_queries(3):
         assert api.get("/api/v1/plans/").status_code == 200
+
+
+def test_purchase_preview_lists_the_plan_multiplier_step(api, member, plus):
+    from .conftest import purchase_body
+
+    start(api, member)
+    body = purchase_body(member)
+    del body["occurred_at"]
+    steps = api.post("/api/v1/purchases/preview/", body, format="json").json()["steps"]
+    assert steps[-1]["kind"] == "plan_multiplier"
+    assert steps[-1]["rule"] == "Plus membership"
+    assert steps[-1]["detail"].startswith("× 2")
