@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("activity/", views.activity, name="activity"),
     path("tiers/", views.tiers, name="tiers"),
+    path("membership/", views.membership, name="membership"),
     path("card/", views.card, name="card"),
     path("profile/", views.profile, name="profile"),
     path("profile/export/", views.export, name="export"),

@@ -15,6 +15,9 @@ class RewardsConfig(AppConfig):
         hooks.register(hooks.reward_suggestions, selectors.rewards_for_member_dashboard)
         hooks.register(hooks.export_providers, selectors.member_export)
         hooks.register(hooks.member_closed, services.member_data_erase)
+        hooks.register(hooks.subscription_period_due, services.subscription_period_rewards_grant)
+        hooks.register(hooks.subscription_changed, services.on_subscription_changed)
+        hooks.register(hooks.plan_benefits, selectors.plan_benefits)
 
 
 def _featured(*, limit):

@@ -94,10 +94,20 @@ def subscription_get(*, source: str, external_id: str) -> Subscription | None:
 def member_plan(*, member_id: int, at: datetime | None = None) -> MembershipPlan | None:
     """The plan whose benefits ``member`` has at ``at`` (now), or None: one query."""
     at = at or timezone.now()
+    if not plans_list():  # a program without paid membership pays no query for it (the list is cached)
+        return None
     subscription = subscription_live(member_id=member_id)
     if subscription is None or not subscription.benefits_at(at):
         return None
     return subscription.plan
+
+
+def member_plan_now(member) -> MembershipPlan | None:
+    """:func:`member_plan` now, remembered on the ``member`` instance, so the several parts of one page that ask
+    (the dashboard's badge and its reward suggestions) cost one query between them."""
+    if "_membership_plan_now" not in member.__dict__:
+        member.__dict__["_membership_plan_now"] = member_plan(member_id=member.pk)
+    return member.__dict__["_membership_plan_now"]
 
 
 def earning_plan(*, member_id: int | None, at: datetime) -> MembershipPlan | None:

@@ -1,7 +1,8 @@
 """Every write of paid membership: the subscription lifecycle, plans, savings and the daily job.
 
-Lock order: the member row (starting a subscription), then the subscription row (every other change), each by
-primary key; these services never lock a points account, so they cannot wait in a cycle with a purchase. Every
+Lock order: the subscription row, then (in the ``subscription_changed`` hooks: rewards granting a period's reward)
+the member's points account. Purchases and redemptions never lock a subscription, so nothing waits in a cycle.
+Two starts for one member at once are told apart by the partial unique index (one live subscription per member). Every
 change records one :class:`SubscriptionEvent` and announces itself (webhook, ``hooks.subscription_changed``) inside
 its transaction, from the row as stored.
 """
@@ -76,7 +77,11 @@ def _announce(subscription: Subscription, event: str, *, now: datetime) -> None:
 
 
 def _locked(subscription: Subscription) -> Subscription:
-    return Subscription.objects.select_for_update().select_related("plan", "pending_plan").get(pk=subscription.pk)
+    return (
+        Subscription.objects.select_for_update(of=("self",))
+        .select_related("plan", "pending_plan")
+        .get(pk=subscription.pk)
+    )
 
 
 def _usable_plan(plan: MembershipPlan) -> MembershipPlan:
@@ -101,7 +106,7 @@ def subscription_start(
 
     Guarantees:
     - One live subscription per member: a second raises :class:`SubscriptionExists` (409), also under
-      concurrency (the member row is locked, and a partial unique index backs it). A live subscription whose
+      concurrency (a partial unique index decides between two racing starts). A live subscription whose
       benefits already ran out is ended first (the daily job would have).
     - An inactive plan raises :class:`PlanNotAvailable`; a trial needs the plan's ``trial_days`` and a member who
       never had one (:class:`TrialNotAvailable`). ``external_id`` is unique per ``source``.
@@ -114,7 +119,7 @@ def subscription_start(
     if started_at > now + START_SKEW:
         raise InvalidSubscriptionChange("A subscription cannot start in the future.", field="started_at")
     with transaction.atomic():
-        status = Member.objects.select_for_update().filter(pk=member.pk).values_list("status", flat=True).first()
+        status = Member.objects.filter(pk=member.pk).values_list("status", flat=True).first()
         if status != Member.Status.ACTIVE:
             raise AccountClosed()
         plan = _usable_plan(plan)
