@@ -6,6 +6,7 @@ Every view is wrapped in ``admin.site.admin_view`` (staff login) and checks its 
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from functools import wraps
 
 from django.contrib import admin, messages
@@ -20,6 +21,7 @@ from backoffice import accounting, analytics, exports, home
 from backoffice.forms import AdjustPointsForm, AsOfForm, ImportForm, PeriodForm
 from backoffice.imports import error_report_rows
 from backoffice.models import ImportJob, StaffAuditLog
+from backoffice.periods import day_start
 from backoffice.selectors import member_360 as member_360_read
 from backoffice.services.staff import audit_record, import_job_create, staff_points_adjust, staff_settings_get
 from integrations.replica import data_as_of, reads_from_replica, rows_from_replica
@@ -29,6 +31,7 @@ from members.exceptions import LoyaltyError
 from members.forms import apply_domain_error
 from members.models import Member
 from members.selectors import member_find as member_find_one
+from members.subscriptions.selectors import subscription_fees_deferred, subscription_figures
 from rewards.selectors import REDEEMED_DEFINITION
 
 
@@ -160,10 +163,11 @@ def member_adjust(request, member_id: int, done_url: str = ""):
 @staff_view("backoffice.view_reports")
 def analytics_dashboard(request):
     form = PeriodForm.from_request(request)
-    dashboard = charts = as_of = None
+    dashboard = charts = as_of = subscriptions = None
     if form.is_valid():
         with reads_from_replica():
             dashboard = analytics.dashboard_get(form.period)
+            subscriptions = subscription_figures(start_at=form.period.start_at, end_at=form.period.end_at)
             as_of = data_as_of()
         tier_rows = dashboard.tier_distribution
         charts = {
@@ -189,7 +193,15 @@ def analytics_dashboard(request):
     return render(
         request,
         "admin/staff/analytics.html",
-        _context(request, _("Program analytics"), form=form, dashboard=dashboard, charts=charts, as_of=as_of),
+        _context(
+            request,
+            _("Program analytics"),
+            form=form,
+            dashboard=dashboard,
+            charts=charts,
+            as_of=as_of,
+            subscriptions=subscriptions,
+        ),
         status=status,
     )
 
@@ -210,6 +222,7 @@ def _liability_page(request, as_of_form, period_form):
     with reads_from_replica():
         liability = accounting.liability_as_of(as_of_form.cleaned_data["as_of"]) if as_of_form.is_valid() else None
         movements = accounting.movements_for(period_form.period) if period_form.is_valid() else None
+        subscription_fees = _subscription_fees(as_of_form)
         data_as_of_time = data_as_of()
     status = 200 if as_of_form.is_valid() and period_form.is_valid() else 400
     return render(
@@ -224,9 +237,17 @@ def _liability_page(request, as_of_form, period_form):
             movements=movements,
             query=request.GET.urlencode(),
             as_of=data_as_of_time,
+            subscription_fees=subscription_fees,
         ),
         status=status,
     )
+
+
+def _subscription_fees(as_of_form):
+    """Paid membership's fees deferred at the end of the report's day (its own section of the report)."""
+    if not as_of_form.is_valid():
+        return None
+    return subscription_fees_deferred(at=day_start(as_of_form.cleaned_data["as_of"] + timedelta(days=1)))
 
 
 @staff_view("backoffice.view_reports", "backoffice.export_data")
