@@ -26,6 +26,7 @@ class MembersConfig(AppConfig):
         )
         from .api import scopes, subscription_scopes  # noqa: F401  (register the members API's scopes)
         from .exceptions import LoyaltyError
+        from .subscriptions import selectors as subscription_selectors
         from .subscriptions import services as subscription_services
         from .subscriptions import webhooks as subscription_webhooks  # noqa: F401  (registers its events)
 
@@ -35,3 +36,4 @@ class MembersConfig(AppConfig):
         hooks.register(hooks.purchase_settled, metrics.on_purchase_settled)
         hooks.register(hooks.points_changed, on_event)
         hooks.register(hooks.member_closed, privacy.on_member_closed)
+        hooks.register(hooks.export_providers, subscription_selectors.member_export)

@@ -313,3 +313,13 @@ def test_purchase_preview_lists_the_plan_multiplier_step(api, member, plus):
     assert steps[-1]["kind"] == "plan_multiplier"
     assert steps[-1]["rule"] == "Plus membership"
     assert steps[-1]["detail"].startswith("× 2")
+
+
+def test_rewards_api_names_the_plan_of_members_only_rewards(api, plus):
+    from tests.factories import RewardFactory
+
+    RewardFactory(slug="lounge", required_plan=plus, member_points_cost=None)
+    RewardFactory(slug="mug", points_cost=500, member_points_cost=300)
+    rows = {row["slug"]: row for row in api.get("/api/v1/rewards/").json()["results"]}
+    assert rows["lounge"]["required_plan"] == "plus"
+    assert rows["mug"]["member_points_cost"] == 300

@@ -123,3 +123,13 @@ def test_membership_page_query_count_is_constant(member_client, member, plans, d
     member_client.get(reverse("members:membership"))
     with django_assert_max_num_queries(10):
         assert member_client.get(reverse("members:membership")).status_code == 200
+
+
+def test_data_export_includes_subscriptions_history_and_savings(member_client, member, plans):
+    import json
+
+    subscribe(member, plans[0])
+    data = json.loads(member_client.get(reverse("members:export")).content)
+    assert data["subscriptions"][0]["plan"] == "Plus"
+    assert data["subscription_events"][0]["kind"] == "started"
+    assert data["subscription_savings"] == []
