@@ -36,4 +36,5 @@ class MembersConfig(AppConfig):
         hooks.register(hooks.purchase_settled, metrics.on_purchase_settled)
         hooks.register(hooks.points_changed, on_event)
         hooks.register(hooks.member_closed, privacy.on_member_closed)
+        hooks.register(hooks.member_closed, subscription_services.on_member_closed)
         hooks.register(hooks.export_providers, subscription_selectors.member_export)

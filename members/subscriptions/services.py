@@ -443,6 +443,13 @@ def subscription_shipping_saved(
     )
 
 
+def on_member_closed(member, *, former_email: str = "") -> None:
+    """``hooks.member_closed``: a closed membership ends its live subscription at once (the shop hears
+    ``subscription.cancelled`` and stops charging); the history stays."""
+    for subscription in Subscription.objects.filter(member_id=member.pk, status__in=LIVE_STATUSES):
+        subscription_cancel(subscription=subscription, at_period_end=False, actor="member")
+
+
 def membership_plan_save(*, plan: MembershipPlan, actor) -> MembershipPlan:
     """Create or change a plan (the admin), with its audit record in the same transaction."""
     return audit.rule_save(plan, actor=actor)

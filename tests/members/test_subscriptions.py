@@ -164,3 +164,14 @@ def test_fees_are_deferred_over_their_period(member, plan):
     deferred = selectors.subscription_fees_deferred(at=middle)
     assert deferred["totals"]["EUR"] == Decimal("2.50")
     assert selectors.subscription_fees_deferred(at=end)["totals"] == {}
+
+
+def test_closing_the_membership_ends_the_subscription(member, plan):
+    from members.services import member_close
+
+    subscription = subscribe(member, plan)
+    member_close(member=member)
+    subscription.refresh_from_db()
+    assert subscription.status == "cancelled"
+    assert not subscription.benefits_at(timezone.now())
+    assert SubscriptionEvent.objects.filter(kind="cancelled").count() == 1
