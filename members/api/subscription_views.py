@@ -135,7 +135,7 @@ class SubscriptionRenewalView(_SubscriptionView):
         responses={
             201: s.SubscriptionOutSerializer,
             200: s.SubscriptionOutSerializer,
-            **error_responses(400, 404, 422),
+            **error_responses(400, 404, 409, 413, 422),
         },
         tags=TAGS,
     )
@@ -158,7 +158,7 @@ class SubscriptionPaymentFailedView(_SubscriptionView):
         summary="A renewal payment failed: past due, benefits continue for the plan's grace days",
         request=None,
         parameters=[IDEMPOTENCY_HEADER],
-        responses={200: s.SubscriptionOutSerializer, **error_responses(404, 422)},
+        responses={200: s.SubscriptionOutSerializer, **error_responses(400, 404, 409, 413, 422)},
         tags=TAGS,
     )
     @idempotent
@@ -177,7 +177,7 @@ class SubscriptionCancelView(_SubscriptionView):
         summary="Cancel now or at the period end",
         request=s.CancelInSerializer,
         parameters=[IDEMPOTENCY_HEADER],
-        responses={200: s.SubscriptionOutSerializer, **error_responses(400, 404, 422)},
+        responses={200: s.SubscriptionOutSerializer, **error_responses(400, 404, 409, 413, 422)},
         tags=TAGS,
     )
     @idempotent
@@ -197,7 +197,7 @@ class SubscriptionPlanChangeView(_SubscriptionView):
         summary="Change plan: an upgrade now, a downgrade at the next renewal",
         request=s.PlanChangeInSerializer,
         parameters=[IDEMPOTENCY_HEADER],
-        responses={200: s.SubscriptionOutSerializer, **error_responses(400, 404, 422)},
+        responses={200: s.SubscriptionOutSerializer, **error_responses(400, 404, 409, 413, 422)},
         tags=TAGS,
     )
     @idempotent
@@ -220,7 +220,7 @@ class SubscriptionShippingView(_SubscriptionView):
         responses={
             201: s.SubscriptionOutSerializer,
             200: s.SubscriptionOutSerializer,
-            **error_responses(400, 404, 422),
+            **error_responses(400, 404, 409, 413, 422),
         },
         tags=TAGS,
     )
