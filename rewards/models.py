@@ -10,6 +10,7 @@ Invariants, backed by database constraints where a constraint can say them:
 """
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -186,6 +187,13 @@ class Reward(models.Model):
     @property
     def allows_quantity(self) -> bool:
         return self.kind in self.MULTI_QUANTITY_KINDS
+
+    def clean(self):
+        super().clean()
+        if self.period_reward_plan_id and (self.kind == self.Kind.DONATION or self.requires_shipping):
+            raise ValidationError(
+                {"period_reward_plan": _("Only voucher and partner rewards can be given every period.")}
+            )
 
     def unit_points(self, plan=None) -> int:
         """Points per unit for a member with ``plan`` (their paid plan with benefits now, or None)."""
