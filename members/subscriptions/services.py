@@ -353,7 +353,7 @@ def subscriptions_expire_due(*, now: datetime | None = None, chunk_size: int = 5
                 ended += 1
 
 
-def subscription_period_rewards_grant(*, now: datetime | None = None) -> int:
+def subscription_period_rewards_grant(*, now: datetime | None = None, chunk_size: int = 500) -> int:
     """Give every subscription with benefits its current period's reward, once per subscription and period.
 
     The rewards app does the granting (``hooks.subscription_period_due``, idempotent on the subscription and the
@@ -363,11 +363,14 @@ def subscription_period_rewards_grant(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     if not hooks.subscription_period_due:
         return 0
-    granted = 0
-    subscriptions = list(subscriptions_in_period(now=now).order_by("pk"))
-    for provider in hooks.subscription_period_due:
-        granted += provider(subscriptions=subscriptions, now=now)
-    return granted
+    granted, last_id = 0, 0
+    while True:  # keyset chunks, so memory stays bounded however many subscribers there are
+        subscriptions = list(subscriptions_in_period(now=now).filter(pk__gt=last_id).order_by("pk")[:chunk_size])
+        if not subscriptions:
+            return granted
+        last_id = subscriptions[-1].pk
+        for provider in hooks.subscription_period_due:
+            granted += provider(subscriptions=subscriptions, now=now)
 
 
 def subscription_saving_record(

@@ -130,3 +130,13 @@ def test_plans_api_lists_period_rewards_and_members_only_count(plan):
     assert benefits["period_rewards"][0]["name"] == "Monthly fiver"
     assert benefits["period_rewards"][0]["value"] == "5.00"
     assert benefits["members_only_rewards"] == 1
+
+
+def test_the_job_works_through_subscribers_in_chunks(plan):
+    for index, member in enumerate(MemberFactory.create_batch(5)):
+        subscribe(member, plan, external_id=f"s-{index}")
+    # The plan's period reward is added later: the job gives every subscriber this period's, in chunks, once.
+    RewardFactory(kind=Reward.Kind.FIXED_DISCOUNT, value=Decimal("2"), points_cost=1, period_reward_plan=plan)
+    assert subscriptions.subscription_period_rewards_grant(chunk_size=2) == 5
+    assert subscriptions.subscription_period_rewards_grant(chunk_size=2) == 0
+    assert Redemption.objects.filter(is_gift=True).count() == 5
