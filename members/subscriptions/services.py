@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .. import audit, hooks
 from ..calculators import PLAN_MULTIPLIER_STEP
@@ -117,7 +118,7 @@ def subscription_start(
     now = now or timezone.now()
     started_at = started_at or now
     if started_at > now + START_SKEW:
-        raise InvalidSubscriptionChange("A subscription cannot start in the future.", field="started_at")
+        raise InvalidSubscriptionChange(_("A subscription cannot start in the future."), field="started_at")
     with transaction.atomic():
         status = Member.objects.filter(pk=member.pk).values_list("status", flat=True).first()
         if status != Member.Status.ACTIVE:
@@ -138,7 +139,7 @@ def subscription_start(
             period_end = period_after(plan, started_at)
         if period_end <= now:
             raise InvalidSubscriptionChange(
-                "A subscription starting then would already have ended.", field="started_at"
+                _("A subscription starting then would already have ended."), field="started_at"
             )
         try:
             with transaction.atomic():
@@ -196,7 +197,7 @@ def subscription_renew(
             if period_end <= subscription.current_period_end:
                 return subscription, False
             if period_end <= now:
-                raise InvalidSubscriptionChange("The renewed period must end in the future.", field="period_end")
+                raise InvalidSubscriptionChange(_("The renewed period must end in the future."), field="period_end")
         else:
             paid_ahead = subscription.current_period_end - now
             period_length = subscription.current_period_end - subscription.current_period_start
@@ -387,7 +388,7 @@ def subscription_saving_record(
     """Record value a subscriber got back (for "you saved …"), once per ``reference``. True if recorded now."""
     if amount <= 0:
         return False
-    _, created = SubscriptionSaving.objects.get_or_create(
+    _saving, created = SubscriptionSaving.objects.get_or_create(
         reference=reference,
         defaults={
             "subscription_id": subscription_id,
@@ -434,7 +435,7 @@ def subscription_shipping_saved(
 ) -> bool:
     """The shop reports the shipping fee a subscriber did not pay (free shipping), once per ``reference``."""
     if not subscription.plan.free_shipping:
-        raise InvalidSubscriptionChange("This plan has no free shipping.", field="amount")
+        raise InvalidSubscriptionChange(_("This plan has no free shipping."), field="amount")
     return subscription_saving_record(
         subscription_id=subscription.pk,
         member_id=subscription.member_id,
