@@ -31,6 +31,7 @@ from backoffice.forms import (
 )
 from backoffice.imports import error_report_rows
 from backoffice.models import AccountingPeriod, ImportJob, StaffAuditLog
+from backoffice.periods import day_start
 from backoffice.selectors import member_360 as member_360_read
 from backoffice.services.accounting import (
     accounting_period_close,
@@ -53,6 +54,7 @@ from members.exceptions import LoyaltyError
 from members.forms import apply_domain_error
 from members.models import Member
 from members.selectors import member_find as member_find_one
+from members.subscriptions.selectors import subscription_fees_deferred, subscription_figures
 from rewards.selectors import REDEEMED_DEFINITION
 
 
@@ -185,10 +187,11 @@ def member_adjust(request, member_id: int, done_url: str = ""):
 @staff_view("backoffice.view_reports")
 def analytics_dashboard(request):
     form = PeriodForm.from_request(request)
-    dashboard = charts = as_of = None
+    dashboard = charts = as_of = subscriptions = None
     if form.is_valid():
         with reads_from_replica():
             dashboard = analytics.dashboard_get(form.period)
+            subscriptions = subscription_figures(start_at=form.period.start_at, end_at=form.period.end_at)
             as_of = data_as_of()
         tier_rows = dashboard.tier_distribution
         charts = {
@@ -223,7 +226,15 @@ def analytics_dashboard(request):
     return render(
         request,
         "admin/staff/analytics.html",
-        _context(request, _("Program analytics"), form=form, dashboard=dashboard, charts=charts, as_of=as_of),
+        _context(
+            request,
+            _("Program analytics"),
+            form=form,
+            dashboard=dashboard,
+            charts=charts,
+            as_of=as_of,
+            subscriptions=subscriptions,
+        ),
         status=status,
     )
 
@@ -252,6 +263,7 @@ def _liability_page(request, as_of_form, period_form, *, status: int | None = No
         points_revenue = accounting.points_revenue_for(period_form.period) if period_form.is_valid() else None
         estimates = accounting.redemption_estimates()
         periods = list(AccountingPeriod.objects.select_related("closed_by", "reopened_by").order_by("-end", "-id"))
+        subscription_fees = _subscription_fees(as_of_form)
         data_as_of_time = data_as_of()
     for period in periods:
         period.closing_liability = accounting.period_closing_liability(period)
@@ -291,6 +303,7 @@ def _liability_page(request, as_of_form, period_form, *, status: int | None = No
             reopen_form=forms.get("reopen_form") or ReopenPeriodForm(),
             query=request.GET.urlencode(),
             as_of=data_as_of_time,
+            subscription_fees=subscription_fees,
         ),
         status=status,
     )
@@ -348,6 +361,13 @@ def liability_period_reopen(request, period_id: int):
             return _back_to_report(request)
     as_of_form, period_form = _accounting_forms(request)
     return _liability_page(request, as_of_form, period_form, status=400, reopen_form=form)
+
+
+def _subscription_fees(as_of_form):
+    """Paid membership's fees deferred at the end of the report's day (its own section of the report)."""
+    if not as_of_form.is_valid():
+        return None
+    return subscription_fees_deferred(at=day_start(as_of_form.cleaned_data["as_of"] + timedelta(days=1)))
 
 
 @staff_view("backoffice.view_reports", "backoffice.export_data")

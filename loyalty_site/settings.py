@@ -242,6 +242,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=0, hour=9),
     },
     "tiers-evaluate": {"task": "members.tasks.evaluate_tiers", "schedule": crontab(minute=30, hour=3)},
+    "subscriptions-daily": {"task": "members.tasks.subscriptions_daily", "schedule": crontab(minute=15, hour=1)},
     "vouchers-expire": {"task": "rewards.tasks.expire_vouchers", "schedule": crontab(minute=5)},
     "referrals-expire": {"task": "referrals.tasks.expire_referrals", "schedule": crontab(minute=45, hour=3)},
     "api-idempotency-purge": {"task": "integrations.tasks.purge_idempotency_records", "schedule": timedelta(hours=1)},

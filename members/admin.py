@@ -700,3 +700,7 @@ class FeedbackResponseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("member"), ordering="member_id")
     def member(self, obj):
         return _member_link(obj.member_id, obj.member.member_number)
+
+
+# Paid membership's pages live beside its models.
+from .subscriptions import admin as subscriptions_admin  # noqa: E402, F401

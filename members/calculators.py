@@ -7,7 +7,8 @@ A basket goes through the program's active earning rules in a fixed order, each 
 2. base strategies add points per line: spend-based (per currency unit), visit-based, per unit bought, cash-back
    (without any active base rule the program's ``base_rate`` applies as a spend rule);
 3. category and product multipliers scale the lines they match;
-4. the member's tier multiplier scales everything;
+4. the member's tier multiplier scales everything, then a paid-membership plan's multiplier (multiplied with the
+   tier's or the larger of the two, as the plan says);
 5. rounding (the program's rule) turns the total into whole points, shared out over the lines by largest
    remainder, and the per-purchase cap applies;
 6. earning providers registered by other apps (campaigns) add bonus awards on top.
@@ -39,6 +40,8 @@ from .models import EarningRule, ProgramSettings, Tier
 ZERO = Decimal("0")
 HUNDRED = Decimal("100")
 CENT = Decimal("0.01")
+#: The kind of the step a paid-membership plan's multiplier adds (its points are the extra the plan gave).
+PLAN_MULTIPLIER_STEP = "plan_multiplier"
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,8 @@ class Basket:
     currency: str
     member: object | None = None  # members.models.Member, None for an anonymous preview
     tier: Tier | None = None
+    #: The paid-membership plan whose benefits the member has at ``occurred_at`` (a ``MembershipPlan``), if any.
+    plan: object | None = None
     #: Facts about the member's history that campaign rules need (purchase counts, channels used…),
     #: filled in by the service so providers do not query per line.
     context: Mapping = field(default_factory=dict)
@@ -430,6 +435,26 @@ def _net_steps(basket: Basket, net: Basket) -> list[Step]:
     return steps
 
 
+def _plan_multiplier_apply(basket: Basket, working: _Working) -> None:
+    """Scale the points by what the plan adds on top of the tier multiplier already applied."""
+    tier_multiplier = basket.tier.earn_multiplier if basket.tier else Decimal("1")
+    combined = basket.plan.combined_multiplier(tier_multiplier)
+    if tier_multiplier <= 0 or combined == tier_multiplier:
+        return
+    factor = combined / tier_multiplier
+    before = sum(working.points.values(), ZERO)
+    working.points = {key: value * factor for key, value in working.points.items()}
+    how = "the larger of plan and tier" if basket.plan.multiplier_combination == "larger" else "with the tier's"
+    working.steps.append(
+        Step(
+            f"{basket.plan.name} membership",
+            PLAN_MULTIPLIER_STEP,
+            before * (factor - 1),
+            f"× {basket.plan.earn_multiplier.normalize()} ({how})",
+        )
+    )
+
+
 def calculate(
     *,
     basket: Basket,
@@ -458,6 +483,9 @@ def calculate(
         working.steps.append(
             Step(f"{basket.tier.name} tier", "tier_multiplier", before * (multiplier - 1), f"× {_plain(multiplier)}")
         )
+
+    if basket.plan is not None:
+        _plan_multiplier_apply(basket, working)
 
     unrounded = sum(working.points.values(), ZERO)
     total = max(round_points(unrounded, program.rounding), 0)

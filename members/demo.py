@@ -64,6 +64,7 @@ def seed(*, stdout=None):
         member_enroll(user=other, marketing_consent=index % 2 == 0)
     _seed_earning_rules(staff)
     _seed_feedback_history()  # before the demo member buys: the open link below is then theirs to try
+    _seed_membership(member)
     _seed_purchases(member)
     _seed_ledger_extras(member, staff)
     _seed_actions(member)
@@ -319,3 +320,58 @@ def _seed_paid_with_points(member):
         ],
         discounts=[PurchaseDiscountInput(amount=Decimal("3.60"), kind="order", code="WELCOME10")],
     )
+
+
+DEMO_PLANS = [
+    {
+        "slug": "plus",
+        "name": "Plus",
+        "description": "Double points on every purchase, a monthly voucher and free shipping.",
+        "price": Decimal("4.99"),
+        "period": "month",
+        "trial_days": 30,
+        "grace_days": 7,
+        "earn_multiplier": Decimal("2"),
+        "multiplier_combination": "multiply",
+        "free_shipping": True,
+        "early_access_days": 2,
+        "sort_order": 10,
+    },
+    {
+        "slug": "premium-year",
+        "name": "Premium (yearly)",
+        "description": "Triple points (or your tier's, if higher), members-only rewards and a week's early access.",
+        "price": Decimal("79.00"),
+        "period": "year",
+        "trial_days": 0,
+        "grace_days": 14,
+        "earn_multiplier": Decimal("3"),
+        "multiplier_combination": "larger",
+        "free_shipping": True,
+        "early_access_days": 7,
+        "sort_order": 20,
+    },
+]
+
+
+def _seed_membership(member):
+    """Two plans and the demo member subscribed to Plus since 20 days ago (so recent purchases earn double).
+    Plans are found by slug and the subscription by its external id: a second run changes nothing."""
+    from .subscriptions.models import MembershipPlan, Subscription
+    from .subscriptions.services import membership_plan_save, subscription_start
+
+    plans = {}
+    for spec in DEMO_PLANS:
+        plan = MembershipPlan.objects.filter(slug=spec["slug"]).first()
+        if plan is None:
+            plan = membership_plan_save(plan=MembershipPlan(**spec), actor=None)
+        plans[plan.slug] = plan
+    if not Subscription.objects.filter(source="demo", external_id="demo-sub-plus").exists():
+        subscription_start(
+            member=member,
+            plan=plans["plus"],
+            external_id="demo-sub-plus",
+            source="demo",
+            paid_amount=Decimal("4.99"),
+            started_at=timezone.now() - timedelta(days=20),
+        )

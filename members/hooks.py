@@ -54,6 +54,14 @@ their own transaction, in registration order. No model signals are involved.
 - ``account_action_recorded``: ``hook(*, actor, action, obj, member, before, after, reason, object_repr) -> None``
   — a correction or closure of a member's account (``members.audit.ACCOUNT_ACTIONS``), same transaction, same
   writer.
+- ``subscription_changed``: ``hook(*, subscription, event, now) -> None`` — a paid-membership subscription
+  started, renewed, went past due, was cancelled or ended (``event`` is the webhook event's name), inside the
+  service's transaction, with the stored row (plan and member loaded).
+- ``subscription_period_due``: ``provider(*, subscriptions, now) -> int`` — the daily job's list of
+  subscriptions with benefits now; the provider gives each its current period's reward once (idempotent per
+  subscription and period start) and returns how many it gave.
+- ``plan_benefits``: ``provider(plan_ids) -> dict[int, dict]`` — benefits another app adds to membership plans
+  (period rewards, members-only rewards), merged into what the API and the member page state. One query for all.
 """
 
 earning_providers: list = []
@@ -73,6 +81,9 @@ reward_suggestions: list = []
 signup_checks: list = []
 rule_changed: list = []
 account_action_recorded: list = []
+subscription_changed: list = []
+subscription_period_due: list = []
+plan_benefits: list = []
 
 
 def register(registry: list, func):

@@ -8,6 +8,7 @@ from celery import shared_task
 from django.conf import settings
 
 from .services import batch, feedback, tier_news
+from .subscriptions import services as subscriptions
 
 
 @shared_task(acks_late=True)
@@ -41,3 +42,10 @@ def send_tier_news(member_ids: list[int]) -> int:
 def send_feedback_requests() -> int:
     """Hourly: ask about yesterday's purchases (the program's delay), one request per member per interval."""
     return feedback.feedback_emails_send(request_ids=feedback.feedback_requests_create())
+
+
+def subscriptions_daily() -> dict:
+    """End lapsed subscriptions, then give each running one its period's reward (both idempotent)."""
+    ended = subscriptions.subscriptions_expire_due()
+    granted = subscriptions.subscription_period_rewards_grant()
+    return {"ended": ended, "rewards_granted": granted}

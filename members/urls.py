@@ -9,6 +9,7 @@ urlpatterns = [
     path("activity/", views.activity, name="activity"),
     path("tiers/", views.tiers, name="tiers"),
     path("earn/", views.earn, name="earn"),
+    path("membership/", views.membership, name="membership"),
     path("card/", views.card, name="card"),
     path("profile/", views.profile, name="profile"),
     path("profile/export/", views.export, name="export"),

@@ -41,6 +41,15 @@ from .selectors import (
 from .services import member_close, member_enroll, member_update_profile
 from .services.feedback import feedback_answer, feedback_request_from_token, survey_points_offered
 from .services.tier_news import tier_news_take
+from .subscriptions.selectors import (
+    member_plan_now,
+    member_savings,
+    member_subscription_history,
+    plans_active,
+    plans_benefits,
+    subscription_latest,
+)
+from .subscriptions.services import subscription_cancel
 
 DASHBOARD_REWARDS = 4
 REFERRAL_CODE_MAX_LENGTH = 32
@@ -139,6 +148,46 @@ def dashboard(request, member):
             "progress": member_tier_progress(member),
             "recent_entries": member_recent_entries(member, limit=5),
             "rewards": hooks.collect(hooks.reward_suggestions, member, limit=DASHBOARD_REWARDS),
+            "plan": member_plan_now(member),
+        },
+    )
+
+
+@member_view
+@require_http_methods(["GET", "POST"])
+def membership(request, member):
+    """Paid membership: the plans side by side, the member's own plan and what it gave back, cancelling at the
+    period end (the member may do it themselves; the shop is told by webhook), and the history."""
+    subscription = subscription_latest(member_id=member.pk)
+    if request.method == "POST":
+        if subscription is None or not subscription.is_live:
+            messages.info(request, _("You have no subscription to cancel."))
+        else:
+            try:
+                subscription_cancel(subscription=subscription, at_period_end=True, actor="member")
+            except LoyaltyError as error:
+                messages.error(request, error.message)
+            else:
+                messages.success(
+                    request, _("Your membership is cancelled: its benefits last until the end of this period.")
+                )
+        return redirect("members:membership")
+    now = timezone.now()
+    plans = plans_active()
+    benefits = plans_benefits(plans)
+    live = subscription is not None and subscription.benefits_at(now)
+    return render(
+        request,
+        "members/membership.html",
+        {
+            "member": member,
+            "subscription": subscription,
+            "benefits_active": live,
+            "plan_rows": [(plan, benefits[plan.pk]) for plan in plans],
+            "savings": member_savings(
+                member_id=member.pk, period_start=subscription.current_period_start if live else None, now=now
+            ),
+            "history": member_subscription_history(member_id=member.pk),
         },
     )
 

@@ -76,6 +76,16 @@ class RewardAdmin(admin.ModelAdmin):
             },
         ),
         (_("Limits"), {"fields": ("per_member_limit", "per_member_period_limit", "period")}),
+        (
+            _("Paid membership"),
+            {
+                "fields": ("required_plan", "member_points_cost", "period_reward_plan"),
+                "description": _(
+                    "Members-only rewards need the plan; the members' price applies to subscribers of any plan; a "
+                    "period reward (a voucher or partner reward) is given free to each subscriber every period."
+                ),
+            },
+        ),
         (_("Fulfilment"), {"fields": ("requires_shipping", "voucher_validity_days")}),
         (_("History"), {"fields": ("created_at", "updated_at")}),
     )

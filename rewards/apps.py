@@ -16,6 +16,9 @@ class RewardsConfig(AppConfig):
         hooks.register(hooks.export_providers, selectors.member_export)
         hooks.register(hooks.member_closed, services.member_data_erase)
         hooks.register(hooks.discount_codes_used, services.vouchers_use_on_purchase)
+        hooks.register(hooks.subscription_period_due, services.subscription_period_rewards_grant)
+        hooks.register(hooks.subscription_changed, services.on_subscription_changed)
+        hooks.register(hooks.plan_benefits, selectors.plan_benefits)
 
 
 def _featured(*, limit):

@@ -7,6 +7,8 @@ from decimal import Decimal
 from django.utils import timezone
 
 from members.models import Tier
+from members.subscriptions.models import MembershipPlan
+from members.subscriptions.services import subscription_period_rewards_grant
 
 from .models import Reward
 from .services import partner_codes_upload, reward_save
@@ -123,5 +125,66 @@ def seed(*, stdout=None):
             codes = "code\n" + "\n".join(f"CB-DEMO-{n:04d}" for n in range(1, 26))
             partner_codes_upload(reward=reward, file=io.BytesIO(codes.encode()))
         created += 1
+    created += _seed_membership_rewards(now)
     if stdout is not None:
         stdout.write(f"Rewards: {created} demo rewards created.")
+
+
+def _seed_membership_rewards(now) -> int:
+    """Paid membership in the catalogue: Plus's monthly voucher, a members-only reward, a members-only price and
+    a reward Premium members see a week early; then the demo subscriber gets this period's voucher (once)."""
+    plans = {plan.slug: plan for plan in MembershipPlan.objects.filter(slug__in=["plus", "premium-year"])}
+    if len(plans) < 2:
+        return 0
+    specs = [
+        {
+            "slug": "plus-monthly-voucher",
+            "kind": Reward.Kind.FIXED_DISCOUNT,
+            "name": "€3 Plus voucher",
+            "category": "membership",
+            "points_cost": 300,
+            "value": Decimal("3.00"),
+            "period_reward_plan": plans["plus"],
+            "sort_order": 80,
+            "description": "Every month of Plus brings one, free.",
+        },
+        {
+            "slug": "roastery-tour",
+            "kind": Reward.Kind.EXPERIENCE,
+            "name": "Roastery tour (Premium)",
+            "category": "experiences",
+            "points_cost": 1200,
+            "required_plan": plans["premium-year"],
+            "sort_order": 85,
+            "description": "A morning at our roastery, for Premium members.",
+        },
+        {
+            "slug": "travel-mug",
+            "kind": Reward.Kind.FREE_PRODUCT,
+            "name": "Travel mug",
+            "category": "homeware",
+            "points_cost": 900,
+            "member_points_cost": 600,
+            "sort_order": 90,
+            "description": "Keeps coffee hot for hours. Paid members pay fewer points.",
+        },
+        {
+            "slug": "winter-blend-preview",
+            "kind": Reward.Kind.FREE_PRODUCT,
+            "name": "Winter blend, before release",
+            "category": "coffee",
+            "points_cost": 700,
+            "sort_order": 95,
+            "description": "Opens to everyone tomorrow; paid members with early access can have it now.",
+            "available_from": now + timedelta(days=1),
+        },
+    ]
+    created = 0
+    for spec in specs:
+        if Reward.objects.filter(slug=spec["slug"]).exists():
+            continue
+        spec.setdefault("available_from", now - timedelta(days=1))
+        reward_save(reward=Reward(**spec), actor=None)
+        created += 1
+    subscription_period_rewards_grant(now=timezone.now())
+    return created

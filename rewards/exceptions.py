@@ -85,3 +85,11 @@ class RewardImageInvalid(LoyaltyError):
     code = "image_invalid"
     default_message = _("The image could not be read.")
     field = "image"
+
+
+class MembersOnly(LoyaltyError):
+    code = "members_only"
+    default_message = _("Only %(plan)s members can redeem this reward.")
+
+    def __init__(self, message=None, *, plan="", **kwargs):
+        super().__init__(message, plan=plan, **kwargs)

@@ -10,6 +10,7 @@ Invariants, backed by database constraints where a constraint can say them:
 """
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -18,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from members.models import MONEY, Member, Purchase, Tier
+from members.subscriptions.models import MembershipPlan
 
 PERCENT = {"max_digits": 5, "decimal_places": 2}
 
@@ -97,6 +99,29 @@ class Reward(models.Model):
         null=True, blank=True, help_text=_("Overrides the program's voucher validity; empty for the default.")
     )
     charity = models.CharField(max_length=120, blank=True, help_text=_("Donations: the charity that receives it."))
+    # Paid membership (members.subscriptions): who may redeem it, at what price, and which plan gives it away.
+    required_plan = models.ForeignKey(
+        MembershipPlan,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text=_("Members-only: only subscribers of this plan may redeem it (everyone sees it, labelled)."),
+    )
+    member_points_cost = models.BigIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text=_("Members-only price: points per unit for subscribers of any paid plan; empty for none."),
+    )
+    period_reward_plan = models.ForeignKey(
+        MembershipPlan,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="period_rewards",
+        help_text=_("Given free to every subscriber of this plan once each billing period (a voucher reward)."),
+    )
     partner_name = models.CharField(max_length=120, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -108,6 +133,10 @@ class Reward(models.Model):
             # /rewards/vouchers/ is the member's voucher page, so no reward may take that slug.
             models.CheckConstraint(condition=~Q(slug="vouchers"), name="reward_slug_not_reserved"),
             models.CheckConstraint(condition=Q(points_cost__gt=0), name="reward_points_cost_positive"),
+            models.CheckConstraint(
+                condition=Q(member_points_cost__isnull=True) | Q(member_points_cost__gt=0),
+                name="reward_member_points_cost_positive",
+            ),
             models.CheckConstraint(condition=Q(value__gte=0), name="reward_value_non_negative"),
             models.CheckConstraint(
                 condition=Q(percent_off__gt=0) & Q(percent_off__lte=100), name="reward_percent_off_in_range"
@@ -158,6 +187,19 @@ class Reward(models.Model):
     @property
     def allows_quantity(self) -> bool:
         return self.kind in self.MULTI_QUANTITY_KINDS
+
+    def clean(self):
+        super().clean()
+        if self.period_reward_plan_id and (self.kind == self.Kind.DONATION or self.requires_shipping):
+            raise ValidationError(
+                {"period_reward_plan": _("Only voucher and partner rewards can be given every period.")}
+            )
+
+    def unit_points(self, plan=None) -> int:
+        """Points per unit for a member with ``plan`` (their paid plan with benefits now, or None)."""
+        if plan is not None and self.member_points_cost is not None:
+            return min(self.member_points_cost, self.points_cost)
+        return self.points_cost
 
 
 class Redemption(models.Model):

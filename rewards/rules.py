@@ -17,6 +17,7 @@ from members.exceptions import InsufficientPoints, LoyaltyError
 
 from .exceptions import (
     InvalidRedemption,
+    MembersOnly,
     RedemptionLimitReached,
     RewardNotAvailable,
     RewardOutOfStock,
@@ -74,10 +75,13 @@ class MemberSituation:
     balance: int
     redeemed_total: int = 0
     redeemed_in_period: int = 0
+    #: The paid-membership plan whose benefits the member has now, if any.
+    plan: object | None = None
 
 
-def redemption_points(*, reward: Reward, quantity: int, points: int | None) -> int:
-    """Points a redemption costs, or :class:`InvalidRedemption` when quantity or donated points are wrong."""
+def redemption_points(*, reward: Reward, quantity: int, points: int | None, plan=None) -> int:
+    """Points a redemption costs (the members-only price for a member with a paid ``plan``), or
+    :class:`InvalidRedemption` when quantity or donated points are wrong."""
     if quantity < 1:
         raise InvalidRedemption(_("Choose at least one."), field="quantity")
     if quantity > 1 and not reward.allows_quantity:
@@ -88,14 +92,22 @@ def redemption_points(*, reward: Reward, quantity: int, points: int | None) -> i
                 _("Donate at least %(minimum)s points.") % {"minimum": reward.points_cost}, field="points"
             )
         return points
-    return reward.points_cost * quantity
+    return reward.unit_points(plan) * quantity
 
 
-def availability_error(*, reward: Reward, now: datetime) -> LoyaltyError | None:
+def opens_at(reward: Reward, *, early_access_days: int = 0) -> datetime | None:
+    """When ``reward`` opens for a member whose plan gives ``early_access_days`` of early access."""
+    if reward.available_from is None:
+        return None
+    return reward.available_from - timedelta(days=early_access_days)
+
+
+def availability_error(*, reward: Reward, now: datetime, early_access_days: int = 0) -> LoyaltyError | None:
     if not reward.is_active:
         return RewardNotAvailable()
-    if reward.available_from and now < reward.available_from:
-        return RewardNotAvailable(_("This reward is available from %(date)s.") % {"date": _date(reward.available_from)})
+    opens = opens_at(reward, early_access_days=early_access_days)
+    if opens and now < opens:
+        return RewardNotAvailable(_("This reward is available from %(date)s.") % {"date": _date(opens)})
     if reward.available_until and now >= reward.available_until:
         return RewardNotAvailable(_("This reward ended on %(date)s.") % {"date": _date(reward.available_until)})
     return None
@@ -113,11 +125,15 @@ def redemption_error(
 ) -> LoyaltyError | None:
     """The first reason the member cannot redeem ``quantity`` of ``reward`` for ``points`` now, or None.
 
-    Checked in the order a member would want to hear them: availability, tier, limits, stock, points.
+    Checked in the order a member would want to hear them: availability (a paid plan may open it early), the plan a
+    members-only reward requires, tier, limits, stock, points.
     """
-    error = availability_error(reward=reward, now=now)
+    plan = situation.plan
+    error = availability_error(reward=reward, now=now, early_access_days=plan.early_access_days if plan else 0)
     if error is not None:
         return error
+    if reward.required_plan_id is not None and (plan is None or plan.pk != reward.required_plan_id):
+        return MembersOnly(plan=reward.required_plan.name)
     if min_tier_rank is not None and (situation.tier_rank is None or situation.tier_rank < min_tier_rank):
         return TierTooLow(tier=min_tier_name)
     if reward.per_member_limit is not None and situation.redeemed_total + quantity > reward.per_member_limit:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import (
     BooleanField,
+    Case,
     Count,
     ExpressionWrapper,
     F,
@@ -18,6 +19,7 @@ from django.db.models import (
     Subquery,
     Sum,
     Value,
+    When,
 )
 from django.db.models.functions import Coalesce, Greatest, TruncDate
 from django.utils import timezone
@@ -26,6 +28,8 @@ from django.utils.translation import gettext_lazy as _
 from members.exceptions import LoyaltyError
 from members.models import LedgerEntry, Member, PointsAccount
 from members.selectors import tiers_list
+from members.subscriptions.models import MembershipPlan
+from members.subscriptions.selectors import member_plan, member_plan_now
 
 from .exceptions import VoucherNotFound
 from .models import Redemption, Reward, Voucher
@@ -48,11 +52,13 @@ SHIPPING_LIST_COLUMNS = [
 ]
 
 
-def rewards_available(*, now: datetime | None = None) -> QuerySet[Reward]:
-    """Active rewards inside their window and in stock, for anyone."""
+def rewards_available(*, now: datetime | None = None, early_access_days: int = 0) -> QuerySet[Reward]:
+    """Active rewards inside their window and in stock, for anyone (and ``early_access_days`` before they open,
+    for a subscriber whose plan gives early access)."""
     now = now or timezone.now()
+    opens_by = now + timedelta(days=early_access_days)
     return Reward.objects.filter(
-        Q(available_from__isnull=True) | Q(available_from__lte=now),
+        Q(available_from__isnull=True) | Q(available_from__lte=opens_by),
         Q(available_until__isnull=True) | Q(available_until__gt=now),
         Q(stock__isnull=True) | Q(stock__gt=0),
         is_active=True,
@@ -117,12 +123,14 @@ def rewards_catalogue(
     """
     if member is None:
         rewards = rewards_available(now=now).annotate(
+            unit_cost=F("points_cost"),
             affordable=Value(False, output_field=BooleanField()),
             points_to_go=F("points_cost"),
             redeemed_by_member=Value(0, output_field=IntegerField()),
+            plan_allows=_plan_allows(None),
         )
         return _catalogue_filtered(
-            rewards.select_related("min_tier").order_by("-featured", "sort_order", "name", "pk"),
+            rewards.select_related("min_tier", "required_plan").order_by("-featured", "sort_order", "name", "pk"),
             balance=balance,
             category=category,
             kind=kind,
@@ -135,18 +143,41 @@ def rewards_catalogue(
         .annotate(units=Sum("quantity"))
         .values("units")
     )
+    plan = member_plan(member_id=member.pk, at=now) if now else member_plan_now(member)
     rewards = (
-        rewards_available(now=now)
+        rewards_available(now=now, early_access_days=plan.early_access_days if plan else 0)
         .filter(Q(min_tier__isnull=True) | Q(min_tier_id__in=_allowed_tier_ids(member.tier_id)))
+        .annotate(unit_cost=_unit_cost(plan))
         .annotate(
-            affordable=ExpressionWrapper(Q(points_cost__lte=balance), output_field=BooleanField()),
-            points_to_go=Greatest(F("points_cost") - Value(balance), Value(0), output_field=IntegerField()),
+            affordable=ExpressionWrapper(Q(unit_cost__lte=balance), output_field=BooleanField()),
+            points_to_go=Greatest(F("unit_cost") - Value(balance), Value(0), output_field=IntegerField()),
             redeemed_by_member=Coalesce(Subquery(redeemed, output_field=IntegerField()), Value(0)),
+            plan_allows=_plan_allows(plan),
         )
+        .select_related("required_plan")
         .order_by("-featured", "sort_order", "name", "pk")
     )
     return _catalogue_filtered(
         rewards, balance=balance, category=category, kind=kind, affordable_only=affordable_only, search=search
+    )
+
+
+def _plan_allows(plan: MembershipPlan | None):
+    """Whether the member's plan lets them redeem the reward (members-only rewards name the plan they need)."""
+    allowed = Q(required_plan__isnull=True)
+    if plan is not None:
+        allowed |= Q(required_plan_id=plan.pk)
+    return ExpressionWrapper(allowed, output_field=BooleanField())
+
+
+def _unit_cost(plan: MembershipPlan | None):
+    """Points per unit for this member: the members-only price (when lower) for a subscriber."""
+    if plan is None:
+        return F("points_cost")
+    return Case(
+        When(member_points_cost__lt=F("points_cost"), then=F("member_points_cost")),
+        default=F("points_cost"),
+        output_field=IntegerField(),
     )
 
 
@@ -156,7 +187,7 @@ def _catalogue_filtered(rewards, *, balance, category, kind, affordable_only, se
     if kind:
         rewards = rewards.filter(kind=kind)
     if affordable_only:
-        rewards = rewards.filter(points_cost__lte=balance)
+        rewards = rewards.filter(unit_cost__lte=balance)
     if search:
         rewards = rewards.filter(
             Q(name__icontains=search) | Q(description__icontains=search) | Q(partner_name__icontains=search)
@@ -176,7 +207,7 @@ def reward_categories() -> list[str]:
 
 
 def reward_get_active(*, slug: str) -> Reward | None:
-    return Reward.objects.filter(slug=slug, is_active=True).select_related("min_tier").first()
+    return Reward.objects.filter(slug=slug, is_active=True).select_related("min_tier", "required_plan").first()
 
 
 @dataclass(frozen=True)
@@ -199,7 +230,15 @@ class Redeemability:
 
 
 def redemption_refusal(
-    *, member_id: int, tier_id: int | None, reward: Reward, balance: int, quantity: int, cost: int, now: datetime
+    *,
+    member_id: int,
+    tier_id: int | None,
+    reward: Reward,
+    balance: int,
+    quantity: int,
+    cost: int,
+    now: datetime,
+    plan: MembershipPlan | None = None,
 ) -> LoyaltyError | None:
     """The first reason (availability, tier, per-member limits, points) why the member may not redeem
     ``quantity`` of ``reward`` for ``cost`` points now, or None. The redeem page and ``reward_redeem`` both ask
@@ -214,6 +253,7 @@ def redemption_refusal(
             balance=balance,
             redeemed_total=redeemed_total,
             redeemed_in_period=redeemed_in_period,
+            plan=plan,
         ),
         quantity=quantity,
         points=cost,
@@ -229,7 +269,8 @@ def reward_redeemability(
     """Whether ``member`` could redeem ``reward`` now, and why not: the service's own rules, without writing."""
     now = now or timezone.now()
     balance = member_balance(member=member)
-    cost = points if reward.kind == Reward.Kind.DONATION and points else reward.points_cost * quantity
+    plan = member_plan(member_id=member.pk, at=now)
+    cost = points if reward.kind == Reward.Kind.DONATION and points else reward.unit_points(plan) * quantity
     error = redemption_refusal(
         member_id=member.pk,
         tier_id=member.tier_id,
@@ -238,6 +279,7 @@ def reward_redeemability(
         quantity=quantity,
         cost=cost,
         now=now,
+        plan=plan,
     )
     return Redeemability(balance=balance, cost=cost, error=error)
 
@@ -490,3 +532,20 @@ def redeemed_points_by_reward(*, start_at: datetime, end_at: datetime, limit: in
     ]
     rows.sort(key=lambda row: (-row["points"], -row["redemptions"], row["name"]))
     return rows[:limit] if limit is not None else rows
+
+
+def plan_benefits(plan_ids) -> dict[int, dict]:
+    """What the catalogue adds to each membership plan: the rewards given every period and how many rewards are
+    for its subscribers only (one query)."""
+    benefits: dict[int, dict] = {plan_id: {"period_rewards": [], "members_only_rewards": 0} for plan_id in plan_ids}
+    rewards = Reward.objects.filter(
+        Q(period_reward_plan_id__in=plan_ids) | Q(required_plan_id__in=plan_ids), is_active=True
+    ).order_by("sort_order", "name")
+    for reward in rewards:
+        if reward.period_reward_plan_id in benefits:
+            benefits[reward.period_reward_plan_id]["period_rewards"].append(
+                {"slug": reward.slug, "name": reward.name, "value": reward.value}
+            )
+        if reward.required_plan_id in benefits:
+            benefits[reward.required_plan_id]["members_only_rewards"] += 1
+    return benefits

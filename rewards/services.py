@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from django.contrib.contenttypes.models import ContentType
@@ -29,6 +31,9 @@ from members.exceptions import AccountClosed, DuplicateRequest, LoyaltyError
 from members.models import LedgerEntry, Member, Purchase
 from members.selectors import program_settings_get
 from members.services.ledger import account_lock, ledger_post
+from members.subscriptions.models import SubscriptionSaving
+from members.subscriptions.selectors import member_plan, subscription_live
+from members.subscriptions.services import subscription_saving_record
 
 from .exceptions import (
     CancellationNotAllowed,
@@ -48,6 +53,8 @@ from .rules import (
     voucher_refusal,
 )
 from .selectors import redemption_refusal
+
+logger = logging.getLogger(__name__)
 
 THUMBNAIL_SIZE = (480, 360)
 PARTNER_CODE_MAX_LENGTH = PartnerCode._meta.get_field("code").max_length
@@ -109,8 +116,9 @@ def reward_redeem(
             return existing
 
         tier_id = _active_member_tier_id(member)
-        reward = Reward.objects.get(pk=reward.pk)
-        cost = redemption_points(reward=reward, quantity=quantity, points=points)
+        reward = Reward.objects.select_related("required_plan").get(pk=reward.pk)
+        plan = member_plan(member_id=member.pk, at=now)
+        cost = redemption_points(reward=reward, quantity=quantity, points=points, plan=plan)
         address = _validated_address(reward, shipping_address)
         error = redemption_refusal(
             member_id=member.pk,
@@ -120,6 +128,7 @@ def reward_redeem(
             quantity=quantity,
             cost=cost,
             now=now,
+            plan=plan,
         )
         if error is not None:
             raise error
@@ -135,9 +144,31 @@ def reward_redeem(
             now=now,
         )
         _redemption_debit(account=account, reward=reward, redemption=redemption, actor=actor, now=now)
+        _member_price_saving_record(reward=reward, redemption=redemption, plan=plan, now=now)
         _deliver_and_announce(member=member, reward=reward, redemption=redemption, balance=account.balance, now=now)
     redemption.replayed = False
     return redemption
+
+
+def _member_price_saving_record(*, reward: Reward, redemption: Redemption, plan, now: datetime) -> None:
+    """What a members-only points price saved the subscriber, at the program's point value."""
+    if plan is None or reward.kind == Reward.Kind.DONATION or reward.unit_points(plan) >= reward.points_cost:
+        return
+    subscription = subscription_live(member_id=redemption.member_id)
+    if subscription is None:
+        return
+    program = program_settings_get()
+    points = (reward.points_cost - reward.unit_points(plan)) * redemption.quantity
+    subscription_saving_record(
+        subscription_id=subscription.pk,
+        member_id=redemption.member_id,
+        kind=SubscriptionSaving.Kind.MEMBER_PRICE,
+        amount=(Decimal(points) * program.point_value).quantize(Decimal("0.01")),
+        currency=program.currency,
+        points=points,
+        reference=f"redemption:{redemption.pk}:member-price",
+        now=now,
+    )
 
 
 def _replayed(*, idempotency_key: str, member: Member, reward: Reward, gift: bool = False) -> Redemption | None:
@@ -306,6 +337,78 @@ def reward_grant(
         _deliver_and_announce(member=member, reward=reward, redemption=redemption, balance=account.balance, now=now)
     redemption.replayed = False
     return redemption
+
+
+# --- Paid membership: the reward every period brings --------------------------------------------------------------
+
+
+def period_reward_key(*, subscription, reward: Reward) -> str:
+    """The grant's idempotency key: one per subscription, period and reward."""
+    start = timezone.localtime(subscription.current_period_start).strftime("%Y%m%dT%H%M%S")
+    return f"subscription:{subscription.pk}:period:{start}:reward:{reward.pk}"
+
+
+def subscription_period_rewards_grant(*, subscriptions, now: datetime) -> int:
+    """Give each subscription (with benefits now) the rewards its plan grants every period, once per period.
+
+    ``members.hooks.subscription_period_due`` (the daily job) and ``subscription_changed`` (a start or renewal)
+    call it. Keys already used are read in one query, so a re-run grants nothing again; each grant is its own
+    savepoint, so a reward out of stock for one subscriber is logged and the others still get theirs. The voucher's
+    value is recorded as the subscriber's saving. Returns how many were granted now.
+    """
+    subscriptions = [sub for sub in subscriptions if sub.benefits_at(now)]
+    plan_ids = {sub.plan_id for sub in subscriptions}
+    if not plan_ids:
+        return 0
+    by_plan: dict[int, list[Reward]] = {}
+    for reward in Reward.objects.filter(period_reward_plan_id__in=plan_ids, is_active=True).order_by("pk"):
+        by_plan.setdefault(reward.period_reward_plan_id, []).append(reward)
+    wanted = [
+        (sub, reward, period_reward_key(subscription=sub, reward=reward))
+        for sub in subscriptions
+        for reward in by_plan.get(sub.plan_id, [])
+    ]
+    done = set(
+        Redemption.objects.filter(idempotency_key__in=[key for *_, key in wanted]).values_list(
+            "idempotency_key", flat=True
+        )
+    )
+    program = program_settings_get()
+    granted = 0
+    for sub, reward, key in wanted:
+        if key in done:
+            continue
+        try:
+            with transaction.atomic():
+                redemption = reward_grant(
+                    member=sub.member,
+                    reward=reward,
+                    idempotency_key=key,
+                    reason=_("%(plan)s membership reward") % {"plan": sub.plan.name},
+                    source=sub,
+                    now=now,
+                )
+                if reward.value:
+                    subscription_saving_record(
+                        subscription_id=sub.pk,
+                        member_id=sub.member_id,
+                        kind=SubscriptionSaving.Kind.PERIOD_REWARD,
+                        amount=reward.value,
+                        currency=program.currency,
+                        reference=f"redemption:{redemption.pk}:period-reward",
+                        now=now,
+                    )
+        except LoyaltyError as error:
+            logger.warning("Period reward %s not granted to subscription %s: %s", reward.pk, sub.pk, error.code)
+            continue
+        granted += 1
+    return granted
+
+
+def on_subscription_changed(*, subscription, event: str, now: datetime) -> None:
+    """A start or renewal brings the new period's reward at once, rather than at the next daily run."""
+    if event in ("subscription.started", "subscription.renewed"):
+        subscription_period_rewards_grant(subscriptions=[subscription], now=now)
 
 
 def _validated_address(reward: Reward, address: ShippingAddress | None) -> dict:

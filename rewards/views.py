@@ -75,7 +75,14 @@ def catalogue(request):
     return render(
         request,
         "rewards/catalogue.html",
-        {"form": form, "page": page, "balance": balance, "query": query.urlencode(), "member": member},
+        {
+            "form": form,
+            "page": page,
+            "balance": balance,
+            "query": query.urlencode(),
+            "member": member,
+            "now": timezone.now(),
+        },
     )
 
 

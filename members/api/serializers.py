@@ -15,6 +15,7 @@ from ..member_rules import MAX_AGE_YEARS, birthday_problem
 from ..models import MONEY, LedgerEntry, Purchase
 from ..selectors import EXPIRY_SOON_DAYS, program_settings_get
 from ..services.purchases import PurchaseDiscountInput, PurchaseLineInput
+from .subscription_serializers import BenefitsField
 
 Money = {"max_digits": MONEY["max_digits"], "decimal_places": MONEY["decimal_places"]}
 
@@ -453,6 +454,19 @@ class MemberOutSerializer(serializers.Serializer):
     lifetime_spent = serializers.IntegerField(source="account.lifetime_spent")
 
 
+class MemberSubscriptionOutSerializer(serializers.Serializer):
+    external_id = serializers.CharField(required=False, help_text=_("Only for the integration that reported it."))
+    plan = serializers.CharField()
+    plan_name = serializers.CharField()
+    status = serializers.CharField()
+    current_period_end = serializers.DateTimeField()
+    cancel_at_period_end = serializers.BooleanField()
+    grace_until = serializers.DateTimeField(allow_null=True)
+    benefits_active = serializers.BooleanField()
+    benefits = BenefitsField(allow_null=True)
+    free_shipping = serializers.BooleanField()
+
+
 class MemberDetailOutSerializer(MemberOutSerializer):
     """A member with ``tier_progress`` (a ``TierProgress``) and ``summary`` (a ``MemberSummary``) attached."""
 
@@ -462,6 +476,9 @@ class MemberDetailOutSerializer(MemberOutSerializer):
     currency = serializers.CharField(source="summary.currency")
     tier_progress = TierProgressOutSerializer()
     expiring_soon = ExpiringOutSerializer(source="summary")
+    subscription = MemberSubscriptionOutSerializer(
+        allow_null=True, help_text=_("Paid membership: the live subscription, else the latest; null if none.")
+    )
 
 
 class MemberLookupQuerySerializer(serializers.Serializer):

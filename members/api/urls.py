@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import actions, views
+from . import actions, subscription_views, views
 
 urlpatterns = [
     path("purchases/", views.PurchaseCreateView.as_view(), name="purchases"),
@@ -25,5 +25,23 @@ urlpatterns = [
         "members/<str:member_number>/point-payments/<str:external_id>/cancel/",
         views.PointPaymentCancelView.as_view(),
         name="member-point-payment-cancel",
+    ),
+    # Paid membership
+    path("plans/", subscription_views.PlanListView.as_view(), name="plans"),
+    path(
+        "members/<str:member_number>/subscriptions/",
+        subscription_views.MemberSubscriptionCreateView.as_view(),
+        name="member-subscriptions",
+    ),
+    path("subscriptions/<str:external_id>/", subscription_views.SubscriptionDetailView.as_view(), name="subscription"),
+    *(
+        path(f"subscriptions/<str:external_id>/{action}/", view.as_view(), name=f"subscription-{action}")
+        for action, view in [
+            ("renewals", subscription_views.SubscriptionRenewalView),
+            ("payment-failed", subscription_views.SubscriptionPaymentFailedView),
+            ("cancel", subscription_views.SubscriptionCancelView),
+            ("plan-change", subscription_views.SubscriptionPlanChangeView),
+            ("shipping", subscription_views.SubscriptionShippingView),
+        ]
     ),
 ]

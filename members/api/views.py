@@ -32,6 +32,7 @@ from ..services.purchases import (
     purchase_record,
     purchase_refund,
 )
+from ..subscriptions.selectors import subscription_latest, subscription_payload
 from . import scopes
 from . import serializers as s
 
@@ -69,10 +70,15 @@ def member_for_request(request, member_number: str) -> Member:
     return member
 
 
-def member_detail_data(member: Member) -> dict:
-    """The member with tier progress and balances as the member site shows them (two queries)."""
+def member_detail_data(member: Member, *, source: str | None = None) -> dict:
+    """The member with tier progress, balances and paid membership as the member site shows them (three
+    queries). The subscription's ``external_id`` is shown only to the integration that reported it."""
     member.tier_progress = member_tier_progress(member)
     member.summary = member_summary(member)
+    subscription = subscription_latest(member_id=member.pk)
+    member.subscription = subscription_payload(subscription)
+    if member.subscription is not None and subscription.source != source:
+        del member.subscription["external_id"]
     return represented(s.MemberDetailOutSerializer, member)
 
 
@@ -335,7 +341,8 @@ class MemberDetailView(LoyaltyAPIView):
         tags=["members"],
     )
     def get(self, request, member_number):
-        return Response(member_detail_data(member_for_request(request, member_number)))
+        source = request.auth.source if isinstance(request.auth, APIKey) else None
+        return Response(member_detail_data(member_for_request(request, member_number), source=source))
 
 
 class MemberActivityView(LoyaltyAPIView, ListAPIView):

@@ -49,6 +49,7 @@ from ..purchase_rules import (
     total_errors,
 )
 from ..selectors import earning_rules_active, program_settings_get, tiers_list
+from ..subscriptions.selectors import earning_plan
 from .ledger import account_lock, accounts_lock, ledger_post, ledger_writes, lot_expiry_for, points_born_expired
 from .point_payments import ClaimedPayments, point_payments_claim, point_payments_link, points_paid_return
 from .sql import insert_unless_exists
@@ -205,6 +206,7 @@ def basket_build(
         currency=currency.upper(),
         member=member,
         tier=_member_tier(member),
+        plan=earning_plan(member_id=member.pk if member is not None else None, at=occurred_at),
         context=context,
     )
 

@@ -11,6 +11,12 @@ Money = {"max_digits": MONEY["max_digits"], "decimal_places": MONEY["decimal_pla
 
 class RewardOutSerializer(serializers.ModelSerializer):
     min_tier = serializers.CharField(source="min_tier.name", allow_null=True, default=None)
+    required_plan = serializers.CharField(
+        source="required_plan.slug",
+        allow_null=True,
+        default=None,
+        help_text="Members-only: the membership plan whose subscribers may redeem it.",
+    )
 
     class Meta:
         model = Reward
@@ -33,6 +39,8 @@ class RewardOutSerializer(serializers.ModelSerializer):
             "requires_shipping",
             "charity",
             "partner_name",
+            "required_plan",
+            "member_points_cost",
         ]
 
 

@@ -34,7 +34,7 @@ class RewardListView(LoyaltyAPIView, ListAPIView):
     filterset_class = RewardFilter
 
     def get_queryset(self):
-        return rewards_available().select_related("min_tier")
+        return rewards_available().select_related("min_tier", "required_plan")
 
     @extend_schema(
         operation_id="rewards_list",

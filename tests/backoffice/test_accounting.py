@@ -131,3 +131,27 @@ def test_period_boundaries_are_local_midnights():
     period = Period(start=date(2025, 3, 30), end=date(2025, 3, 30))  # the clocks go forward in Amsterdam
     assert period.end_at.astimezone(UTC) - period.start_at.astimezone(UTC) == timedelta(hours=23)
     assert period.start_at == day_start(date(2025, 3, 30))
+
+
+def test_liability_report_defers_subscription_fees_over_their_period(client, auditor, db):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from backoffice.periods import day_start
+    from members.subscriptions.models import MembershipPlan
+    from members.subscriptions.services import subscription_start
+    from tests.factories import MemberFactory
+
+    plan = MembershipPlan.objects.create(name="Yearly", slug="yearly", price=Decimal("120.00"), period="year")
+    today = timezone.localdate()
+    subscription_start(member=MemberFactory(), plan=plan, external_id="y", source="k", started_at=day_start(today))
+    client.force_login(auditor)
+    response = client.get(reverse("staff:liability"), {"as_of": today.isoformat()})
+    body = response.content.decode()
+    period_days = (day_start(today).replace(year=today.year + 1) - day_start(today)).days
+    expected = (Decimal("120.00") * (period_days - 1) / period_days).quantize(Decimal("0.01"))
+    assert f'id="subscription-fees-deferred">{expected} EUR' in body
+    next_year = (today + timedelta(days=400)).isoformat()
+    later = client.get(reverse("staff:liability"), {"as_of": next_year}).content.decode()
+    assert "No subscription fees deferred." in later
