@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('members', '0030_subs_membership'),
+        ('members', '0034_subs_membership'),
         ('rewards', '0002_redemption_is_gift'),
     ]
 

@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('members', '0029_member_tier_notice_pending'),
+        ('members', '0030_rules_expiry_days_per_unit_stop'),
     ]
 
     operations = [

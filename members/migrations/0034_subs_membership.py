@@ -36,7 +36,7 @@ def drop_events_append_only(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('members', '0029_member_tier_notice_pending'),
+        ('members', '0033_earn_discounts_and_limits'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('backoffice', '0004_staff_daily_adjustment_limit'),
+        ('backoffice', '0005_ifrs_points_accounting'),
     ]
 
     operations = [

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('members', '0030_earn_point_payments'),
+        ('members', '0032_earn_point_payments'),
     ]
 
     operations = [

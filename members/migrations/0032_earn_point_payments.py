@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('members', '0029_member_tier_notice_pending'),
+        ('members', '0031_actions_earning_actions_feedback'),
     ]
 
     operations = [
