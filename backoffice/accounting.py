@@ -36,7 +36,11 @@ BREAKAGE_MONTHS = 24
 #: Movement buckets, in report order: (key, label, kinds). ``other`` takes every kind not listed.
 MOVEMENT_BUCKETS = [
     ("issued", _("Issued (earned, bonus, referral, opening balances)"), sorted(EARNING_KINDS)),
-    ("redeemed", _("Redeemed and donated, net of cancellations"), [Kind.REDEEM, Kind.DONATION]),
+    (
+        "redeemed",
+        _("Redeemed, donated and paid with points, net of cancellations and returns"),
+        [Kind.REDEEM, Kind.DONATION, Kind.PAYMENT, Kind.PAYMENT_RETURN],
+    ),
     ("expired", _("Expired"), [Kind.EXPIRE]),
     ("adjusted", _("Adjusted by staff"), [Kind.ADJUST]),
     ("clawed_back", _("Refund clawbacks and settlements"), [Kind.CLAWBACK, Kind.SETTLEMENT]),
@@ -46,6 +50,9 @@ _LISTED = {kind for _key, _label, kinds in MOVEMENT_BUCKETS for kind in kinds}
 OTHER_KINDS = sorted(set(Kind.values) - _LISTED)  # transfers, reversals, releases: net zero or corrections
 
 MOVED = F("points") + F("pending_delta")
+#: Points the member used: rewards, donations and paying at a till with points (a voided or refunded payment's
+#: points come back as PAYMENT_RETURN, netted here, as cancelled redemptions are).
+REDEEMING_KINDS = [Kind.REDEEM, Kind.DONATION, Kind.PAYMENT, Kind.PAYMENT_RETURN]
 
 
 @dataclass
@@ -111,7 +118,7 @@ def liability_as_of(as_of: date, *, use_rollups: bool = True) -> Liability:
             "spendable": Sum("points"),
             "pending": Sum("pending_delta"),
             "expired": Sum("points", filter=Q(kind=Kind.EXPIRE) & in_window),
-            "redeemed": Sum("points", filter=Q(kind__in=[Kind.REDEEM, Kind.DONATION]) & in_window),
+            "redeemed": Sum("points", filter=Q(kind__in=REDEEMING_KINDS) & in_window),
         }
 
     watermark = rollup_watermark() if use_rollups else None
@@ -230,9 +237,9 @@ def accounting_csv_rows(liability: Liability, movements: Movements):
 # ledger, purchases and refunds add after it (and what arrived late for a closed period: rows above its marks).
 
 FREE_POINTS = Q(kind__in=[Kind.EARN, Kind.BONUS], purchase__isnull=True) | Q(
-    kind__in=[Kind.REFERRAL, Kind.IMPORT, Kind.ADJUST]
+    kind__in=[Kind.REFERRAL, Kind.IMPORT, Kind.ADJUST, Kind.ACTION]
 )
-REDEEMED_POINTS = Q(kind__in=[Kind.REDEEM, Kind.DONATION])
+REDEEMED_POINTS = Q(kind__in=REDEEMING_KINDS)
 NO_ESTIMATE_RATE = Decimal("1.0000")
 
 

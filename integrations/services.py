@@ -402,6 +402,15 @@ class _Acting:
 ACTING = _Acting()
 
 
+def api_key_id_from_source(source: str) -> int | None:
+    """The API key behind a stored ``source`` (``APIKey.source``: "api-key:<id>"), None for other sources.
+
+    Lets an app attribute a later event (a member cancelling on the site, a nightly job) to the integration that
+    reported the thing it is about, so that integration keeps hearing about its own rows."""
+    prefix, _sep, key_id = source.partition(":")
+    return int(key_id) if prefix == "api-key" and key_id.isdigit() else None
+
+
 def _caused_by_id(caused_by) -> int | None:
     if isinstance(caused_by, _Acting):
         caused_by = acting_api_key()

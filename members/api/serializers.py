@@ -3,7 +3,6 @@
 import re
 
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -15,6 +14,7 @@ from ..member_rules import MAX_AGE_YEARS, birthday_problem
 from ..models import MONEY, LedgerEntry, Purchase
 from ..selectors import EXPIRY_SOON_DAYS, program_settings_get
 from ..services.purchases import PurchaseDiscountInput, PurchaseLineInput
+from .fields import AwareDateTimeField
 from .subscription_serializers import BenefitsField
 
 Money = {"max_digits": MONEY["max_digits"], "decimal_places": MONEY["decimal_places"]}
@@ -29,8 +29,6 @@ Money = {"max_digits": MONEY["max_digits"], "decimal_places": MONEY["decimal_pla
 _WHOLE_DIGITS = MONEY["max_digits"] - MONEY["decimal_places"]
 #: What an amount looks like before the rules judge its value (ASCII digits only: ``\d`` would take any script's).
 _AMOUNT_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
-#: A date, a "T" or space, and a time: the date alone is not a moment.
-_DATE_TIME_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}")
 #: The amounts the rules accept, as a pattern: at most 10 whole digits after any leading zeros, at most two
 #: decimals after which only zeros ("1.50", "1.500"), no sign (negative amounts are refused).
 _MONEY_SCHEMA = {
@@ -84,23 +82,6 @@ class AmountField(serializers.DecimalField):
         return super().to_internal_value(data)
 
 
-@extend_schema_field({"type": "string", "format": "date-time"})
-class AwareDateTimeField(serializers.DateTimeField):
-    """An ISO 8601 date and time with its UTC offset. Without one (a naive time, or a date alone) the moment is
-    ambiguous: it is refused instead of being read in the program's time zone."""
-
-    default_error_messages = {
-        "naive": _("Give the date and time with its UTC offset, e.g. 2026-01-15T10:00:00+01:00."),
-    }
-
-    def to_internal_value(self, value):
-        if isinstance(value, str):
-            parsed = parse_datetime(value.strip()) if _DATE_TIME_TEXT.match(value.strip()) else None
-            if parsed is None or timezone.is_naive(parsed):
-                self.fail("naive")
-        return super().to_internal_value(value)
-
-
 class PurchaseLineInSerializer(serializers.Serializer):
     class Meta:
         list_serializer_class = BoundedListSerializer
@@ -119,9 +100,18 @@ class PurchaseDiscountInSerializer(serializers.Serializer):
         help_text=_("The discount or voucher code; a voucher of ours is marked used on this purchase."),
     )
     amount = AmountField(help_text=_("What was taken off, as a positive amount."))
-    kind = serializers.CharField(help_text=_("`order` (shared over the lines that earn) or `line`."))
+    kind = serializers.ChoiceField(
+        choices=[("order", "order"), ("line", "line")],
+        error_messages={"invalid_choice": _('A discount\'s kind is "order" or "line".')},
+        help_text=_("`order` (shared over the lines that earn) or `line`."),
+    )
     line_number = serializers.IntegerField(
-        required=False, allow_null=True, default=None, help_text=_("For `line` discounts: the line, from 1.")
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=1,
+        max_value=rules.MAX_LINES,
+        help_text=_("For `line` discounts: the line, from 1."),
     )
 
 

@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from ..models import MONEY
+from .fields import AwareDateTimeField, FeeField
 
 Money = {"max_digits": MONEY["max_digits"], "decimal_places": MONEY["decimal_places"]}
 
@@ -42,14 +43,14 @@ class PlanOutSerializer(serializers.Serializer):
 class SubscriptionStartInSerializer(serializers.Serializer):
     plan = serializers.SlugField(max_length=80, help_text=_("The plan's slug."))
     external_id = serializers.CharField(max_length=100, help_text=_("The payment provider's subscription id."))
-    paid_amount = serializers.DecimalField(**Money, min_value=0, required=False, help_text=_("Default: the price."))
+    paid_amount = FeeField(required=False, help_text=_("Default: the price."))
     trial = serializers.BooleanField(default=False)
-    started_at = serializers.DateTimeField(required=False)
+    started_at = AwareDateTimeField(required=False)
 
 
 class RenewalInSerializer(serializers.Serializer):
-    paid_amount = serializers.DecimalField(**Money, min_value=0)
-    period_end = serializers.DateTimeField(
+    paid_amount = FeeField()
+    period_end = AwareDateTimeField(
         required=False, help_text=_("Default: one plan period after the current period's end.")
     )
 
@@ -63,7 +64,7 @@ class PlanChangeInSerializer(serializers.Serializer):
 
 
 class ShippingSavedInSerializer(serializers.Serializer):
-    amount = serializers.DecimalField(**Money, min_value=0, help_text=_("The shipping fee the member did not pay."))
+    amount = FeeField(help_text=_("The shipping fee the member did not pay."))
     reference = serializers.CharField(max_length=100, help_text=_("The order it was for; counted once."))
 
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from django.db.models import Sum
 from django.urls import reverse
+from django.utils import timezone
 
 from backoffice.accounting import MOVEMENT_BUCKETS, OTHER_KINDS, liability_as_of, movements_for
 from backoffice.periods import Period, day_start
@@ -155,3 +156,16 @@ def test_liability_report_defers_subscription_fees_over_their_period(client, aud
     next_year = (today + timedelta(days=400)).isoformat()
     later = client.get(reverse("staff:liability"), {"as_of": next_year}).content.decode()
     assert "No subscription fees deferred." in later
+
+
+def test_points_paid_at_a_till_count_as_redeemed_net_of_a_voided_payment(member):
+    from members.services.point_payments import point_payment_cancel, point_payment_make
+
+    today = timezone.localdate()
+    post(member, LedgerEntry.Kind.EARN, points=500, key="earned")
+    point_payment_make(member=member, points=120, external_id="pay-1", source="test")
+    voided = point_payment_make(member=member, points=50, external_id="pay-2", source="test")
+    point_payment_cancel(payment=voided)
+    movements = movements_for(Period(start=today - timedelta(days=1), end=today + timedelta(days=1)))
+    assert movements.get("redeemed") == -120  # 120 + 50 paid, 50 given back by the void
+    assert movements.get("other") == 0 and movements.reconciles

@@ -1,6 +1,6 @@
 """Points per unit, rule order and "stop further rules", and expiry by days, through the API."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
@@ -68,13 +68,31 @@ def test_a_stopping_rule_with_a_tier_multiplier_and_cap_still_ends_in_the_tier_a
     assert body["steps"][-1]["kind"] == "cap" and body["steps"][-1]["priority"] is None
 
 
+def _day_before_the_last_clock_change(today):
+    """The local day before the most recent change of the program's UTC offset (summer or winter time)."""
+    zone = timezone.get_current_timezone()
+    day = today
+    while True:
+        before = datetime.combine(day - timedelta(days=1), time(12), tzinfo=zone).utcoffset()
+        if datetime.combine(day, time(12), tzinfo=zone).utcoffset() != before:
+            return day - timedelta(days=1)
+        day -= timedelta(days=1)
+
+
 def test_points_from_the_api_expire_a_number_of_days_after_the_purchase_in_local_time(api, member):
-    program_set(pending_days=0, expiry_policy=ProgramSettings.ExpiryPolicy.FIXED, expiry_unit="days", expiry_days=2)
-    # 28 March 2026 at 10:00 in Amsterdam, winter time; summer time starts the next night.
-    body = purchase_body(member, occurred_at="2026-03-28T10:00:00+01:00")
-    assert post(api, "/api/v1/purchases/", body).status_code == 201
+    """Bought at 10:00 the day before a clock change, the points expire at 10:00 local time N days later: the
+    period is N calendar days (one of them 23 or 25 hours long), not N × 24 hours. N reaches a month past today, so
+    the points are not already past expiry when they arrive."""
+    zone = timezone.get_current_timezone()
+    bought_on = _day_before_the_last_clock_change(timezone.localdate())
+    days = (timezone.localdate() - bought_on).days + 30
+    program_set(pending_days=0, expiry_policy=ProgramSettings.ExpiryPolicy.FIXED, expiry_unit="days", expiry_days=days)
+    bought_at = datetime.combine(bought_on, time(10), tzinfo=zone)
+    assert post(api, "/api/v1/purchases/", purchase_body(member, occurred_at=bought_at.isoformat())).status_code == 201
     lot = PointsLot.objects.get()
-    assert lot.expires_at == datetime(2026, 3, 30, 8, 0, tzinfo=UTC)  # 10:00 summer time, 47 hours later
+    expected = datetime.combine(bought_on + timedelta(days=days), time(10), tzinfo=zone)
+    assert lot.expires_at == expected
+    assert lot.expires_at - bought_at != timedelta(days=days)  # the clock change is inside the period
 
 
 def test_the_member_api_says_when_activity_points_expire_by_days(api, member):

@@ -49,6 +49,17 @@ RULES_BEYOND_THE_SCHEMA = [
     ("reward", r"No reward with this slug\."),  # which rewards exist
     ("occurred_at", r"This is in the future\.|Actions older than a year cannot be recorded\."),  # the clock
     ("purchase", r"No purchase of this member with this external id from this integration\."),  # which exist
+    (r"discounts\.\d+\.amount", r"A discount must be more than 0\."),  # a positive decimal string
+    # How a discount relates to the lines and to the other fields of the purchase:
+    (
+        r"discounts\.\d+\.line_number",
+        r"A line discount needs the line_number it is on\.|The purchase has no line \d+ \(lines count from 1\)\.|"
+        r"An order discount is on the whole purchase: leave line_number out\.",
+    ),
+    (r"discounts(\.\d+\.amount)?", r"Line \d+'s discounts come to more than the line .*|The discounts come to .*"),
+    ("total", r"The total must be the lines \(.*\) less the discounts \(.*\): .*"),
+    # The program's own limits against typos (staff settings, not the schema's):
+    (r"lines(\.\d+\.unit_price)?|total", r".*more than the program accepts for (one line|a purchase|one purchase).*"),
 ]
 
 

@@ -39,8 +39,8 @@ def member_client(client, member):
     return client
 
 
-def subscribe(member, plan):
-    return services.subscription_start(member=member, plan=plan, external_id="sub_1", source="key:1")
+def subscribe(member, plan, *, source="key:1"):
+    return services.subscription_start(member=member, plan=plan, external_id="sub_1", source=source)
 
 
 def test_page_needs_login(client):
@@ -83,14 +83,18 @@ def test_subscriber_sees_plan_status_renewal_savings_and_history(member_client, 
 def test_member_cancels_at_period_end_themselves(member_client, member, plans):
     api_key, _ = api_key_create(name="Shop", scopes=["subscriptions:read"])
     webhook_endpoint_create(api_key=api_key, url="https://shop.example/hooks", events=["subscription.cancelled"])
-    subscription = subscribe(member, plans[0])
+    other_key, _ = api_key_create(name="Another shop", scopes=["subscriptions:read"])
+    webhook_endpoint_create(api_key=other_key, url="https://other.example/hooks", events=["subscription.cancelled"])
+    subscription = subscribe(member, plans[0], source=api_key.source)
     response = member_client.post(reverse("members:membership"))
     assert response.status_code == 302
     subscription.refresh_from_db()
     assert subscription.cancel_at_period_end and subscription.status == "active"
     event = SubscriptionEvent.objects.get(kind="cancel_scheduled")
     assert event.actor == "member"
-    assert WebhookDelivery.objects.filter(event="subscription.cancelled").count() == 1
+    # The shop that reported the subscription hears of the member's own cancellation; another shop does not.
+    deliveries = WebhookDelivery.objects.filter(event="subscription.cancelled")
+    assert [d.endpoint.api_key_id for d in deliveries] == [api_key.pk]
     body = member_client.get(reverse("members:membership")).content.decode()
     assert "Ends on" in body and 'data-testid="cancel-membership"' not in body
 
