@@ -26,6 +26,16 @@ class APIKey(models.Model):
     prefix = models.CharField(max_length=16, unique=True, help_text=_("Shown in lists to tell keys apart."))
     hashed_key = models.CharField(max_length=64, help_text=_("SHA-256 hex digest of the whole key."))
     scopes = models.JSONField(default=list, blank=True)
+    # Opaque to the platform: the apps built on it say what an owner label means (``integrations.registry.
+    # key_owners``). Blank is the program operator. Events tagged with an owner reach only endpoints of keys
+    # with that owner, and the operator's; untagged events reach only the operator's.
+    owner = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        db_index=True,
+        help_text=_("Whose key this is (empty: the program operator's own)."),
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -47,8 +47,10 @@ def _digest(raw_key: str) -> str:
     return hashlib.sha256(raw_key.encode()).hexdigest()
 
 
-def api_key_create(*, name: str, scopes: list[str], created_by=None) -> tuple[APIKey, str]:
+def api_key_create(*, name: str, scopes: list[str], created_by=None, owner: str = "") -> tuple[APIKey, str]:
     """Create a key and return it with the full key text, which is never stored and cannot be shown again.
+
+    ``owner`` is an opaque label (see ``APIKey.owner``); blank for the operator's own keys.
 
     The key is ``lk_<prefix>_<secret>``: 8 random characters to find the row, then 256 bits of secret.
     """
@@ -66,6 +68,7 @@ def api_key_create(*, name: str, scopes: list[str], created_by=None) -> tuple[AP
                     hashed_key=_digest(raw_key),
                     scopes=sorted(set(scopes)),
                     created_by=created_by,
+                    owner=owner,
                 )
             return key, raw_key
         except IntegrityError:
@@ -332,11 +335,11 @@ def webhook_secret_new() -> str:
     return "whsec_" + secrets.token_hex(24)
 
 
-WEBHOOK_SUBSCRIPTIONS_CACHE_KEY = "integrations:webhook-subscriptions"
+WEBHOOK_SUBSCRIPTIONS_CACHE_KEY = "integrations:webhook-subscriptions:v2"
 
 
-def webhook_subscriptions() -> list[tuple[int, list[str]]]:
-    """``(endpoint id, events)`` of every active endpoint whose key is not revoked.
+def webhook_subscriptions() -> list[tuple[int, list[str], str]]:
+    """``(endpoint id, events, key owner)`` of every active endpoint whose key is not revoked.
 
     Every purchase asks, and the answer changes only when staff edit endpoints or keys, so it is cached: saving
     or deleting an endpoint or a key clears it (signals in ``integrations.models``), and it lives a minute at
@@ -345,7 +348,9 @@ def webhook_subscriptions() -> list[tuple[int, list[str]]]:
     subscriptions = cache.get(WEBHOOK_SUBSCRIPTIONS_CACHE_KEY)
     if subscriptions is None:
         subscriptions = list(
-            WebhookEndpoint.objects.filter(is_active=True, api_key__revoked_at__isnull=True).values_list("pk", "events")
+            WebhookEndpoint.objects.filter(is_active=True, api_key__revoked_at__isnull=True).values_list(
+                "pk", "events", "api_key__owner"
+            )
         )
         cache.set(WEBHOOK_SUBSCRIPTIONS_CACHE_KEY, subscriptions, 60)
     return subscriptions
@@ -358,13 +363,24 @@ def webhook_subscriptions_clear(**signal_kwargs) -> None:
     cache.delete(WEBHOOK_SUBSCRIPTIONS_CACHE_KEY)
 
 
-def webhook_event_enqueue(*, event: str, payload: dict) -> list[WebhookDelivery]:
-    """Record a delivery of ``event`` for every active endpoint that subscribed to it, and send them after commit.
+def webhook_audience(owner: str, key_owner: str) -> bool:
+    """Whether an endpoint of a key owned by ``key_owner`` hears an event about ``owner``'s business: the
+    operator's endpoints hear everything, an owner's endpoints only what is tagged with that owner."""
+    return key_owner == "" or (owner != "" and key_owner == owner)
+
+
+def webhook_event_enqueue(*, event: str, payload: dict, owner: str = "") -> list[WebhookDelivery]:
+    """Record a delivery of ``event`` for every active endpoint that subscribed to it and may hear it (see
+    :func:`webhook_audience`), and send them after commit.
 
     Called inside the transaction of the change it reports, so an event is recorded exactly when the change
     commits; nothing is sent for a change that rolls back.
     """
-    endpoint_ids = [endpoint_id for endpoint_id, events in webhook_subscriptions() if event in events]
+    endpoint_ids = [
+        endpoint_id
+        for endpoint_id, events, key_owner in webhook_subscriptions()
+        if event in events and webhook_audience(owner, key_owner)
+    ]
     if not endpoint_ids:
         return []
     now = timezone.now()
@@ -526,15 +542,15 @@ def webhook_endpoint_update(
     return endpoint
 
 
-def on_event(event: str, payload: dict) -> None:
+def on_event(event: str, payload: dict, owner: str = "") -> None:
     """A ``points_changed``-style hook: enqueue registered events, ignore the rest."""
     if event in registry.events:
-        webhook_event_enqueue(event=event, payload=payload)
+        webhook_event_enqueue(event=event, payload=payload, owner=owner)
 
 
 def webhooks_want(event: str) -> bool:
     """Whether any active endpoint subscribes to ``event`` (lets batch jobs skip building unread payloads)."""
-    return any(event in events for _endpoint_id, events in webhook_subscriptions())
+    return any(event in events for _endpoint_id, events, _owner in webhook_subscriptions())
 
 
 on_event.wants = webhooks_want

@@ -6,13 +6,14 @@ class MembersConfig(AppConfig):
     verbose_name = "Members and points"
 
     def ready(self):
-        from integrations.registry import domain_error_register
+        from integrations.registry import domain_error_register, key_owner_provider_register
         from integrations.services import on_event
 
         from . import (
             hooks,
             metrics,
             privacy,
+            selectors,
             tasks,  # noqa: F401  (registered before a tier move enqueues its email by name)
             webhooks,
         )
@@ -20,6 +21,8 @@ class MembersConfig(AppConfig):
         from .exceptions import LoyaltyError
 
         domain_error_register(LoyaltyError)
+        # Partners own API keys through the platform's opaque owner label; members says which labels exist.
+        key_owner_provider_register(selectors.partner_owner_choices)
         hooks.register(hooks.purchase_settled, webhooks.on_purchase_settled)
         hooks.register(hooks.purchase_settled, metrics.on_purchase_settled)
         hooks.register(hooks.points_changed, on_event)

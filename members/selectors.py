@@ -8,15 +8,20 @@ from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 
 from django.core import signing
 from django.core.cache import cache
-from django.db.models import Min, Q, Sum
+from django.db.models import Min, Prefetch, Q, Sum
 from django.utils import timezone
 
 from . import hooks
-from .cache import EARNING_RULES_CACHE_KEY, PROGRAM_SETTINGS_CACHE_KEY, TIERS_CACHE_KEY
+from .cache import EARNING_RULES_CACHE_KEY, PARTNERS_CACHE_KEY, PROGRAM_SETTINGS_CACHE_KEY, TIERS_CACHE_KEY
+from .exceptions import PartnerInactive
 from .models import (
+    PARTNER_OWNER_PREFIX,
     EarningRule,
     LedgerEntry,
     Member,
+    Partner,
+    PartnerRate,
+    PartnerStore,
     PointsAccount,
     PointsLot,
     ProgramSettings,
@@ -310,8 +315,70 @@ def _start_of_day(day: date) -> datetime:
 
 
 def earning_rules_public() -> list[EarningRule]:
-    """Active earning rules, for the public 'how to earn' page."""
-    return list(EarningRule.objects.filter(is_active=True).order_by("priority", "id"))
+    """The operator's active earning rules, for the public 'how to earn' page (partners' are on theirs)."""
+    return list(EarningRule.objects.filter(is_active=True, partner__isnull=True).order_by("priority", "id"))
+
+
+# --- Coalition partners ----------------------------------------------------------------------------------------
+
+
+def partners_by_id() -> dict[int, Partner]:
+    """Every partner by id (cached: the API asks on every partner request; invalidated when one is saved)."""
+    partners = cache.get(PARTNERS_CACHE_KEY)
+    if partners is None:
+        partners = {partner.pk: partner for partner in Partner.objects.all()}
+        cache.set(PARTNERS_CACHE_KEY, partners, 300)
+    return partners
+
+
+def partner_for_key(api_key) -> Partner | None:
+    """The partner an API key belongs to (its ``owner`` label, ``partner:<id>``), None for the operator's keys.
+
+    A key labelled for a partner that no longer exists, or with a label members does not know, is refused
+    (:class:`PartnerInactive`) rather than treated as the operator's: it must never see more than it was meant to.
+    """
+    owner = getattr(api_key, "owner", "") or ""
+    if not owner:
+        return None
+    partner_id = owner.removeprefix(PARTNER_OWNER_PREFIX)
+    partner = partners_by_id().get(int(partner_id)) if partner_id.isdigit() and owner != partner_id else None
+    if partner is None:
+        raise PartnerInactive()
+    return partner
+
+
+def partner_owner_choices() -> list[tuple[str, str]]:
+    """``(owner label, name)`` of every partner, offered by the API key form (``integrations.registry``)."""
+    return [(partner.owner_label, partner.name) for partner in sorted(partners_by_id().values(), key=str)]
+
+
+def partners_public() -> list[Partner]:
+    """Active partners with their active stores and rules, for "Where to earn and spend" (three queries)."""
+    stores = Prefetch("stores", queryset=PartnerStore.objects.filter(is_active=True))
+    rules = Prefetch("earning_rules", queryset=EarningRule.objects.filter(is_active=True).order_by("priority", "id"))
+    return list(Partner.objects.filter(status=Partner.Status.ACTIVE).prefetch_related(stores, rules))
+
+
+def partner_get(*, slug: str) -> Partner | None:
+    return Partner.objects.filter(slug=slug).first()
+
+
+def partner_rates(partner_ids) -> dict[int, list[PartnerRate]]:
+    """Each partner's rate history, oldest first (one query)."""
+    rates: dict[int, list[PartnerRate]] = {partner_id: [] for partner_id in partner_ids}
+    for rate in PartnerRate.objects.filter(partner_id__in=list(partner_ids)).order_by("effective_from", "id"):
+        rates[rate.partner_id].append(rate)
+    return rates
+
+
+def rate_in_force(rates: list[PartnerRate], when: datetime) -> PartnerRate | None:
+    """The row of ``rates`` (oldest first) in force at ``when``: the last one effective at or before it."""
+    current = None
+    for rate in rates:
+        if rate.effective_from > when:
+            break
+        current = rate
+    return current
 
 
 def member_export(member: Member) -> dict:

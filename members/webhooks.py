@@ -14,9 +14,12 @@ TIER_CHANGED = registry.event_register("tier.changed", "Tier changed")
 
 
 def on_purchase_settled(result) -> None:
+    """``purchase.recorded``; a partner's purchase is told to the operator's endpoints and that partner's only."""
     purchase = result.purchase
+    partner = purchase.partner
     webhook_event_enqueue(
         event=PURCHASE_RECORDED,
+        owner=partner.owner_label if partner is not None else "",
         payload={
             "member_number": purchase.member.member_number,
             "external_id": purchase.external_id,
@@ -24,6 +27,7 @@ def on_purchase_settled(result) -> None:
             "occurred_at": purchase.occurred_at,
             "total": purchase.total,
             "currency": purchase.currency,
+            "partner": partner.slug if partner is not None else None,
             "points_earned": result.points_earned,
             "points_pending": result.points_pending,
             "balance": result.balance,

@@ -164,6 +164,7 @@ def ledger_post(
     prefer_purchase=None,
     now: datetime | None = None,
     new_key: bool = False,
+    partner_id: int | None = None,
 ) -> LedgerEntry:
     """Append one ledger entry and apply it to the account's lots and cached balances.
 
@@ -179,7 +180,8 @@ def ledger_post(
     Idempotent: a second call with the same ``idempotency_key`` returns the first entry (``entry.replayed`` is
     True) and changes nothing; the same key for another account or kind raises :class:`DuplicateRequest`.
     ``new_key=True`` skips that lookup when the caller knows the key is fresh (it derives from a row the caller
-    has just inserted under the lock); the unique constraint still backs it.
+    has just inserted under the lock); the unique constraint still backs it. ``partner_id`` names the coalition
+    partner where the points moved (settlement reads it).
     """
     if not getattr(account, "_row_locked", False):
         raise RuntimeError("ledger_post() needs an account from account_lock() or accounts_lock().")
@@ -210,6 +212,7 @@ def ledger_post(
         purchase=purchase,
         actor=actor,
         reversal_of=reversal_of,
+        partner_id=partner_id,
         created_at=now,
     )
     if source is not None:

@@ -22,10 +22,11 @@ from django.utils.translation import gettext as _
 
 from .. import hooks
 from ..calculators import Basket, BasketLine, EarningResult, Step, calculate
-from ..exceptions import AccountClosed, ExternalIdTaken, InvalidPurchase, RefundExceedsPurchase
+from ..exceptions import AccountClosed, ExternalIdTaken, InvalidPurchase, PartnerInactive, RefundExceedsPurchase
 from ..models import (
     LedgerEntry,
     Member,
+    Partner,
     PointsAccount,
     PointsLot,
     ProgramSettings,
@@ -172,8 +173,16 @@ class MemberHistory(Mapping):
         return len(self._load())
 
 
-def _active_rules() -> list:
-    return earning_rules_active()
+def _active_rules(partner: Partner | None = None) -> list:
+    """The rules a basket earns under: the partner's own at a partner, the operator's everywhere else (one cached
+    list, filtered in memory). Where they name no base rule the program's base rate applies (``calculate``)."""
+    partner_id = partner.pk if partner is not None else None
+    return [rule for rule in earning_rules_active() if rule.partner_id == partner_id]
+
+
+def _partner_check(partner: Partner | None) -> None:
+    if partner is not None and partner.status != Partner.Status.ACTIVE:
+        raise PartnerInactive()
 
 
 def purchase_preview(
@@ -184,8 +193,11 @@ def purchase_preview(
     store: str = "",
     occurred_at: datetime | None = None,
     currency: str = "",
+    partner: Partner | None = None,
 ) -> EarningResult:
-    """What a basket would earn, rule by rule and line by line. Writes nothing."""
+    """What a basket would earn, rule by rule and line by line (at ``partner``: under its rules). Writes
+    nothing."""
+    _partner_check(partner)
     now = timezone.now()
     program = program_settings_get()
     basket = basket_build(
@@ -196,7 +208,7 @@ def purchase_preview(
         currency=currency or program.currency,
         member=member,
     )
-    return calculate(basket=basket, program=program, rules=_active_rules(), now=now)
+    return calculate(basket=basket, program=program, rules=_active_rules(partner), now=now)
 
 
 def purchase_record(
@@ -213,6 +225,7 @@ def purchase_record(
     actor=None,
     now: datetime | None = None,
     backfill: bool = False,
+    partner: Partner | None = None,
 ) -> PurchaseResult:
     """Record a purchase and post the points it earns, once.
 
@@ -224,9 +237,14 @@ def purchase_record(
     Points are pending for the program's return window after ``occurred_at``, then released by the
     pending-points job. Campaign bonuses are separate entries, one per campaign.
 
+    At a coalition ``partner`` (its API key sent the purchase) the basket earns under the partner's own rules,
+    the purchase and its points carry the partner (settlement bills them to it), and the purchase counts toward
+    tiers only if the partner's purchases do. A partner that is not active is refused (:class:`PartnerInactive`).
+
     Locks the member's account first, together with (ascending id) any account a hook names through
     :data:`members.hooks.purchase_co_locks`; see the module docstring.
     """
+    _partner_check(partner)
     if not external_id:
         raise InvalidPurchase(_("An external id is required."), field="external_id")
     now = now or timezone.now()
@@ -250,7 +268,7 @@ def purchase_record(
             account = _lock_with_co_locks(member.pk, hooks.purchase_co_locks, member=member, occurred_at=occurred_at)
             earning = None
             if member.status == Member.Status.ACTIVE:
-                earning = calculate(basket=basket, program=program, rules=_active_rules(), now=now)
+                earning = calculate(basket=basket, program=program, rules=_active_rules(partner), now=now)
             if earning is None or (earning.awards and hooks.award_reservers):
                 # Reserving awards writes to campaign budgets, and a closed account's retry is still a replay:
                 # both need to know about an earlier recording first. Plain earns let the INSERT find out.
@@ -263,16 +281,18 @@ def purchase_record(
             purchase, purchase_lines = _purchase_rows(
                 member=member, external_id=external_id, source=source, basket=basket, total=total, earning=earning
             )
+            purchase.partner = partner
             if not insert_unless_exists(
                 purchase, unique_fields=["source", "external_id"], children=purchase_lines, child_fk="purchase"
             ):
                 return _replay(Purchase.objects.get(source=source, external_id=external_id), member)
             entries = _points_post(account=account, purchase=purchase, earning=earning, program=program, now=now)
+            counts = _counts_toward_tiers(purchase)
             tier_changed = purchase_activity_record(
                 member=member,
                 occurred_at=occurred_at,
-                points=earning.base_points,
-                spend=total,
+                points=earning.base_points if counts else 0,
+                spend=total if counts else Decimal("0"),
                 now=now,
                 program=program,
             )
@@ -293,6 +313,10 @@ def purchase_record(
         if existing is None:
             raise
         return _replay(existing, member)
+
+
+def _counts_toward_tiers(purchase: Purchase) -> bool:
+    return purchase.partner_id is None or purchase.partner.counts_toward_tiers
 
 
 def _purchase_rows(
@@ -395,6 +419,7 @@ def _reserve_awards(*, earning: EarningResult, basket: Basket, now: datetime) ->
 
 
 def _credit(account, kind, points, key, description, purchase, source, pending, available_at, now, program):
+    # Every point a partner's purchase earns (its base and any bonus) is issued at that partner.
     # Purchase points expire counting from the purchase, not from when a till got round to sending it.
     expires_at = lot_expiry_for(program=program, earned_at=purchase.occurred_at)
     amounts = {"pending_delta": points, "available_at": available_at} if pending else {"points": points}
@@ -409,6 +434,7 @@ def _credit(account, kind, points, key, description, purchase, source, pending, 
         source=source,
         expires_at=expires_at,
         now=now,
+        partner_id=purchase.partner_id,
         **amounts,
     )
 
@@ -478,14 +504,14 @@ def purchase_refund(
                 _clawback_post(account=account, purchase=purchase, clawback=clawback, key=key, actor=actor, now=now)
             )
         Refund.objects.create(purchase=purchase, refund_id=refund_id, amount=amount, points_clawed_back=clawback)
-        refunded_spend = -amount
-        qualifying_activity_add(
-            member=purchase.member,
-            when=purchase.occurred_at,
-            points=-_base_share(purchase, clawed_before=purchase.points_clawed_back - clawback, clawback=clawback),
-            spend=refunded_spend,
-            purchases=0,
-        )
+        if _counts_toward_tiers(purchase):
+            qualifying_activity_add(
+                member=purchase.member,
+                when=purchase.occurred_at,
+                points=-_base_share(purchase, clawed_before=purchase.points_clawed_back - clawback, clawback=clawback),
+                spend=-amount,
+                purchases=0,
+            )
         result = RefundResult(purchase=purchase, amount=amount, points_clawed_back=clawback, entries=entries)
         for hook in hooks.purchase_refunded:
             hook(result)
@@ -560,6 +586,7 @@ def _clawback_post(*, account, purchase: Purchase, clawback: int, key: str, acto
         allow_shortfall=True,
         prefer_purchase=purchase,
         now=now,
+        partner_id=purchase.partner_id,
     )
 
 
