@@ -29,7 +29,14 @@ from members.selectors import tiers_list
 
 from .exceptions import VoucherNotFound
 from .models import Redemption, Reward, Voucher
-from .rules import MemberSituation, period_start, redemption_error, voucher_code_normalise, voucher_refusal
+from .rules import (
+    MemberSituation,
+    period_start,
+    redemption_error,
+    voucher_code_normalise,
+    voucher_place_refusal,
+    voucher_refusal,
+)
 
 SHIPPING_LIST_COLUMNS = [
     "redemption",
@@ -301,13 +308,19 @@ class VoucherCheck:
         return self.error is None
 
 
-def voucher_check(*, code: str, now: datetime | None = None) -> VoucherCheck:
-    """What a till would be told about ``code`` now, without using it. One query."""
+def voucher_check(*, code: str, now: datetime | None = None, partner=None) -> VoucherCheck:
+    """What a till (``partner``'s, or the operator's when None) would be told about ``code`` now, without using
+    it. One query. A partner's till sees only its own partner's vouchers: any other code is not found."""
     normalised = voucher_code_normalise(code)
-    voucher = Voucher.objects.select_related("reward").filter(code=normalised).first()
+    voucher = Voucher.objects.select_related("reward__redeemable_at").filter(code=normalised).first()
     if voucher is None:
         return VoucherCheck(code=normalised, voucher=None, error=VoucherNotFound())
-    return VoucherCheck(code=normalised, voucher=voucher, error=voucher_refusal(voucher, now or timezone.now()))
+    place = voucher_place_refusal(voucher, partner)
+    if isinstance(place, VoucherNotFound):
+        return VoucherCheck(code=normalised, voucher=None, error=place)
+    return VoucherCheck(
+        code=normalised, voucher=voucher, error=place or voucher_refusal(voucher, now or timezone.now())
+    )
 
 
 def shipping_list_rows(*, redemptions: QuerySet[Redemption]):

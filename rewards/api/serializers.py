@@ -11,6 +11,9 @@ Money = {"max_digits": MONEY["max_digits"], "decimal_places": MONEY["decimal_pla
 
 class RewardOutSerializer(serializers.ModelSerializer):
     min_tier = serializers.CharField(source="min_tier.name", allow_null=True, default=None)
+    redeemable_at = serializers.CharField(
+        source="redeemable_at.slug", allow_null=True, default=None, help_text=_("The partner whose tills take it.")
+    )
 
     class Meta:
         model = Reward
@@ -33,6 +36,7 @@ class RewardOutSerializer(serializers.ModelSerializer):
             "requires_shipping",
             "charity",
             "partner_name",
+            "redeemable_at",
         ]
 
 
@@ -110,11 +114,17 @@ class RefusalOutSerializer(serializers.Serializer):
 
 
 class VoucherCheckOutSerializer(VoucherOutSerializer):
+    redeemable_at = serializers.CharField(
+        source="reward.redeemable_at.slug",
+        allow_null=True,
+        default=None,
+        help_text=_("The partner whose tills alone take it; null: the operator's."),
+    )
     usable = serializers.BooleanField()
     refusal = RefusalOutSerializer(allow_null=True, help_text=_("Why it cannot be used now, if it cannot."))
 
     class Meta(VoucherOutSerializer.Meta):
-        fields = [*VoucherOutSerializer.Meta.fields, "usable", "refusal"]
+        fields = [*VoucherOutSerializer.Meta.fields, "redeemable_at", "usable", "refusal"]
 
 
 class VoucherLookupInSerializer(serializers.Serializer):
