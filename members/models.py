@@ -445,6 +445,12 @@ class LedgerEntry(models.Model):
         raise ValueError("Ledger entries are append-only; post a reversing entry instead.")
 
 
+#: The kinds that issue points (the liability report's "issued", settlement's points issued at a partner).
+LEDGER_EARNING_KINDS = frozenset(
+    {LedgerEntry.Kind.EARN, LedgerEntry.Kind.BONUS, LedgerEntry.Kind.REFERRAL, LedgerEntry.Kind.IMPORT}
+)
+
+
 class PointsLot(models.Model):
     """Points credited together, with one expiry date; spending consumes lots soonest-expiring first."""
 

@@ -8,13 +8,14 @@ from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 
 from django.core import signing
 from django.core.cache import cache
-from django.db.models import Min, Prefetch, Q, Sum
+from django.db.models import F, Min, Prefetch, Q, Sum
 from django.utils import timezone
 
 from . import hooks
 from .cache import EARNING_RULES_CACHE_KEY, PARTNERS_CACHE_KEY, PROGRAM_SETTINGS_CACHE_KEY, TIERS_CACHE_KEY
 from .exceptions import PartnerInactive
 from .models import (
+    LEDGER_EARNING_KINDS,
     PARTNER_OWNER_PREFIX,
     EarningRule,
     LedgerEntry,
@@ -556,3 +557,59 @@ def member_find(*, identifier: str) -> Member | None:
     if identifier[:1].upper() == "M":
         return queryset.filter(member_number=identifier.upper()).first()
     return queryset.filter(card_number=identifier.replace(" ", "")).first()
+
+
+@dataclass(frozen=True)
+class PartnerMove:
+    """A ledger entry at a partner, as settlement reads it: ``points`` is the whole movement, signed (a clawback
+    counts what it took back and what it left owed); ``priced_at`` is when the points were issued (a clawback is
+    valued at the price the partner paid for them)."""
+
+    entry_id: int
+    partner_id: int
+    kind: str
+    points: int
+    created_at: datetime
+    priced_at: datetime
+
+
+def partner_ledger_moves(
+    *, partner_ids, start_at: datetime | None, end_at: datetime, exclude_entry_ids=None
+) -> list[PartnerMove]:
+    """Ledger entries at these partners created in ``[start_at, end_at)`` (``start_at`` None: since the
+    beginning), leaving out ``exclude_entry_ids`` (a subquery of ids already settled). One query."""
+    entries = LedgerEntry.objects.filter(
+        partner_id__in=list(partner_ids),
+        created_at__lt=end_at,
+        kind__in=[*LEDGER_EARNING_KINDS, LedgerEntry.Kind.CLAWBACK],
+    )
+    if start_at is not None:
+        entries = entries.filter(created_at__gte=start_at)
+    if exclude_entry_ids is not None:
+        entries = entries.exclude(pk__in=exclude_entry_ids)
+    rows = entries.order_by("created_at", "pk").values_list(
+        "pk", "partner_id", "kind", "points", "pending_delta", "owed_delta", "created_at", "purchase__created_at"
+    )
+    return [
+        PartnerMove(
+            entry_id=pk,
+            partner_id=partner_id,
+            kind=kind,
+            points=points + pending - owed,
+            created_at=created_at,
+            priced_at=purchase_created if kind == LedgerEntry.Kind.CLAWBACK and purchase_created else created_at,
+        )
+        for pk, partner_id, kind, points, pending, owed, created_at, purchase_created in rows
+    ]
+
+
+def issued_points_by_partner(*, start_at: datetime, end_at: datetime) -> dict[int | None, int]:
+    """Points issued (earning kinds: spendable plus pending, as the liability report counts them) in the range,
+    by the partner where they were issued (None: the operator). One query."""
+    rows = (
+        LedgerEntry.objects.filter(created_at__gte=start_at, created_at__lt=end_at, kind__in=LEDGER_EARNING_KINDS)
+        .values("partner_id")
+        .annotate(total=Sum(F("points") + F("pending_delta")))
+        .order_by()
+    )
+    return {row["partner_id"]: int(row["total"] or 0) for row in rows}

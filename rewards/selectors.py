@@ -503,3 +503,37 @@ def redeemed_points_by_reward(*, start_at: datetime, end_at: datetime, limit: in
     ]
     rows.sort(key=lambda row: (-row["points"], -row["redemptions"], row["name"]))
     return rows[:limit] if limit is not None else rows
+
+
+@dataclass(frozen=True)
+class VoucherBurn:
+    """A voucher a partner's till took, as settlement reads it: the points it stood for (what the member spent
+    on it; a gift voucher, which cost the member nothing, stands for its reward's price in points)."""
+
+    voucher_id: int
+    partner_id: int
+    points: int
+    used_at: datetime
+
+
+def partner_voucher_burns(
+    *, partner_ids, start_at: datetime | None, end_at: datetime, exclude_voucher_ids=None
+) -> list[VoucherBurn]:
+    """Vouchers used at these partners in ``[start_at, end_at)`` (``start_at`` None: since the beginning),
+    leaving out ``exclude_voucher_ids`` (a subquery of ids already settled). One query."""
+    vouchers = Voucher.objects.filter(
+        used_by_partner_id__in=list(partner_ids), state=Voucher.State.USED, used_at__lt=end_at
+    )
+    if start_at is not None:
+        vouchers = vouchers.filter(used_at__gte=start_at)
+    if exclude_voucher_ids is not None:
+        vouchers = vouchers.exclude(pk__in=exclude_voucher_ids)
+    rows = vouchers.order_by("used_at", "pk").values_list(
+        "pk", "used_by_partner_id", "used_at", "redemption__points_spent", "redemption__quantity", "reward__points_cost"
+    )
+    return [
+        VoucherBurn(
+            voucher_id=pk, partner_id=partner_id, points=spent if spent > 0 else cost * quantity, used_at=used_at
+        )
+        for pk, partner_id, used_at, spent, quantity, cost in rows
+    ]

@@ -36,7 +36,7 @@ from ..exceptions import (
     InsufficientPoints,
     TransferNotAllowed,
 )
-from ..models import LedgerEntry, Member, PointsAccount, PointsLot, ProgramSettings
+from ..models import LEDGER_EARNING_KINDS, LedgerEntry, Member, PointsAccount, PointsLot, ProgramSettings
 from ..months import add_months
 from ..selectors import program_settings_get
 from .sql import insert_values, mark_saved, quote
@@ -44,7 +44,7 @@ from .sql import insert_values, mark_saved, quote
 Kind = LedgerEntry.Kind
 
 #: Kinds whose credits count as points earned over the member's lifetime.
-EARNING_KINDS = {Kind.EARN, Kind.BONUS, Kind.REFERRAL, Kind.IMPORT}
+EARNING_KINDS = LEDGER_EARNING_KINDS
 #: Kinds whose debits count as points spent by the member.
 SPENDING_KINDS = {Kind.REDEEM, Kind.DONATION}
 
