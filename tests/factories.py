@@ -154,10 +154,8 @@ def referral_purchase(member, amount="20.00", *, external_id=None, occurred_at=N
         external_id=external_id or f"REF-{next(_referral_purchase_ids)}",
         lines=[PurchaseLineInput(sku="SKU-1", quantity=1, unit_price=Decimal(amount))],
         channel="in_store",
-        occurred_at=occurred_at or now or timezone.now(),
+        occurred_at=occurred_at or timezone.now(),
         currency="EUR",
-        partner=partner,
-        now=now,
     )
 
 
