@@ -8,7 +8,7 @@ from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 
 from django.core import signing
 from django.core.cache import cache
-from django.db.models import F, Min, Prefetch, Q, Sum
+from django.db.models import F, Min, OuterRef, Prefetch, Q, Subquery, Sum
 from django.utils import timezone
 
 from . import hooks
@@ -587,8 +587,16 @@ def partner_ledger_moves(
         entries = entries.filter(created_at__gte=start_at)
     if exclude_entry_ids is not None:
         entries = entries.exclude(pk__in=exclude_entry_ids)
-    rows = entries.order_by("created_at", "pk").values_list(
-        "pk", "partner_id", "kind", "points", "pending_delta", "owed_delta", "created_at", "purchase__created_at"
+    # A clawback is priced when its purchase's points were issued: the purchase's first earning entry.
+    issued_at = (
+        LedgerEntry.objects.filter(purchase_id=OuterRef("purchase_id"), kind__in=LEDGER_EARNING_KINDS)
+        .order_by("created_at", "pk")
+        .values("created_at")[:1]
+    )
+    rows = (
+        entries.annotate(issued_at=Subquery(issued_at))
+        .order_by("created_at", "pk")
+        .values_list("pk", "partner_id", "kind", "points", "pending_delta", "owed_delta", "created_at", "issued_at")
     )
     return [
         PartnerMove(
@@ -597,9 +605,9 @@ def partner_ledger_moves(
             kind=kind,
             points=points + pending - owed,
             created_at=created_at,
-            priced_at=purchase_created if kind == LedgerEntry.Kind.CLAWBACK and purchase_created else created_at,
+            priced_at=issued if kind == LedgerEntry.Kind.CLAWBACK and issued else created_at,
         )
-        for pk, partner_id, kind, points, pending, owed, created_at, purchase_created in rows
+        for pk, partner_id, kind, points, pending, owed, created_at, issued in rows
     ]
 
 
