@@ -6,8 +6,9 @@ Items of a statement, each valued at the partner's rate in force when its points
 - points issued at the partner (every earning entry of its purchases, base and bonus) × price per point issued:
   the partner pays;
 - refund clawbacks at the partner × the price it paid for those points (the rate at the purchase): credited back;
-- points redeemed there, vouchers its tills took and points paid at its tills × reimbursement per point
-  redeemed: the operator pays.
+- points redeemed there, vouchers its tills took and points paid at its tills (``/point-payments/``, net of
+  payments voided or given back on a refund, at the payment's rate) × reimbursement per point redeemed: the
+  operator pays.
 
 Net = issued − clawed back − redeemed; positive means the partner pays the operator. Amounts are summed at full
 precision and rounded to the cent once per total.
@@ -32,6 +33,7 @@ from backoffice.periods import day_start
 from members.models import LEDGER_EARNING_KINDS, LedgerEntry, Partner
 from members.months import add_months
 from members.selectors import (
+    PARTNER_BURN_KINDS,
     issued_points_by_partner,
     partner_ledger_moves,
     partner_rates,
@@ -159,7 +161,7 @@ def _lines(partner: Partner, start_at: datetime | None, end_at: datetime, late_b
         partner_ids=[partner.pk],
         start_at=start_at,
         end_at=end_at,
-        exclude_entry_ids=settled.filter(kind__in=[Kind.ISSUED, Kind.CLAWED_BACK]).values("ref_id"),
+        exclude_entry_ids=settled.filter(kind__in=[Kind.ISSUED, Kind.CLAWED_BACK, Kind.POINT_PAYMENT]).values("ref_id"),
     ):
         if move.kind in LEDGER_EARNING_KINDS:
             kind, points = Kind.ISSUED, move.points
@@ -169,6 +171,11 @@ def _lines(partner: Partner, start_at: datetime | None, end_at: datetime, late_b
             kind, points = Kind.CLAWED_BACK, -move.points
             rate = rate_in_force(rates, move.priced_at)
             price = rate.price_per_point_issued if rate else None
+        elif move.kind in PARTNER_BURN_KINDS:
+            # Paid with: a debit, counted as points redeemed; given back: a credit that lowers them.
+            kind, points = Kind.POINT_PAYMENT, -move.points
+            rate = rate_in_force(rates, move.priced_at)
+            price = rate.reimbursement_per_point_redeemed if rate else None
         else:
             continue
         late = late_before is not None and move.created_at < late_before

@@ -12,6 +12,10 @@ A basket goes through the program's active earning rules in a fixed order, each 
    remainder, and the per-purchase cap applies;
 6. earning providers registered by other apps (campaigns) add bonus awards on top.
 
+Between 1 and 2 the basket becomes what was paid in money: order-level discounts are shared over the lines that
+still earn, and the part paid with points over every line (:func:`share_cents`). From there on a line's
+``amount`` is its net amount, so every rule and campaign earns on what was really paid.
+
 Every step is recorded, so the same result powers recording a purchase and the "what would this basket earn"
 preview, line by line.
 """
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
@@ -29,6 +33,7 @@ from .models import EarningRule, ProgramSettings, Tier
 
 ZERO = Decimal("0")
 HUNDRED = Decimal("100")
+CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -38,10 +43,19 @@ class BasketLine:
     category: str
     quantity: int
     unit_price: Decimal
+    #: Discounts on this line: its own line-level ones, then (set by :func:`calculate`) its share of the order's.
+    discount: Decimal = ZERO
+    #: Its share of what was paid with points (set by :func:`calculate`).
+    paid_with_points: Decimal = ZERO
+
+    @property
+    def gross_amount(self) -> Decimal:
+        return self.unit_price * self.quantity
 
     @property
     def amount(self) -> Decimal:
-        return self.unit_price * self.quantity
+        """What was paid for the line in money: the amount that earns."""
+        return self.gross_amount - self.discount - self.paid_with_points
 
 
 @dataclass(frozen=True)
@@ -58,6 +72,10 @@ class Basket:
     #: Facts about the member's history that campaign rules need (purchase counts, channels used…),
     #: filled in by the service so providers do not query per line.
     context: Mapping = field(default_factory=dict)
+    #: Order-level discounts (codes, vouchers, staff discounts), not yet shared over the lines.
+    order_discount: Decimal = ZERO
+    #: What the member paid with points (point payments), not yet shared over the lines.
+    points_paid_amount: Decimal = ZERO
 
     @property
     def total(self) -> Decimal:
@@ -96,6 +114,9 @@ class EarningResult:
     steps: list[Step]
     awards: list[Award] = field(default_factory=list)
     capped: bool = False
+    #: Each line's discounts (its own and its share of the order's) and its share of the points payment.
+    line_discounts: dict[int, Decimal] = field(default_factory=dict)
+    line_points_paid: dict[int, Decimal] = field(default_factory=dict)
 
     @property
     def bonus_points(self) -> int:
@@ -267,6 +288,79 @@ def distribute(total: int, weights: dict[int, Decimal]) -> dict[int, int]:
     return result
 
 
+def share_cents(amount: Decimal, weights: Mapping[int, Decimal]) -> dict[int, Decimal]:
+    """Split ``amount`` over the keys in proportion to ``weights`` (line amounts), in whole cents.
+
+    Each share is rounded down to the cent and is never more than its weight (a line is never discounted below
+    zero); the cents left over go to the line with the largest weight (ties: the lowest line number), and on to the
+    next largest only when that line has no room left. The shares always add up to exactly ``amount``, or to the
+    sum of the weights when ``amount`` is larger.
+    """
+    shares = dict.fromkeys(weights, ZERO)
+    weight_sum = sum((weight for weight in weights.values() if weight > 0), ZERO)
+    if amount <= 0 or weight_sum <= 0:
+        return shares
+    amount = min(amount, weight_sum)
+    for key, weight in weights.items():
+        if weight > 0:
+            shares[key] = (amount * weight / weight_sum).quantize(CENT, rounding=ROUND_FLOOR)
+    left = amount - sum(shares.values(), ZERO)
+    for key in sorted(weights, key=lambda k: (-weights[k], k)):
+        if left <= 0:
+            break
+        take = min(max(weights[key] - shares[key], ZERO), left)
+        shares[key] += take
+        left -= take
+    return shares
+
+
+def net_basket(basket: Basket, excluded: set[int]) -> Basket:
+    """``basket`` with its order-level discounts and points payment shared over the lines.
+
+    Order-level discounts go to the lines that earn (not ``excluded``), pro rata to what is left of each after its
+    own line discounts; only what they cannot absorb goes to the excluded lines. The points payment is a means of
+    payment, not a discount: it is shared over every line, pro rata to each line's amount after discounts.
+    """
+    if not basket.order_discount and not basket.points_paid_amount:
+        return basket
+    after_line = {line.line_number: line.gross_amount - line.discount for line in basket.lines}
+    earning = {number: amount for number, amount in after_line.items() if number not in excluded}
+    order_shares = share_cents(basket.order_discount, earning)
+    spill = basket.order_discount - sum(order_shares.values(), ZERO)
+    if spill > 0:
+        rest = {number: amount for number, amount in after_line.items() if number in excluded}
+        order_shares.update(share_cents(spill, rest))
+    after_discounts = {number: amount - order_shares.get(number, ZERO) for number, amount in after_line.items()}
+    point_shares = share_cents(basket.points_paid_amount, after_discounts)
+    lines = tuple(
+        replace(
+            line,
+            discount=line.discount + order_shares.get(line.line_number, ZERO),
+            paid_with_points=point_shares[line.line_number],
+        )
+        for line in basket.lines
+    )
+    return replace(basket, lines=lines, order_discount=ZERO, points_paid_amount=ZERO)
+
+
+def _net_steps(basket: Basket, net: Basket) -> list[Step]:
+    """What the preview says about discounts and points paid: they earn nothing, on these lines."""
+    steps = []
+    discounted = tuple(line.line_number for line in net.lines if line.discount)
+    if discounted:
+        total = sum((line.discount for line in net.lines), ZERO)
+        steps.append(
+            Step("Discounts", "discount", ZERO, f"{basket.currency} {total:.2f} off earns no points", discounted)
+        )
+    paid = tuple(line.line_number for line in net.lines if line.paid_with_points)
+    if paid:
+        total = sum((line.paid_with_points for line in net.lines), ZERO)
+        steps.append(
+            Step("Paid with points", "points_payment", ZERO, f"{basket.currency} {total:.2f} earns no points", paid)
+        )
+    return steps
+
+
 def calculate(
     *,
     basket: Basket,
@@ -284,8 +378,16 @@ def calculate(
         (CALCULATORS[rule.kind](rule, program) for rule in active),
         key=lambda calc: (calc.stage, calc.rule.priority, calc.rule.pk or 0),
     )
+    netted = False
     for strategy in strategies:
+        if not netted and strategy.stage > ExcludeCategory.stage:
+            # The exclusions are known: share discounts and the points payment out before anything earns.
+            net = net_basket(basket, working.excluded)
+            working.steps.extend(_net_steps(basket, net))
+            basket, netted = net, True
         strategy.apply(basket, working)
+    if not netted:
+        basket = net_basket(basket, working.excluded)
 
     multiplier = basket.tier.earn_multiplier if basket.tier else Decimal("1")
     if multiplier != 1:
@@ -313,6 +415,8 @@ def calculate(
         eligible_amount=eligible_amount,
         steps=working.steps,
         capped=capped,
+        line_discounts={line.line_number: line.discount for line in basket.lines},
+        line_points_paid={line.line_number: line.paid_with_points for line in basket.lines},
     )
     if with_bonuses:
         for provider in hooks.earning_providers:

@@ -97,3 +97,10 @@ class OwnAccountNotAllowed(LoyaltyError):
 
     code = "own_account"
     default_message = _("Nobody may approve, adjust or reverse points on their own member account.")
+
+
+class InvalidPointPayment(LoyaltyError):
+    """A point payment that cannot be made, cancelled or applied as asked (the message says why)."""
+
+    code = "invalid_point_payment"
+    default_message = _("This point payment is not possible.")

@@ -231,6 +231,13 @@ class PointsAccount(models.Model):
     owed = models.BigIntegerField(default=0, help_text=_("Clawback shortfall, netted against future earnings."))
     lifetime_earned = models.BigIntegerField(default=0)
     lifetime_spent = models.BigIntegerField(default=0)
+    point_payments_awaiting = models.PositiveIntegerField(
+        default=0,
+        help_text=_(
+            "Point payments that name a purchase not yet recorded: only while there are any does recording a "
+            "purchase look for them, so an everyday earn costs no extra query."
+        ),
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -275,6 +282,11 @@ class Purchase(models.Model):
     points_bonus = models.BigIntegerField(default=0, help_text=_("Campaign bonus points."))
     refunded_total = models.DecimalField(**MONEY, default=Decimal("0"))
     points_clawed_back = models.BigIntegerField(default=0)
+    points_paid = models.BigIntegerField(default=0, help_text=_("Points the member paid with (point payments)."))
+    points_paid_amount = models.DecimalField(
+        **MONEY, default=Decimal("0"), help_text=_("What the points paid were worth; the rest of the total earns.")
+    )
+    points_returned = models.BigIntegerField(default=0, help_text=_("Points paid that refunds gave back."))
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -283,6 +295,14 @@ class Purchase(models.Model):
             models.UniqueConstraint(fields=["source", "external_id"], name="purchase_external_id_unique_per_source"),
             models.CheckConstraint(condition=Q(total__gte=0), name="purchase_total_non_negative"),
             models.CheckConstraint(condition=Q(refunded_total__lte=models.F("total")), name="purchase_refund_le_total"),
+            models.CheckConstraint(
+                condition=Q(points_paid_amount__gte=0) & Q(points_paid_amount__lte=models.F("total")),
+                name="purchase_points_paid_le_total",
+            ),
+            models.CheckConstraint(
+                condition=Q(points_returned__gte=0) & Q(points_returned__lte=models.F("points_paid")),
+                name="purchase_points_returned_in_range",
+            ),
         ]
         indexes = [
             models.Index(fields=["member", "-occurred_at"], name="purchase_member_recent_idx"),
@@ -298,6 +318,67 @@ class Purchase(models.Model):
     def points_total(self):
         return self.points_earned + self.points_bonus
 
+    @property
+    def money_paid(self) -> Decimal:
+        """What the member paid in money: the total less what points paid."""
+        return self.total - self.points_paid_amount
+
+
+class PointPayment(models.Model):
+    """Points a member paid with at a till or in the e-shop ("burn"): a payment worth ``points × point value``.
+
+    Sent by an integration before (or with) the purchase it pays for; the purchase then earns only on what was
+    paid in money. ``(source, external_id)`` is unique, so a retried payment never debits twice.
+    """
+
+    class Status(models.TextChoices):
+        COMPLETED = "completed", _("Completed")
+        CANCELLED = "cancelled", _("Cancelled (voided at the till)")
+
+    # Indexed by point_payment_member_idx (member, -created_at) in Meta.
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="point_payments", db_index=False)
+    source = models.CharField(max_length=100, default="", blank=True, help_text=_("Which integration sent it."))
+    external_id = models.CharField(max_length=100)
+    purchase_external_id = models.CharField(
+        max_length=100, blank=True, help_text=_("The purchase it pays for, as the integration will send it.")
+    )
+    purchase = models.ForeignKey(
+        Purchase, null=True, blank=True, on_delete=models.PROTECT, related_name="point_payments"
+    )
+    points = models.BigIntegerField()
+    point_value = models.DecimalField(**RATE, help_text=_("What one point was worth when it was paid."))
+    amount = models.DecimalField(**MONEY)
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.COMPLETED)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    # The coalition partner whose till took the points (settlement reimburses it); empty at the operator.
+    partner = models.ForeignKey(
+        "Partner", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "external_id"], name="point_payment_external_id_unique"),
+            models.CheckConstraint(condition=Q(points__gt=0), name="point_payment_points_positive"),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="point_payment_amount_non_negative"),
+            models.CheckConstraint(
+                condition=Q(status="completed") | Q(purchase__isnull=True), name="point_payment_cancelled_unused"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["member", "-created_at"], name="point_payment_member_idx"),
+            models.Index(
+                fields=["source", "purchase_external_id"],
+                condition=Q(purchase__isnull=True) & ~Q(purchase_external_id=""),
+                name="point_payment_awaiting_idx",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.external_id}: {self.points} pts ({self.amount} {self.currency})"
+
 
 class Refund(models.Model):
     """A refund or return on a purchase; ``refund_id`` (from the till) makes retries harmless."""
@@ -306,6 +387,7 @@ class Refund(models.Model):
     refund_id = models.CharField(max_length=100)
     amount = models.DecimalField(**MONEY)
     points_clawed_back = models.BigIntegerField(default=0)
+    points_returned = models.BigIntegerField(default=0, help_text=_("Points paid for the purchase given back."))
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -365,6 +447,8 @@ class LedgerEntry(models.Model):
         REVERSAL = "reversal", _("Reversal")
         IMPORT = "import", _("Opening balance")
         FORFEIT = "forfeit", _("Forfeited")
+        PAYMENT = "payment", _("Paid with points")
+        PAYMENT_RETURN = "payment_return", _("Points payment returned")
 
     # The ledger is the largest table and every write touches all its indexes: the account and source type are
     # the leading columns of composite indexes in Meta, and purchase and actor have partial indexes there.

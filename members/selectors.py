@@ -8,7 +8,8 @@ from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 
 from django.core import signing
 from django.core.cache import cache
-from django.db.models import F, Min, OuterRef, Prefetch, Q, Subquery, Sum
+from django.db.models import Case, F, Min, OuterRef, Prefetch, Q, Subquery, Sum, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from . import hooks
@@ -23,6 +24,7 @@ from .models import (
     Partner,
     PartnerRate,
     PartnerStore,
+    PointPayment,
     PointsAccount,
     PointsLot,
     ProgramSettings,
@@ -559,11 +561,16 @@ def member_find(*, identifier: str) -> Member | None:
     return queryset.filter(card_number=identifier.replace(" ", "")).first()
 
 
+#: Points burned at a partner's till (paid with, and given back when the payment is voided or refunded).
+PARTNER_BURN_KINDS = (LedgerEntry.Kind.PAYMENT, LedgerEntry.Kind.PAYMENT_RETURN)
+
+
 @dataclass(frozen=True)
 class PartnerMove:
     """A ledger entry at a partner, as settlement reads it: ``points`` is the whole movement, signed (a clawback
-    counts what it took back and what it left owed); ``priced_at`` is when the points were issued (a clawback is
-    valued at the price the partner paid for them)."""
+    counts what it took back and what it left owed); ``priced_at`` is the moment whose rate values it: its own for
+    points issued and paid with, the issue of its purchase's points for a clawback (the partner gets back what it
+    paid for them), the payment's for points paid with and given back (a void or a refund)."""
 
     entry_id: int
     partner_id: int
@@ -581,7 +588,7 @@ def partner_ledger_moves(
     entries = LedgerEntry.objects.filter(
         partner_id__in=list(partner_ids),
         created_at__lt=end_at,
-        kind__in=[*LEDGER_EARNING_KINDS, LedgerEntry.Kind.CLAWBACK],
+        kind__in=[*LEDGER_EARNING_KINDS, *PARTNER_BURN_KINDS, LedgerEntry.Kind.CLAWBACK],
     )
     if start_at is not None:
         entries = entries.filter(created_at__gte=start_at)
@@ -593,10 +600,23 @@ def partner_ledger_moves(
         .order_by("created_at", "pk")
         .values("created_at")[:1]
     )
+    paid_at = Coalesce(
+        Subquery(PointPayment.objects.filter(pk=OuterRef("source_id")).values("created_at")[:1]),
+        Subquery(
+            PointPayment.objects.filter(purchase_id=OuterRef("purchase_id"))
+            .order_by("created_at")
+            .values("created_at")[:1]
+        ),
+    )
     rows = (
-        entries.annotate(issued_at=Subquery(issued_at))
+        entries.annotate(
+            issued_at=Case(When(kind=LedgerEntry.Kind.CLAWBACK, then=Subquery(issued_at))),
+            paid_at=Case(When(kind=LedgerEntry.Kind.PAYMENT_RETURN, then=paid_at)),
+        )
         .order_by("created_at", "pk")
-        .values_list("pk", "partner_id", "kind", "points", "pending_delta", "owed_delta", "created_at", "issued_at")
+        .values_list(
+            "pk", "partner_id", "kind", "points", "pending_delta", "owed_delta", "created_at", "issued_at", "paid_at"
+        )
     )
     return [
         PartnerMove(
@@ -605,9 +625,9 @@ def partner_ledger_moves(
             kind=kind,
             points=points + pending - owed,
             created_at=created_at,
-            priced_at=issued if kind == LedgerEntry.Kind.CLAWBACK and issued else created_at,
+            priced_at=issued or paid or created_at,
         )
-        for pk, partner_id, kind, points, pending, owed, created_at, issued in rows
+        for pk, partner_id, kind, points, pending, owed, created_at, issued, paid in rows
     ]
 
 

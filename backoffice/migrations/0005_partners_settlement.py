@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('backoffice', '0004_staff_daily_adjustment_limit'),
-        ('members', '0030_partners'),
+        ('members', '0031_partners_coalition'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

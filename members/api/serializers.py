@@ -70,6 +70,16 @@ class PurchaseInSerializer(serializers.Serializer):
     currency = serializers.RegexField(r"^[A-Za-z]{3}$", required=False, help_text=_("ISO 4217; default: program's."))
     total = AmountField(required=False)
     lines = PurchaseLineInSerializer(many=True)
+    point_payments = serializers.ListField(
+        child=serializers.CharField(max_length=100),
+        required=False,
+        default=list,
+        max_length=20,
+        help_text=_(
+            "External ids of point payments (POST …/point-payments/) that paid for part of this purchase; payments "
+            "that named this purchase in `purchase_external_id` are found without being listed."
+        ),
+    )
 
     def validate(self, attrs):
         errors = rules.purchase_errors(
@@ -126,6 +136,9 @@ class PurchaseOutSerializer(serializers.Serializer):
     base_points = serializers.IntegerField()
     bonus_points = serializers.IntegerField()
     bonuses = BonusOutSerializer(many=True)
+    points_paid = serializers.IntegerField(help_text=_("Points the member paid with for this purchase."))
+    points_paid_amount = serializers.DecimalField(**Money, help_text=_("What those points were worth."))
+    money_paid = serializers.DecimalField(**Money, help_text=_("The total less what points paid: what earns."))
     lines = PurchaseLineOutSerializer(many=True)
     balance = serializers.IntegerField(help_text=_("The member's spendable balance afterwards."))
     pending = serializers.IntegerField(help_text=_("The member's pending points afterwards."))
@@ -202,9 +215,41 @@ class RefundOutSerializer(serializers.Serializer):
     external_id = serializers.CharField()
     amount = serializers.DecimalField(**Money)
     points_clawed_back = serializers.IntegerField()
+    points_returned = serializers.IntegerField(help_text=_("Points the member had paid with, given back first."))
     refunded_total = serializers.DecimalField(**Money, help_text=_("Refunded on this purchase so far."))
     balance = serializers.IntegerField()
     pending = serializers.IntegerField()
+    replayed = serializers.BooleanField()
+
+
+# --- Point payments ------------------------------------------------------------------------------------------------
+
+
+class PointPaymentInSerializer(serializers.Serializer):
+    points = serializers.IntegerField(min_value=1, help_text=_("Points to pay with."))
+    external_id = serializers.CharField(max_length=100, help_text=_("The till's payment id; unique per key."))
+    purchase_external_id = serializers.CharField(
+        max_length=100,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=_("The purchase it pays for, when the till records that purchase afterwards."),
+    )
+
+
+class PointPaymentOutSerializer(serializers.Serializer):
+    external_id = serializers.CharField()
+    member_number = serializers.CharField(source="member.member_number")
+    points = serializers.IntegerField()
+    point_value = serializers.DecimalField(max_digits=9, decimal_places=4)
+    amount = serializers.DecimalField(**Money, help_text=_("What the points paid, in `currency`."))
+    currency = serializers.CharField()
+    status = serializers.CharField(help_text=_("`completed` or `cancelled`."))
+    purchase_external_id = serializers.CharField(help_text=_("The purchase it pays (or will pay) for, if any."))
+    purchase_recorded = serializers.BooleanField(help_text=_("Whether that purchase has been recorded."))
+    created_at = serializers.DateTimeField()
+    cancelled_at = serializers.DateTimeField(allow_null=True)
+    balance = serializers.IntegerField(help_text=_("The member's spendable balance afterwards."))
     replayed = serializers.BooleanField()
 
 

@@ -23,7 +23,7 @@ from integrations.api.pagination import NewestFirstCursorPagination
 from integrations.models import APIKey
 
 from ..exceptions import PartnerNotAllowed
-from ..models import LedgerEntry, Member, Partner, PointsAccount, Purchase
+from ..models import LedgerEntry, Member, Partner, PointPayment, PointsAccount, Purchase
 from ..selectors import (
     member_find,
     member_get,
@@ -33,6 +33,7 @@ from ..selectors import (
     program_settings_get,
 )
 from ..services import member_register
+from ..services.point_payments import point_payment_cancel, point_payment_make
 from ..services.purchases import (
     PurchaseLineInput,
     PurchaseResult,
@@ -121,6 +122,9 @@ def purchase_data(result: PurchaseResult, member: Member) -> dict:
         "base_points": purchase.points_earned,
         "bonus_points": purchase.points_bonus,
         "bonuses": bonuses,
+        "points_paid": purchase.points_paid,
+        "points_paid_amount": purchase.points_paid_amount,
+        "money_paid": purchase.money_paid,
         "lines": result.lines if result.lines is not None else list(purchase.lines.order_by("line_number")),
         "balance": result.balance,
         "pending": result.pending,
@@ -158,6 +162,7 @@ class PurchaseCreateView(LoyaltyAPIView):
             store=data["store"],
             source=request.auth.source,
             total=data.get("total"),
+            point_payments=data["point_payments"],
         )
         code = status.HTTP_200_OK if result.replayed else status.HTTP_201_CREATED
         return Response(purchase_data(result, member), status=code)
@@ -276,6 +281,7 @@ class PurchaseRefundView(LoyaltyAPIView):
             "external_id": purchase.external_id,
             "amount": result.amount,
             "points_clawed_back": result.points_clawed_back,
+            "points_returned": result.points_returned,
             "refunded_total": result.purchase.refunded_total,
             "balance": account.balance,
             "pending": account.pending,
@@ -381,3 +387,111 @@ class MemberActivityView(LoyaltyAPIView, ListAPIView):
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
+
+
+def point_payment_data(payment: PointPayment, member: Member) -> dict:
+    """The payment as stored, with the member's balance read afterwards."""
+    payment.member = member
+    payload = {
+        "external_id": payment.external_id,
+        "member": member,
+        "points": payment.points,
+        "point_value": payment.point_value,
+        "amount": payment.amount,
+        "currency": payment.currency,
+        "status": payment.status,
+        "purchase_external_id": payment.purchase.external_id if payment.purchase_id else payment.purchase_external_id,
+        "purchase_recorded": payment.purchase_id is not None,
+        "created_at": payment.created_at,
+        "cancelled_at": payment.cancelled_at,
+        "balance": PointsAccount.objects.values_list("balance", flat=True).get(pk=member.pk),
+        "replayed": getattr(payment, "replayed", False),
+    }
+    return represented(s.PointPaymentOutSerializer, payload)
+
+
+def _member_or_404(member_number: str) -> Member:
+    member = member_get(member_number=member_number)
+    if member is None:
+        raise NotFound(_("No member with this number."))
+    return member
+
+
+def _point_payment_or_404(request, member: Member, external_id: str) -> PointPayment:
+    payment = (
+        PointPayment.objects.select_related("purchase")
+        .filter(source=request.auth.source, member=member, external_id=external_id)
+        .first()
+    )
+    if payment is None:
+        raise NotFound(_("No point payment with this external id from this integration for this member."))
+    return payment
+
+
+class PointPaymentCreateView(LoyaltyAPIView):
+    required_scopes = {"POST": (scopes.POINT_PAYMENTS_WRITE,)}
+
+    @extend_schema(
+        operation_id="point_payments_create",
+        summary="Pay with points",
+        description="Debits the points as a payment worth `points × point value` and answers its `amount` in the "
+        "program's currency. Once per `external_id` for this key: 201 when paid, 200 when that id was already "
+        "paid (nothing debited again). 422 `insufficient_points` when the balance does not cover it.",
+        request=s.PointPaymentInSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={
+            201: s.PointPaymentOutSerializer,
+            200: s.PointPaymentOutSerializer,
+            **error_responses(400, 404, 409, 413, 422),
+        },
+        tags=["point payments"],
+    )
+    @idempotent
+    def post(self, request, member_number):
+        data = validated(s.PointPaymentInSerializer, request.data)
+        member = _member_or_404(member_number)
+        payment = point_payment_make(
+            member=member,
+            points=data["points"],
+            external_id=data["external_id"],
+            purchase_external_id=data["purchase_external_id"],
+            source=request.auth.source,
+            partner=request_partner(request),
+        )
+        code = status.HTTP_200_OK if payment.replayed else status.HTTP_201_CREATED
+        return Response(point_payment_data(payment, member), status=code)
+
+
+class PointPaymentDetailView(LoyaltyAPIView):
+    required_scopes = {"GET": (scopes.POINT_PAYMENTS_WRITE, scopes.MEMBERS_READ)}
+
+    @extend_schema(
+        operation_id="point_payments_retrieve",
+        summary="A point payment this key made",
+        responses={200: s.PointPaymentOutSerializer, **error_responses(404)},
+        tags=["point payments"],
+    )
+    def get(self, request, member_number, external_id):
+        member = _member_or_404(member_number)
+        return Response(point_payment_data(_point_payment_or_404(request, member, external_id), member))
+
+
+class PointPaymentCancelView(LoyaltyAPIView):
+    required_scopes = {"POST": (scopes.POINT_PAYMENTS_WRITE,)}
+
+    @extend_schema(
+        operation_id="point_payments_cancel",
+        summary="Void a point payment and give the points back",
+        description="For a sale voided at the till before its purchase was recorded (after that, refund the "
+        "purchase: 422 `invalid_point_payment`). 200 with the payment, now `cancelled`; again 200 when it "
+        "already was (`replayed`).",
+        request=None,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={200: s.PointPaymentOutSerializer, **error_responses(404, 409, 422)},
+        tags=["point payments"],
+    )
+    @idempotent
+    def post(self, request, member_number, external_id):
+        member = _member_or_404(member_number)
+        payment = point_payment_cancel(payment=_point_payment_or_404(request, member, external_id))
+        return Response(point_payment_data(payment, member), status=status.HTTP_200_OK)

@@ -45,8 +45,8 @@ Kind = LedgerEntry.Kind
 
 #: Kinds whose credits count as points earned over the member's lifetime.
 EARNING_KINDS = LEDGER_EARNING_KINDS
-#: Kinds whose debits count as points spent by the member.
-SPENDING_KINDS = {Kind.REDEEM, Kind.DONATION}
+#: Kinds whose debits count as points spent by the member (paying with points at a till is spending them).
+SPENDING_KINDS = {Kind.REDEEM, Kind.DONATION, Kind.PAYMENT}
 
 _UNSET = object()
 _writes = threading.local()

@@ -10,8 +10,8 @@ them all with the buyer's in one :func:`members.services.ledger.accounts_lock`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -38,6 +38,7 @@ from ..models import (
 from ..purchase_rules import channel_errors, currency_errors, lines_errors, occurred_at_errors, refuse, total_errors
 from ..selectors import earning_rules_active, program_settings_get, tiers_list
 from .ledger import account_lock, accounts_lock, ledger_post, ledger_writes, lot_expiry_for
+from .point_payments import ClaimedPayments, point_payments_claim, point_payments_link, points_paid_return
 from .sql import insert_unless_exists
 from .tiers import purchase_activity_record, qualifying_activity_add
 
@@ -99,6 +100,9 @@ class RefundResult:
     points_clawed_back: int
     entries: list[LedgerEntry] = field(default_factory=list)
     replayed: bool = False
+    #: Points paid for the purchase (point payments) that this refund gave back, and what they were worth.
+    points_returned: int = 0
+    points_returned_amount: Decimal = Decimal("0")
 
 
 def basket_build(
@@ -226,8 +230,14 @@ def purchase_record(
     now: datetime | None = None,
     backfill: bool = False,
     partner: Partner | None = None,
+    point_payments: Sequence[str] = (),
 ) -> PurchaseResult:
     """Record a purchase and post the points it earns, once.
+
+    Paid partly with points: the point payments it names (``point_payments``, their external ids) and those that
+    named it (``purchase_external_id``) are linked to it, and it earns only on what was paid in money (the total
+    less their value, shared over the lines by :func:`members.calculators.net_basket`). Their value may not exceed
+    the total.
 
     The purchase must pass ``members.purchase_rules`` (the API's and the importer's rules too), else
     :class:`InvalidPurchase`; ``backfill=True`` (staff imports of history) lifts the age limit tills have.
@@ -266,6 +276,20 @@ def purchase_record(
     try:
         with transaction.atomic():
             account = _lock_with_co_locks(member.pk, hooks.purchase_co_locks, member=member, occurred_at=occurred_at)
+            paid = point_payments_claim(
+                account=account,
+                member=member,
+                source=source,
+                purchase_external_id=external_id,
+                references=point_payments,
+            )
+            if paid.amount > total:
+                raise InvalidPurchase(
+                    _("The point payments (%(paid)s) are worth more than the purchase's total.")
+                    % {"paid": f"{paid.amount:.2f}"},
+                    field="point_payments",
+                )
+            basket = replace(basket, points_paid_amount=paid.amount)
             earning = None
             if member.status == Member.Status.ACTIVE:
                 earning = calculate(basket=basket, program=program, rules=_active_rules(partner), now=now)
@@ -279,20 +303,28 @@ def purchase_record(
                     raise AccountClosed()
                 _reserve_awards(earning=earning, basket=basket, now=now)
             purchase, purchase_lines = _purchase_rows(
-                member=member, external_id=external_id, source=source, basket=basket, total=total, earning=earning
+                member=member,
+                external_id=external_id,
+                source=source,
+                basket=basket,
+                total=total,
+                earning=earning,
+                paid=paid,
             )
             purchase.partner = partner
             if not insert_unless_exists(
                 purchase, unique_fields=["source", "external_id"], children=purchase_lines, child_fk="purchase"
             ):
                 return _replay(Purchase.objects.get(source=source, external_id=external_id), member)
+            point_payments_link(account=account, claimed=paid, purchase=purchase)
             entries = _points_post(account=account, purchase=purchase, earning=earning, program=program, now=now)
             counts = _counts_toward_tiers(purchase)
             tier_changed = purchase_activity_record(
                 member=member,
                 occurred_at=occurred_at,
                 points=earning.base_points if counts else 0,
-                spend=total if counts else Decimal("0"),
+                # What was paid in money qualifies; what points paid for does not.
+                spend=purchase.money_paid if counts else Decimal("0"),
                 now=now,
                 program=program,
             )
@@ -320,7 +352,14 @@ def _counts_toward_tiers(purchase: Purchase) -> bool:
 
 
 def _purchase_rows(
-    *, member: Member, external_id: str, source: str, basket: Basket, total: Decimal, earning: EarningResult
+    *,
+    member: Member,
+    external_id: str,
+    source: str,
+    basket: Basket,
+    total: Decimal,
+    earning: EarningResult,
+    paid: ClaimedPayments,
 ) -> tuple[Purchase, list[PurchaseLine]]:
     """The purchase and its lines as they will be stored, each line with its base and bonus points."""
     purchase = Purchase(
@@ -335,6 +374,8 @@ def _purchase_rows(
         eligible_amount=earning.eligible_amount,
         points_earned=earning.base_points,
         points_bonus=earning.bonus_points,
+        points_paid=paid.points,
+        points_paid_amount=paid.amount,
     )
     line_points = dict(earning.line_points)
     for award in earning.awards:
@@ -484,6 +525,7 @@ def purchase_refund(
                 points_clawed_back=existing.points_clawed_back,
                 entries=list(LedgerEntry.objects.filter(idempotency_key=key)),
                 replayed=True,
+                points_returned=existing.points_returned,
             )
         purchase_lines = {line.line_number: line for line in purchase.lines.select_for_update()}
         refunds = _refund_quantities(purchase_lines, lines)
@@ -494,25 +536,49 @@ def purchase_refund(
             )
         # Never more money back than was paid: a total below the line sum caps the refunds.
         amount = min(amount, purchase.total - purchase.refunded_total)
+        refunded_before = purchase.refunded_total
         Purchase.objects.filter(pk=purchase.pk).update(
             refunded_total=F("refunded_total") + amount, points_clawed_back=F("points_clawed_back") + clawback
         )
         purchase.refresh_from_db()
+        # The points the member paid with come back first, so the clawback below may take from them.
+        returned, returned_amount = points_paid_return(
+            account=account,
+            purchase=purchase,
+            refunded_before=refunded_before,
+            refunded_after=purchase.refunded_total,
+            key=key,
+            now=now,
+        )
         entries = []
         if clawback:
             entries.append(
                 _clawback_post(account=account, purchase=purchase, clawback=clawback, key=key, actor=actor, now=now)
             )
-        Refund.objects.create(purchase=purchase, refund_id=refund_id, amount=amount, points_clawed_back=clawback)
+        Refund.objects.create(
+            purchase=purchase,
+            refund_id=refund_id,
+            amount=amount,
+            points_clawed_back=clawback,
+            points_returned=returned,
+        )
         if _counts_toward_tiers(purchase):
+            # Only the money part of the refund was qualifying spend.
             qualifying_activity_add(
                 member=purchase.member,
                 when=purchase.occurred_at,
                 points=-_base_share(purchase, clawed_before=purchase.points_clawed_back - clawback, clawback=clawback),
-                spend=-amount,
+                spend=-(amount - returned_amount),
                 purchases=0,
             )
-        result = RefundResult(purchase=purchase, amount=amount, points_clawed_back=clawback, entries=entries)
+        result = RefundResult(
+            purchase=purchase,
+            amount=amount,
+            points_clawed_back=clawback,
+            entries=entries,
+            points_returned=returned,
+            points_returned_amount=returned_amount,
+        )
         for hook in hooks.purchase_refunded:
             hook(result)
         return result

@@ -230,3 +230,30 @@ def _now():
     from django.utils import timezone
 
     return {"occurred_at": timezone.now().isoformat()}
+
+
+# --- point payments ---------------------------------------------------------------------------------------------
+
+
+def test_a_partners_point_payment_is_burned_at_the_partner(cafe, member):
+    from members.models import PointPayment
+
+    points_give(member, 400)
+    client = partner_client(cafe)
+    url = f"/api/v1/members/{member.member_number}/point-payments/"
+    response = post(client, url, {"points": 150, "external_id": "PP-1"})
+    assert response.status_code == 201, response.json()
+    payment = PointPayment.objects.get(external_id="PP-1")
+    assert payment.partner == cafe
+    entry = LedgerEntry.objects.get(kind=LedgerEntry.Kind.PAYMENT)
+    assert entry.partner == cafe and entry.points == -150
+    cancel = post(client, f"{url}PP-1/cancel/", {}, key="pp-cancel")
+    assert cancel.status_code == 200
+    assert LedgerEntry.objects.get(kind=LedgerEntry.Kind.PAYMENT_RETURN).partner == cafe
+
+
+def test_a_partner_cannot_read_another_partners_point_payment(cafe, cinema, member):
+    points_give(member, 400)
+    url = f"/api/v1/members/{member.member_number}/point-payments/"
+    post(partner_client(cinema), url, {"points": 100, "external_id": "PP-1"})
+    assert partner_client(cafe).get(f"{url}PP-1/").status_code == 404

@@ -201,3 +201,21 @@ def _one_unit():
     from members.services.purchases import RefundLineInput
 
     return RefundLineInput(line_number=1, quantity=1)
+
+
+def test_points_paid_at_a_partners_till_are_reimbursed_net_of_voided_payments(cafe, member):
+    from members.services.point_payments import point_payment_cancel, point_payment_make
+
+    points_give(member, 1000)
+    point_payment_make(member=member, points=300, external_id="PP-1", partner=cafe, now=on(10, 5))
+    voided = point_payment_make(member=member, points=100, external_id="PP-2", partner=cafe, now=on(10, 6))
+    point_payment_cancel(payment=voided, now=on(11, 2))
+    point_payment_make(member=member, points=50, external_id="PP-3", now=on(10, 7))  # at the operator's till
+
+    october = statement_for(cafe, OCTOBER)
+    assert october.points_redeemed_payments == 400
+    assert october.amount_redeemed == Decimal("3.20")  # 400 × 0.008
+    november = statement_for(cafe, NOVEMBER)
+    assert november.points_redeemed_payments == -100  # the void gives back what October reimbursed
+    assert november.amount_redeemed == Decimal("-0.80")
+    assert november.net_amount == Decimal("0.80")

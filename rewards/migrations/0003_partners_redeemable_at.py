@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('members', '0030_partners'),
+        ('members', '0031_partners_coalition'),
         ('rewards', '0002_redemption_is_gift'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('contenttypes', '0002_remove_content_type_name'),
-        ('members', '0029_member_tier_notice_pending'),
+        ('members', '0030_earn_point_payments'),
     ]
 
     operations = [
@@ -103,5 +103,10 @@ class Migration(migrations.Migration):
         migrations.AddConstraint(
             model_name='partnerrate',
             constraint=models.CheckConstraint(condition=models.Q(('price_per_point_issued__gte', 0), ('reimbursement_per_point_redeemed__gte', 0)), name='partner_rate_non_negative'),
+        ),
+        migrations.AddField(
+            model_name='pointpayment',
+            name='partner',
+            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='members.partner'),
         ),
     ]
