@@ -344,6 +344,7 @@ class SettlementStatement(models.Model):
 
     class Meta:
         ordering = ["partner", "-month"]
+        permissions = [("close_settlement", "Can close a partner's settlement month")]
         constraints = [
             models.UniqueConstraint(fields=["partner", "month"], name="settlement_one_per_partner_month"),
             models.CheckConstraint(condition=Q(month__day=1), name="settlement_month_first_day"),

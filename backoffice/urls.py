@@ -11,6 +11,18 @@ urlpatterns = [
     path("analytics/", views.analytics_dashboard, name="analytics"),
     path("liability/", views.liability_report, name="liability"),
     path("liability/export.csv", views.liability_csv, name="liability_csv"),
+    path("partners/settlement/", views.partner_settlements, name="partner_settlements"),
+    path("partners/<slug:slug>/settlement/<str:month>/", views.partner_statement, name="partner_statement"),
+    path(
+        "partners/<slug:slug>/settlement/<str:month>/statement.csv",
+        views.partner_statement_csv,
+        name="partner_statement_csv",
+    ),
+    path(
+        "partners/<slug:slug>/settlement/<str:month>/close/",
+        views.partner_statement_close,
+        name="partner_statement_close",
+    ),
     path("exports/", views.exports_index, name="exports"),
     path("exports/members.csv", views.export_members, name="export_members"),
     path("exports/ledger.csv", views.export_ledger, name="export_ledger"),
