@@ -274,7 +274,7 @@ def member_activity_page(
     ``before`` pages towards older entries, ``after`` towards newer ones. One query per page whatever the depth:
     the ``(account, -created_at, -id)`` index serves both directions and no OFFSET is ever used.
     """
-    entries = LedgerEntry.objects.filter(account_id=member.pk).select_related("purchase")
+    entries = LedgerEntry.objects.filter(account_id=member.pk).select_related("purchase", "partner")
     if kinds:
         entries = entries.filter(kind__in=kinds)
     if date_from:

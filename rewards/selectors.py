@@ -129,7 +129,7 @@ def rewards_catalogue(
             redeemed_by_member=Value(0, output_field=IntegerField()),
         )
         return _catalogue_filtered(
-            rewards.select_related("min_tier").order_by("-featured", "sort_order", "name", "pk"),
+            rewards.select_related("min_tier", "redeemable_at").order_by("-featured", "sort_order", "name", "pk"),
             balance=balance,
             category=category,
             kind=kind,
@@ -183,7 +183,7 @@ def reward_categories() -> list[str]:
 
 
 def reward_get_active(*, slug: str) -> Reward | None:
-    return Reward.objects.filter(slug=slug, is_active=True).select_related("min_tier").first()
+    return Reward.objects.filter(slug=slug, is_active=True).select_related("min_tier", "redeemable_at").first()
 
 
 @dataclass(frozen=True)
@@ -252,7 +252,7 @@ def reward_redeemability(
 def member_vouchers(*, member: Member, history_limit: int = 20, now: datetime | None = None):
     """``(usable, history)``: vouchers ready to use (soonest expiry first) and the latest others. Two queries."""
     now = now or timezone.now()
-    vouchers = Voucher.objects.filter(member_id=member.pk).select_related("reward", "used_on_purchase")
+    vouchers = Voucher.objects.filter(member_id=member.pk).select_related("reward__redeemable_at", "used_on_purchase")
     usable = list(vouchers.filter(state=Voucher.State.ISSUED, expires_at__gt=now).order_by("expires_at", "pk"))
     history = list(
         vouchers.filter(~Q(state=Voucher.State.ISSUED) | Q(expires_at__lte=now)).order_by("-issued_at", "-pk")[
@@ -537,3 +537,13 @@ def partner_voucher_burns(
         )
         for pk, partner_id, used_at, spent, quantity, cost in rows
     ]
+
+
+def partner_rewards_available(*, partner_ids, now: datetime | None = None) -> dict[int, list[Reward]]:
+    """Rewards available now that are redeemable at each of these partners (one query)."""
+    rewards: dict[int, list[Reward]] = {partner_id: [] for partner_id in partner_ids}
+    for reward in (
+        rewards_available(now=now).filter(redeemable_at_id__in=list(partner_ids)).order_by("sort_order", "name", "pk")
+    ):
+        rewards[reward.redeemable_at_id].append(reward)
+    return rewards
