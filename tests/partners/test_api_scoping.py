@@ -257,3 +257,33 @@ def test_a_partner_cannot_read_another_partners_point_payment(cafe, cinema, memb
     url = f"/api/v1/members/{member.member_number}/point-payments/"
     post(partner_client(cinema), url, {"points": 100, "external_id": "PP-1"})
     assert partner_client(cafe).get(f"{url}PP-1/").status_code == 404
+
+
+def test_voucher_and_redemption_events_reach_the_partner_whose_reward_it_is(cafe, cinema, member):
+    from integrations.models import WebhookDelivery, WebhookEndpoint
+
+    cafe_client, cinema_client = partner_client(cafe), partner_client(cinema)
+    events = ["voucher.used", "reward.redeemed", "tier.changed"]
+    cafe_endpoint = WebhookEndpoint.objects.create(
+        api_key=cafe_client.api_key, url="https://cafe.example/hook", secret="s", events=events
+    )
+    cinema_endpoint = WebhookEndpoint.objects.create(
+        api_key=cinema_client.api_key, url="https://cinema.example/hook", secret="s", events=events
+    )
+    voucher = _partner_voucher(member, cafe)
+    post(cafe_client, f"/api/v1/vouchers/{voucher.code}/redeem/", {}, key="v-1")
+    heard = sorted(WebhookDelivery.objects.filter(endpoint=cafe_endpoint).values_list("event", flat=True))
+    assert heard == ["reward.redeemed", "voucher.used"]
+    assert WebhookDelivery.objects.get(endpoint=cafe_endpoint, event="voucher.used").payload["partner"] == "cafe-noir"
+    assert not WebhookDelivery.objects.filter(endpoint=cinema_endpoint).exists()
+
+
+def test_a_partners_till_calls_cost_a_constant_number_of_queries(cafe, member, django_assert_max_num_queries):
+    client = partner_client(cafe)
+    client.get("/api/v1/members/", {"card_number": member.card_number})  # warms the key and partner caches
+    with django_assert_max_num_queries(4):
+        assert client.get("/api/v1/members/", {"card_number": member.card_number}).status_code == 200
+    for number in range(3):
+        post(client, "/api/v1/purchases/", purchase_body(member, f"W-{number}") | _now(), key=f"w-{number}")
+    with django_assert_max_num_queries(4):
+        assert client.get(f"/api/v1/members/{member.member_number}/activity/").status_code == 200
