@@ -83,3 +83,12 @@ def test_the_liability_report_filters_movements_by_issuing_partner(client, audit
         client.get(reverse("staff:liability_csv"), {**query, "partner": "cinema-lux"}).streaming_content
     ).decode()
     assert "movements,issued,20" in csv_text.splitlines()
+
+
+def test_closed_statements_are_listed_read_only_in_the_admin(client, auditor, manager, activity):
+    client.force_login(manager)
+    client.post(reverse("staff:partner_statement_close", args=["cinema-lux", "2026-10"]))
+    client.force_login(auditor)
+    body = client.get(reverse("admin:backoffice_settlementstatement_changelist")).content.decode()
+    assert "Cinema Lux" in body and reverse("staff:partner_statement", args=["cinema-lux", "2026-10"]) in body
+    assert client.get(reverse("admin:backoffice_settlementstatement_add")).status_code == 403
