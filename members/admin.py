@@ -12,6 +12,7 @@ the latest rows only and links to the filtered, paginated lists.
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db import models
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -219,6 +220,7 @@ class PartnerAdmin(admin.ModelAdmin):
     search_fields = ["name", "slug", "contact_name", "contact_email"]
     prepopulated_fields = {"slug": ("name",)}
     inlines = [PartnerStoreInline, PartnerRuleInline, PartnerRateInline]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = (
         (None, {"fields": ("name", "slug", "status", "tagline", "description", "logo", "website", "sort_order")}),
         (_("Contact"), {"fields": ("contact_name", "contact_email", "contact_phone")}),
