@@ -487,7 +487,7 @@ class PointPaymentCancelView(LoyaltyAPIView):
         "already was (`replayed`).",
         request=None,
         parameters=[IDEMPOTENCY_HEADER],
-        responses={200: s.PointPaymentOutSerializer, **error_responses(404, 409, 422)},
+        responses={200: s.PointPaymentOutSerializer, **error_responses(400, 404, 409, 422)},
         tags=["point payments"],
     )
     @idempotent
