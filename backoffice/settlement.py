@@ -35,12 +35,13 @@ from members.months import add_months
 from members.selectors import (
     PARTNER_BURN_KINDS,
     issued_points_by_partner,
+    partner_first_move_at,
     partner_ledger_moves,
     partner_rates,
     program_settings_get,
     rate_in_force,
 )
-from rewards.selectors import partner_voucher_burns
+from rewards.selectors import partner_first_burn_at, partner_voucher_burns
 
 CENT = Decimal("0.01")
 Kind = SettlementItem.Kind
@@ -143,6 +144,16 @@ def last_closed_month(partner: Partner) -> date | None:
     return (
         SettlementStatement.objects.filter(partner=partner).order_by("-month").values_list("month", flat=True).first()
     )
+
+
+def first_activity_month(partner: Partner) -> date | None:
+    """The month points first moved at the partner (earned, paid with or a voucher taken), None if never."""
+    moments = [
+        moment
+        for moment in (partner_first_move_at(partner_id=partner.pk), partner_first_burn_at(partner_id=partner.pk))
+        if moment is not None
+    ]
+    return month_start(timezone.localtime(min(moments)).date()) if moments else None
 
 
 def first_open_month(partner: Partner) -> date | None:

@@ -641,3 +641,13 @@ def issued_points_by_partner(*, start_at: datetime, end_at: datetime) -> dict[in
         .order_by()
     )
     return {row["partner_id"]: int(row["total"] or 0) for row in rows}
+
+
+def partner_first_move_at(*, partner_id: int) -> datetime | None:
+    """When points first moved at the partner (one indexed query)."""
+    return (
+        LedgerEntry.objects.filter(partner_id=partner_id)
+        .order_by("created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )

@@ -547,3 +547,13 @@ def partner_rewards_available(*, partner_ids, now: datetime | None = None) -> di
     ):
         rewards[reward.redeemable_at_id].append(reward)
     return rewards
+
+
+def partner_first_burn_at(*, partner_id: int) -> datetime | None:
+    """When the partner's tills first took a voucher (one indexed query)."""
+    return (
+        Voucher.objects.filter(used_by_partner_id=partner_id)
+        .order_by("used_at")
+        .values_list("used_at", flat=True)
+        .first()
+    )

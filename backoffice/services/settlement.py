@@ -22,9 +22,10 @@ class SettlementNotAllowed(LoyaltyError):
 def settlement_close(*, partner: Partner, month: date, actor, now: datetime | None = None) -> SettlementStatement:
     """Freeze ``partner``'s statement for ``month``: its totals and every item in it, as computed now.
 
-    Months close in order (the one after the last closed, or any month when none is closed yet) and only once
-    they are over. The partner's row is locked for the duration, so two staff closing at once cannot both
-    succeed, and each item is unique across statements, so no point is ever settled twice.
+    Months close in order (the one after the last closed; the first is the partner's first month with activity,
+    or any month before it) and only once they are over. The partner's row is locked for the duration, so two
+    staff closing at once cannot both succeed, and each item is unique across statements, so no point is ever
+    settled twice.
     """
     now = now or timezone.now()
     month = settlement.month_start(month)
@@ -36,6 +37,10 @@ def settlement_close(*, partner: Partner, month: date, actor, now: datetime | No
         if SettlementStatement.objects.filter(partner=partner, month=month).exists():
             raise SettlementNotAllowed(_("This month is already closed."), field="month")
         first_open = settlement.first_open_month(partner)
+        if first_open is None:
+            # Nothing closed yet: the partner's first month with activity is the first to settle.
+            earliest = settlement.first_activity_month(partner)
+            first_open = earliest if earliest is not None and earliest < month else None
         if first_open is not None and month != first_open:
             raise SettlementNotAllowed(
                 _("Close %(month)s first: months close in order.") % {"month": f"{first_open:%Y-%m}"}, field="month"

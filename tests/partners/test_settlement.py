@@ -219,3 +219,13 @@ def test_points_paid_at_a_partners_till_are_reimbursed_net_of_voided_payments(ca
     assert november.points_redeemed_payments == -100  # the void gives back what October reimbursed
     assert november.amount_redeemed == Decimal("-0.80")
     assert november.net_amount == Decimal("0.80")
+
+
+def test_the_first_month_to_close_is_the_partners_first_month_with_activity(cafe, member, django_user_model):
+    staff = django_user_model.objects.create_user(email="ops@example.com", password="x", is_staff=True)
+    buy(member, "10.00", partner=cafe, now=on(9, 20))
+    buy(member, "10.00", partner=cafe, now=on(10, 20))
+    with pytest.raises(SettlementNotAllowed, match="2026-09"):
+        settlement_close(partner=cafe, month=OCTOBER, actor=staff, now=on(11, 2))
+    settlement_close(partner=cafe, month=date(2026, 9, 1), actor=staff, now=on(11, 2))
+    assert settlement_close(partner=cafe, month=OCTOBER, actor=staff, now=on(11, 2)).points_issued == 20
