@@ -12,6 +12,20 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 BEFORE_THE_MOVE = [("members", "0026_analytics_rollups")]
+MOVED_MODELS = [
+    "apikey",
+    "idempotencyrecord",
+    "webhookendpoint",
+    "webhookdelivery",
+    "staffsettings",
+    "staffauditlog",
+    "adjustmentrequest",
+    "importjob",
+    "dailypoints",
+    "dailyactivity",
+    "dailytiermovement",
+    "rollupstate",
+]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -22,7 +36,11 @@ def test_groups_keep_their_permissions_and_rows_stay_across_the_move():
     try:
         old_key_type = ContentType.objects.get(app_label="members", model="apikey")
         old_job_type = ContentType.objects.get(app_label="members", model="importjob")
-        assert not ContentType.objects.filter(app_label__in=["integrations", "backoffice"]).exists()
+        # Models these apps added since (settlement statements, …) keep their content types across a migration
+        # back, as Django leaves them; the moved models' must be members' again.
+        assert not ContentType.objects.filter(
+            app_label__in=["integrations", "backoffice"], model__in=MOVED_MODELS
+        ).exists()
         group = Group.objects.create(name="Legacy auditors")
         group.permissions.add(
             Permission.objects.get(content_type=old_key_type, codename="view_apikey"),
