@@ -169,9 +169,14 @@ class Movements:
         return next(points for line_key, _label, points in self.lines if line_key == key)
 
 
-def movements_for(period: Period, *, use_rollups: bool = True) -> Movements:
+def movements_for(period: Period, *, use_rollups: bool = True, partner_id: int | None = None) -> Movements:
     """Opening balance, movements by bucket and closing balance (spendable + pending): one aggregate over the
-    roll-ups and one over the ledger entries they do not hold (``use_rollups=False``: the ledger alone)."""
+    roll-ups and one over the ledger entries they do not hold (``use_rollups=False``: the ledger alone).
+
+    ``partner_id`` keeps only the entries at that issuing partner (points issued there, clawed back and paid with
+    there), from the ledger alone (the roll-ups are not kept per partner): balances are then the net points that
+    partner has put into members' accounts.
+    """
 
     def aggregates(when: str, on_rollups: bool) -> dict:
         start = period.start if on_rollups else period.start_at
@@ -183,6 +188,14 @@ def movements_for(period: Period, *, use_rollups: bool = True) -> Movements:
         sums["closing"] = Sum(MOVED)
         return sums
 
+    if partner_id is not None:
+        rows = LedgerEntry.objects.filter(partner_id=partner_id, created_at__lt=period.end_at).aggregate(
+            **aggregates("created_at", False)
+        )
+        totals = {key: int(value or 0) for key, value in rows.items()}
+        lines = [(key, str(label), totals[key]) for key, label, _kinds in MOVEMENT_BUCKETS]
+        lines.append(("other", str(_("Other (transfers, reversals, pending released)")), totals["other"]))
+        return Movements(period=period, opening=totals["opening"], lines=lines, closing=totals["closing"])
     watermark = rollup_watermark() if use_rollups else None
     totals = _ledger_totals(period.end, period.end_at, watermark, aggregates)
     # Redeemed is net of cancelled and refunded redemptions (rewards.selectors.REDEEMED_DEFINITION): the points

@@ -24,6 +24,7 @@ from backoffice.models import (
     ImportJob,
     RedemptionRateEstimate,
     RollupState,
+    SettlementStatement,
     StaffAuditLog,
     StaffSettings,
 )
@@ -242,6 +243,21 @@ class DailyActivityAdmin(ReadOnlyAdmin):
     list_display = ["day", "enrolments", "purchases", "revenue"]
     date_hierarchy = "day"
     show_full_result_count = False
+
+
+@admin.register(SettlementStatement)
+class SettlementStatementAdmin(ReadOnlyAdmin):
+    """Closed statements, frozen; each links to its page (items, CSV) in the staff console."""
+
+    list_display = ["partner", "month", "points_issued", "points_clawed_back", "net_amount", "closed_at", "page"]
+    list_filter = ["partner"]
+    list_select_related = ["partner"]
+    date_hierarchy = "month"
+
+    @admin.display(description=_("statement"))
+    def page(self, obj):
+        url = reverse("staff:partner_statement", args=[obj.partner.slug, f"{obj.month:%Y-%m}"])
+        return format_html('<a href="{}">{}</a>', url, _("Open"))
 
 
 admin.site.unregister(Member)

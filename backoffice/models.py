@@ -465,3 +465,67 @@ class AccountingPeriod(models.Model):
 
     def __str__(self):
         return f"{self.start} – {self.end} ({self.get_status_display()})"
+
+
+class SettlementStatement(models.Model):
+    """A partner's settlement for one calendar month (program time zone), frozen when staff close it.
+
+    Its items (``SettlementItem``) are the points that moved at the partner and were settled in it, each with the
+    price in force when it moved; an item is settled exactly once (unique per kind and source row), so anything
+    recorded for a closed month after it closed lands in the next open statement as a correction. Totals are
+    stored with the statement so that it reads the same forever, whatever is recorded later.
+    """
+
+    partner = models.ForeignKey("members.Partner", on_delete=models.PROTECT, related_name="settlement_statements")
+    month = models.DateField(help_text=_("The first day of the month settled."))
+    currency = models.CharField(max_length=3)
+    points_issued = models.BigIntegerField(default=0)
+    points_clawed_back = models.BigIntegerField(default=0)
+    points_redeemed_vouchers = models.BigIntegerField(default=0)
+    points_redeemed_payments = models.BigIntegerField(default=0)
+    amount_issued = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    amount_clawed_back = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    amount_redeemed = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    net_amount = models.DecimalField(
+        max_digits=16, decimal_places=2, default=0, help_text=_("Positive: the partner pays the operator.")
+    )
+    closed_at = models.DateTimeField(default=timezone.now)
+    closed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["partner", "-month"]
+        permissions = [("close_settlement", "Can close a partner's settlement month")]
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "month"], name="settlement_one_per_partner_month"),
+            models.CheckConstraint(condition=Q(month__day=1), name="settlement_month_first_day"),
+        ]
+
+    def __str__(self):
+        return f"{self.partner_id} {self.month:%Y-%m}"
+
+
+class SettlementItem(models.Model):
+    """One movement of points at a partner, frozen in the statement that settled it."""
+
+    class Kind(models.TextChoices):
+        ISSUED = "issued", _("Points issued")
+        CLAWED_BACK = "clawed_back", _("Refund clawback")
+        VOUCHER = "voucher", _("Voucher redeemed")
+        POINT_PAYMENT = "point_payment", _("Points paid at the till")
+
+    statement = models.ForeignKey(SettlementStatement, on_delete=models.PROTECT, related_name="items")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    #: The ledger entry (issued, clawbacks, point payments) or voucher it comes from.
+    ref_id = models.BigIntegerField()
+    moved_at = models.DateTimeField()
+    points = models.BigIntegerField()
+    rate = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    amount = models.DecimalField(max_digits=20, decimal_places=6)
+    late = models.BooleanField(default=False, help_text=_("Moved in an earlier, already closed month."))
+
+    class Meta:
+        ordering = ["statement", "moved_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["kind", "ref_id"], name="settlement_item_settled_once")]
+
+    def __str__(self):
+        return f"{self.kind} {self.ref_id}: {self.points}"

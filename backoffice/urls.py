@@ -16,6 +16,18 @@ urlpatterns = [
     path("liability/estimates/", views.liability_estimate, name="liability_estimate"),
     path("liability/periods/close/", views.liability_period_close, name="liability_period_close"),
     path("liability/periods/<int:period_id>/reopen/", views.liability_period_reopen, name="liability_period_reopen"),
+    path("partners/settlement/", views.partner_settlements, name="partner_settlements"),
+    path("partners/<slug:slug>/settlement/<str:month>/", views.partner_statement, name="partner_statement"),
+    path(
+        "partners/<slug:slug>/settlement/<str:month>/statement.csv",
+        views.partner_statement_csv,
+        name="partner_statement_csv",
+    ),
+    path(
+        "partners/<slug:slug>/settlement/<str:month>/close/",
+        views.partner_statement_close,
+        name="partner_statement_close",
+    ),
     path("exports/", views.exports_index, name="exports"),
     path("exports/members.csv", views.export_members, name="export_members"),
     path("exports/ledger.csv", views.export_ledger, name="export_ledger"),

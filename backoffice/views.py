@@ -6,7 +6,7 @@ Every view is wrapped in ``admin.site.admin_view`` (staff login) and checks its 
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import wraps
 from itertools import chain
 
@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from backoffice import accounting, analytics, exports, home
+from backoffice import accounting, analytics, exports, home, settlement
 from backoffice.forms import (
     AdjustPointsForm,
     AsOfForm,
@@ -31,13 +31,14 @@ from backoffice.forms import (
 )
 from backoffice.imports import error_report_rows
 from backoffice.models import AccountingPeriod, ImportJob, StaffAuditLog
-from backoffice.periods import day_start
+from backoffice.periods import Period, day_start
 from backoffice.selectors import member_360 as member_360_read
 from backoffice.services.accounting import (
     accounting_period_close,
     accounting_period_reopen,
     redemption_estimate_set,
 )
+from backoffice.services.settlement import settlement_close
 from backoffice.services.staff import (
     audit_record,
     import_job_cancel,
@@ -53,7 +54,9 @@ from members.csvio import csv_response
 from members.exceptions import LoyaltyError
 from members.forms import apply_domain_error
 from members.models import Member
+from members.months import add_months
 from members.selectors import member_find as member_find_one
+from members.selectors import partner_get, partners_by_id
 from members.subscriptions.selectors import subscription_fees_deferred, subscription_figures
 from rewards.selectors import REDEEMED_DEFINITION
 
@@ -252,14 +255,25 @@ def liability_report(request):
     return _liability_page(request, as_of_form, period_form)
 
 
+def _issuing_partner(request):
+    """``?partner=<slug>``: the liability report's movements at that issuing partner only."""
+    slug = request.GET.get("partner") or ""
+    return next((partner for partner in partners_by_id().values() if partner.slug == slug), None)
+
+
 def _liability_page(request, as_of_form, period_form, *, status: int | None = None, **forms):
     """The report: the points liability at a date, the period's point movements and its IFRS 15 figures for
     points, the estimates and the accounting periods. Further liabilities (e.g. deferred subscription fees) are
     sections of their own after the points ones, in the template's ``other_liabilities`` block and the CSV."""
     user = request.user
+    partner = _issuing_partner(request)
     with reads_from_replica():
         liability = accounting.liability_as_of(as_of_form.cleaned_data["as_of"]) if as_of_form.is_valid() else None
-        movements = accounting.movements_for(period_form.period) if period_form.is_valid() else None
+        movements = (
+            accounting.movements_for(period_form.period, partner_id=partner.pk if partner else None)
+            if period_form.is_valid()
+            else None
+        )
         points_revenue = accounting.points_revenue_for(period_form.period) if period_form.is_valid() else None
         estimates = accounting.redemption_estimates()
         periods = list(AccountingPeriod.objects.select_related("closed_by", "reopened_by").order_by("-end", "-id"))
@@ -304,6 +318,8 @@ def _liability_page(request, as_of_form, period_form, *, status: int | None = No
             query=request.GET.urlencode(),
             as_of=data_as_of_time,
             subscription_fees=subscription_fees,
+            partners=sorted(partners_by_id().values(), key=str),
+            issuing_partner=partner,
         ),
         status=status,
     )
@@ -377,7 +393,8 @@ def liability_csv(request):
         return _liability_page(request, as_of_form, period_form)
     with reads_from_replica():
         liability = accounting.liability_as_of(as_of_form.cleaned_data["as_of"])
-        movements = accounting.movements_for(period_form.period)
+        partner = _issuing_partner(request)
+        movements = accounting.movements_for(period_form.period, partner_id=partner.pk if partner else None)
         points_revenue = accounting.points_revenue_for(period_form.period)
     _audit_export(request, "points-accounting", {"as_of": str(liability.as_of), "period": str(movements.period)})
     # One section after another; a further liability (deferred subscription fees) adds its rows the same way.
@@ -553,3 +570,102 @@ def nps_csv(request):
         nps.FEEDBACK_CSV_HEADER,
         rows_from_replica(nps.feedback_csv_rows(start=period.start, end=period.end)),
     )
+
+
+# --- partner settlement ----------------------------------------------------------------------------------------
+
+
+def _month_param(request, default=None):
+    """``?month=YYYY-MM`` (default: last month), or None when it is not a month."""
+    value = request.GET.get("month") or request.POST.get("month")
+    if not value:
+        return default or settlement.month_start(settlement.month_start(timezone.localdate()) - timedelta(days=1))
+    try:
+        return datetime.strptime(value, "%Y-%m").date()  # noqa: DTZ007 - a calendar month, not a moment
+    except ValueError:
+        return None
+
+
+@staff_view("backoffice.view_reports")
+def partner_settlements(request):
+    month = _month_param(request)
+    if month is None:
+        raise Http404
+    summary = settlement.summary_for(month)
+    ledger_issued = accounting.movements_for(
+        Period(month, add_months(month, 1) - timedelta(days=1)), use_rollups=False
+    ).get("issued")
+    return render(
+        request,
+        "admin/staff/partner_settlements.html",
+        _context(
+            request,
+            _("Partner settlement"),
+            summary=summary,
+            ledger_issued=ledger_issued,
+            month=month,
+            previous=add_months(month, -1),
+            following=add_months(month, 1),
+            note=settlement.RECONCILIATION_NOTE,
+        ),
+    )
+
+
+def _statement(slug: str, month_text: str):
+    partner = partner_get(slug=slug)
+    try:
+        month = datetime.strptime(month_text, "%Y-%m").date()  # noqa: DTZ007 - a calendar month, not a moment
+    except ValueError:
+        month = None
+    if partner is None or month is None:
+        raise Http404
+    return settlement.statement_for(partner, month)
+
+
+#: Items listed on the page; the CSV has them all.
+STATEMENT_PAGE_LINES = 500
+
+
+@staff_view("backoffice.view_reports")
+def partner_statement(request, slug, month):
+    statement = _statement(slug, month)
+    return render(
+        request,
+        "admin/staff/partner_statement.html",
+        _context(
+            request,
+            _("Settlement: %(partner)s, %(month)s") % {"partner": statement.partner.name, "month": month},
+            statement=statement,
+            lines_shown=statement.lines[:STATEMENT_PAGE_LINES],
+            lines_hidden=max(len(statement.lines) - STATEMENT_PAGE_LINES, 0),
+            month_text=month,
+            first_open=settlement.first_open_month(statement.partner),
+            can_close=request.user.has_perm("backoffice.close_settlement"),
+        ),
+    )
+
+
+@staff_view("backoffice.view_reports", "backoffice.export_data")
+def partner_statement_csv(request, slug, month):
+    statement = _statement(slug, month)
+    _audit_export(request, "partner-statement", {"partner": statement.partner.slug, "month": month})
+    return csv_response(
+        f"settlement-{statement.partner.slug}-{month}.csv",
+        settlement.STATEMENT_CSV_HEADER,
+        settlement.statement_csv_rows(statement),
+    )
+
+
+@require_POST
+@staff_view("backoffice.close_settlement")
+def partner_statement_close(request, slug, month):
+    statement = _statement(slug, month)
+    try:
+        settlement_close(partner=statement.partner, month=statement.month, actor=request.user)
+    except LoyaltyError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(
+            request, _("%(month)s is closed for %(partner)s.") % {"month": month, "partner": statement.partner}
+        )
+    return redirect("staff:partner_statement", slug=slug, month=month)

@@ -25,20 +25,47 @@ from .services import (
 
 class APIKeyForm(forms.ModelForm):
     scopes = forms.MultipleChoiceField(choices=registry.scope_choices, widget=forms.CheckboxSelectMultiple)
+    owner = forms.ChoiceField(
+        choices=registry.key_owner_choices,
+        required=False,
+        label=_("Belongs to"),
+        help_text=_("A partner's key records purchases at that partner and sees only that partner's data."),
+    )
 
     class Meta:
         model = APIKey
-        fields = ["name", "scopes"]
+        fields = ["name", "owner", "scopes"]
 
 
 @admin.register(APIKey)
 class APIKeyAdmin(admin.ModelAdmin):
     form = APIKeyForm
-    list_display = ["name", "prefix", "scope_list", "created_by", "created_at", "last_used_at", "revoked_at"]
-    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    list_display = [
+        "name",
+        "prefix",
+        "owner_name",
+        "scope_list",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter), "owner"]
     search_fields = ["name", "prefix"]
     actions = ["revoke_keys"]
-    readonly_fields = ["prefix", "scope_list", "created_by", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = [
+        "prefix",
+        "owner_name",
+        "scope_list",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+
+    @admin.display(description=_("belongs to"))
+    def owner_name(self, obj):
+        return dict(registry.key_owner_choices()).get(obj.owner, obj.owner)
 
     @admin.display(description=_("scopes"))
     def scope_list(self, obj):
@@ -46,8 +73,8 @@ class APIKeyAdmin(admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ["name", "scopes"]
-        return ["name", "prefix", "scope_list", "created_by", "created_at", "last_used_at", "revoked_at"]
+            return ["name", "owner", "scopes"]
+        return ["name", "prefix", "owner_name", "scope_list", "created_by", "created_at", "last_used_at", "revoked_at"]
 
     def get_readonly_fields(self, request, obj=None):
         # A key's scopes are fixed at creation: to change them, create a new key and revoke this one.
@@ -57,7 +84,10 @@ class APIKeyAdmin(admin.ModelAdmin):
         if change:
             return
         key, raw_key = api_key_create(
-            name=form.cleaned_data["name"], scopes=form.cleaned_data["scopes"], created_by=request.user
+            name=form.cleaned_data["name"],
+            scopes=form.cleaned_data["scopes"],
+            created_by=request.user,
+            owner=form.cleaned_data.get("owner") or "",
         )
         obj.pk, obj.prefix, obj.created_at = key.pk, key.prefix, key.created_at
         messages.warning(

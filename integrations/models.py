@@ -26,6 +26,16 @@ class APIKey(models.Model):
     prefix = models.CharField(max_length=16, unique=True, help_text=_("Shown in lists to tell keys apart."))
     hashed_key = models.CharField(max_length=64, help_text=_("SHA-256 hex digest of the whole key."))
     scopes = models.JSONField(default=list, blank=True)
+    # Opaque to the platform: the apps built on it say what an owner label means (``integrations.registry.
+    # key_owners``). Blank is the program operator. Events tagged with an owner reach only endpoints of keys
+    # with that owner, and the operator's; untagged events reach only the operator's.
+    owner = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        db_index=True,
+        help_text=_("Whose key this is (empty: the program operator's own)."),
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -151,9 +161,15 @@ class WebhookEndpoint(models.Model):
         return [self.secret]
 
 
-def webhook_audience_receives(*, audience: str, owner_api_key_id: int, caused_by_id: int | None) -> bool:
-    """The one rule of who receives what: an endpoint gets the events its own integration causes, and every other
-    event only when staff granted it the program's (``WebhookEndpoint.Audience.PROGRAM``)."""
+def webhook_audience_receives(
+    *, audience: str, owner_api_key_id: int, caused_by_id: int | None, key_owner: str = "", event_owner: str = ""
+) -> bool:
+    """The one rule of who receives what. An endpoint gets the events its own integration causes (its key's
+    requests; for a partner, also events about that partner's business, ``event_owner``). Every other event only
+    when staff granted it the program's (``WebhookEndpoint.Audience.PROGRAM``), which a partner's endpoint can never
+    be: a partner hears nothing of another partner's or the operator's business."""
+    if key_owner:
+        return (caused_by_id is not None and caused_by_id == owner_api_key_id) or event_owner == key_owner
     if audience == WebhookEndpoint.Audience.PROGRAM:
         return True
     return caused_by_id is not None and caused_by_id == owner_api_key_id

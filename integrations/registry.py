@@ -12,6 +12,9 @@ events: dict[str, str] = {}
 #: Payload fields of an event that only the integration which caused it may read (a voucher code is as good as the
 #: voucher): every other endpoint receives them as null.
 event_secret_fields: dict[str, tuple[str, ...]] = {}
+#: Callables returning ``[(owner label, human name)]``: who, besides the operator, may own a key (members
+#: offers its partners as ``partner:<id>``). The platform stores the label and filters events by it, nothing more.
+key_owner_providers: list = []
 #: Exception classes the API maps to its error shape (422 unless the exception says otherwise).
 domain_errors: list[type[Exception]] = []
 
@@ -49,3 +52,16 @@ def unknown_scopes(values) -> list[str]:
 
 def unknown_events(values) -> list[str]:
     return sorted(set(values) - set(events))
+
+
+def key_owner_provider_register(provider) -> None:
+    if provider not in key_owner_providers:
+        key_owner_providers.append(provider)
+
+
+def key_owner_choices() -> list[tuple[str, str]]:
+    """The operator (blank) first, then every owner the apps offer."""
+    choices = [("", "Program operator")]
+    for provider in key_owner_providers:
+        choices.extend(provider())
+    return choices

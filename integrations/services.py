@@ -50,8 +50,10 @@ def _digest(raw_key: str) -> str:
     return hashlib.sha256(raw_key.encode()).hexdigest()
 
 
-def api_key_create(*, name: str, scopes: list[str], created_by=None) -> tuple[APIKey, str]:
+def api_key_create(*, name: str, scopes: list[str], created_by=None, owner: str = "") -> tuple[APIKey, str]:
     """Create a key and return it with the full key text, which is never stored and cannot be shown again.
+
+    ``owner`` is an opaque label (see ``APIKey.owner``); blank for the operator's own keys.
 
     The key is ``lk_<prefix>_<secret>``: 8 random characters to find the row, then 256 bits of secret.
     """
@@ -69,6 +71,7 @@ def api_key_create(*, name: str, scopes: list[str], created_by=None) -> tuple[AP
                     hashed_key=_digest(raw_key),
                     scopes=sorted(set(scopes)),
                     created_by=created_by,
+                    owner=owner,
                 )
             return key, raw_key
         except IntegrityError:
@@ -350,26 +353,37 @@ def webhook_secret_new() -> str:
     return "whsec_" + secrets.token_hex(24)
 
 
-WEBHOOK_SUBSCRIPTIONS_CACHE_KEY = "integrations:webhook-subscriptions-v2"
+WEBHOOK_SUBSCRIPTIONS_CACHE_KEY = "integrations:webhook-subscriptions-v3"
 
 
 @dataclass(frozen=True)
 class Subscription:
-    """What deciding on a delivery needs of an active endpoint: who owns it, whom it hears, which events."""
+    """What deciding on a delivery needs of an active endpoint: its key and that key's owner, whom it hears, which
+    events."""
 
     endpoint_id: int
     owner_api_key_id: int
+    key_owner: str
     audience: str
     events: tuple[str, ...]
 
-    def receives(self, event: str, *, caused_by_id: int | None) -> bool:
+    def receives(self, event: str, *, caused_by_id: int | None, owner: str = "") -> bool:
         return event in self.events and webhook_audience_receives(
-            audience=self.audience, owner_api_key_id=self.owner_api_key_id, caused_by_id=caused_by_id
+            audience=self.audience,
+            owner_api_key_id=self.owner_api_key_id,
+            caused_by_id=caused_by_id,
+            key_owner=self.key_owner,
+            event_owner=owner,
         )
+
+    def may_read_secrets(self, *, caused_by_id: int | None, owner: str) -> bool:
+        """Voucher codes and the like: only for the integration that caused the event, or (a partner) whose
+        business it is."""
+        return self.owner_api_key_id == caused_by_id or (self.key_owner != "" and self.key_owner == owner)
 
 
 def webhook_subscriptions() -> list[Subscription]:
-    """Every active endpoint whose key is not revoked, with its owner, audience and events.
+    """Every active endpoint whose key is not revoked, with its key, the key's owner, audience and events.
 
     Every purchase asks, and the answer changes only when staff edit endpoints or keys, so it is cached: saving
     or deleting an endpoint or a key clears it (signals in ``integrations.models``), and it lives a minute at
@@ -378,11 +392,13 @@ def webhook_subscriptions() -> list[Subscription]:
     subscriptions = cache.get(WEBHOOK_SUBSCRIPTIONS_CACHE_KEY)
     if subscriptions is None:
         rows = WebhookEndpoint.objects.filter(is_active=True, api_key__revoked_at__isnull=True).values_list(
-            "pk", "api_key_id", "audience", "events"
+            "pk", "api_key_id", "api_key__owner", "audience", "events"
         )
         subscriptions = [
-            Subscription(endpoint_id=pk, owner_api_key_id=owner, audience=audience, events=tuple(events))
-            for pk, owner, audience, events in rows
+            Subscription(
+                endpoint_id=pk, owner_api_key_id=key_id, key_owner=key_owner, audience=audience, events=tuple(events)
+            )
+            for pk, key_id, key_owner, audience, events in rows
         ]
         cache.set(WEBHOOK_SUBSCRIPTIONS_CACHE_KEY, subscriptions, 60)
     return subscriptions
@@ -417,7 +433,9 @@ def _caused_by_id(caused_by) -> int | None:
     return caused_by.pk if isinstance(caused_by, APIKey) else caused_by
 
 
-def webhook_event_enqueue(*, event: str, payload: dict, caused_by: APIKey | int | _Acting | None = ACTING):
+def webhook_event_enqueue(
+    *, event: str, payload: dict, caused_by: APIKey | int | _Acting | None = ACTING, owner: str = ""
+) -> list[WebhookDelivery]:
     """Record a delivery of ``event`` for every active endpoint that subscribed to it and may receive it, and send
     them after commit.
 
@@ -427,11 +445,17 @@ def webhook_event_enqueue(*, event: str, payload: dict, caused_by: APIKey | int 
     (``registry.event_secret_fields``: voucher codes) are null in every delivery but those to the causing
     integration's own endpoints. Each delivery records ``caused_by``.
 
+    ``owner`` tags an event about a partner's business (``partner:<id>``, see ``registry.key_owner_providers``):
+    every endpoint of that partner's keys receives it, whichever of its keys (or no key: a job) caused it, and no
+    endpoint of another partner does, even one granted the program's events.
+
     Called inside the transaction of the change it reports, so an event is recorded exactly when the change
     commits; nothing is sent for a change that rolls back.
     """
     caused_by_id = _caused_by_id(caused_by)
-    subscriptions = [sub for sub in webhook_subscriptions() if sub.receives(event, caused_by_id=caused_by_id)]
+    subscriptions = [
+        sub for sub in webhook_subscriptions() if sub.receives(event, caused_by_id=caused_by_id, owner=owner)
+    ]
     if not subscriptions:
         return []
     now = timezone.now()
@@ -444,7 +468,7 @@ def webhook_event_enqueue(*, event: str, payload: dict, caused_by: APIKey | int 
                 endpoint_id=sub.endpoint_id,
                 caused_by_id=caused_by_id,
                 event=event,
-                payload=data if sub.owner_api_key_id == caused_by_id else withheld,
+                payload=data if sub.may_read_secrets(caused_by_id=caused_by_id, owner=owner) else withheld,
                 created_at=now,
                 next_attempt_at=now,
             )
@@ -655,16 +679,20 @@ def webhook_endpoint_update(
     return endpoint
 
 
-def on_event(event: str, payload: dict) -> None:
+def on_event(event: str, payload: dict, owner: str = "") -> None:
     """A ``points_changed``-style hook: enqueue registered events, ignore the rest."""
     if event in registry.events:
-        webhook_event_enqueue(event=event, payload=payload)
+        webhook_event_enqueue(event=event, payload=payload, owner=owner)
 
 
 def webhooks_want(event: str) -> bool:
     """Whether any active endpoint would receive ``event`` now (lets batch jobs skip building unread payloads)."""
     caused_by_id = _caused_by_id(ACTING)
-    return any(sub.receives(event, caused_by_id=caused_by_id) for sub in webhook_subscriptions())
+    # A partner's endpoint may hear an event about that partner whoever causes it: count it as listening.
+    return any(
+        sub.receives(event, caused_by_id=caused_by_id) or (sub.key_owner != "" and event in sub.events)
+        for sub in webhook_subscriptions()
+    )
 
 
 on_event.wants = webhooks_want

@@ -8,6 +8,7 @@ from django.urls import include, path, re_path
 from loyalty_site import health
 from loyalty_site.metrics import metrics_view
 from members import views as member_views
+from rewards import views as reward_views
 
 # Staff sign in through allauth, so its rate limits and two-factor authentication guard the console too.
 admin.site.login = secure_admin_login(admin.site.login)
@@ -55,6 +56,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("me/", include("members.urls")),
     path("rewards/", include("rewards.urls")),
+    path("partners/", reward_views.partners, name="partners"),
     path("campaigns/", include("campaigns.urls")),
     path("admin/staff/", include("backoffice.urls")),
     path("admin/", admin.site.urls),

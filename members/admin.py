@@ -12,6 +12,7 @@ the latest rows only and links to the filtered, paginated lists.
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db import models
 from django.db.models import Case, Value, When
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -29,6 +30,9 @@ from .models import (
     FeedbackResponse,
     LedgerEntry,
     Member,
+    Partner,
+    PartnerRate,
+    PartnerStore,
     PointPayment,
     PointsAccount,
     PointsLot,
@@ -49,6 +53,7 @@ from .services.actions import (
     earning_action_delete,
     earning_action_save,
 )
+from .services.partners import partner_rate_add, partner_rate_errors, partner_save, partner_store_save
 from .services.program import (
     earning_rule_delete,
     earning_rule_save,
@@ -178,9 +183,10 @@ class EarningRuleAdmin(admin.ModelAdmin):
         "category",
         "sku",
         "channel",
+        "partner",
         "is_active",
     ]
-    list_filter = ["kind", "is_active", "stop_further_rules"]
+    list_filter = ["kind", "is_active", "stop_further_rules", "partner"]
     search_fields = ["name", "category", "sku"]
     fieldsets = (
         (None, {"fields": ("name", "kind", "is_active", "rate")}),
@@ -221,6 +227,99 @@ class EarningRuleAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         for rule in queryset:
             earning_rule_delete(rule=rule, actor=request.user)
+
+
+# --- coalition partners ----------------------------------------------------------------------------------------
+
+
+class PartnerStoreInline(admin.TabularInline):
+    model = PartnerStore
+    extra = 0
+
+
+class PartnerRuleInline(admin.TabularInline):
+    model = EarningRule
+    fk_name = "partner"
+    extra = 0
+    fields = ["name", "kind", "rate", "category", "sku", "min_spend", "priority", "is_active"]
+    verbose_name = _("earning rule at this partner")
+    verbose_name_plural = _(
+        "earning rules at this partner (without one that gives points per spend or visit, the "
+        "program's base rate applies)"
+    )
+
+
+class PartnerRateForm(forms.ModelForm):
+    class Meta:
+        model = PartnerRate
+        fields = ["effective_from", "price_per_point_issued", "reimbursement_per_point_redeemed"]
+
+    def clean(self):
+        data = super().clean()
+        if self.instance.pk is None and self.has_changed():
+            errors = partner_rate_errors(
+                partner=self.instance.partner if self.instance.partner_id else Partner(),
+                effective_from=data.get("effective_from"),
+                price=data.get("price_per_point_issued"),
+                reimbursement=data.get("reimbursement_per_point_redeemed"),
+            )
+            for field, message in errors.items():
+                self.add_error(field, message)
+        return data
+
+
+class PartnerRateInline(admin.TabularInline):
+    """Rates are history: rows are added, never edited or deleted (settlement values points at the row in force
+    when they moved)."""
+
+    model = PartnerRate
+    form = PartnerRateForm
+    extra = 0
+    can_delete = False
+    verbose_name = _("rate (from a moment on)")
+    verbose_name_plural = _("rates: price per point issued, reimbursement per point redeemed")
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Partner)
+class PartnerAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "status", "counts_toward_tiers", "contact_email", "sort_order"]
+    list_filter = ["status", "counts_toward_tiers"]
+    search_fields = ["name", "slug", "contact_name", "contact_email"]
+    prepopulated_fields = {"slug": ("name",)}
+    inlines = [PartnerStoreInline, PartnerRuleInline, PartnerRateInline]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    fieldsets = (
+        (None, {"fields": ("name", "slug", "status", "tagline", "description", "logo", "website", "sort_order")}),
+        (_("Contact"), {"fields": ("contact_name", "contact_email", "contact_phone")}),
+        (_("Earning"), {"fields": ("categories", "counts_toward_tiers")}),
+    )
+
+    def save_model(self, request, obj, form, change):
+        partner_save(partner=obj, actor=request.user)
+
+    def save_formset(self, request, form, formset, change):
+        instances = formset.save(commit=False)
+        for deleted in formset.deleted_objects:
+            if isinstance(deleted, EarningRule):
+                earning_rule_delete(rule=deleted, actor=request.user)
+            elif isinstance(deleted, PartnerStore):
+                deleted.delete()
+        for instance in instances:
+            if isinstance(instance, PartnerRate):
+                partner_rate_add(
+                    partner=form.instance,
+                    effective_from=instance.effective_from,
+                    price_per_point_issued=instance.price_per_point_issued,
+                    reimbursement_per_point_redeemed=instance.reimbursement_per_point_redeemed,
+                    actor=request.user,
+                )
+            elif isinstance(instance, EarningRule):
+                earning_rule_save(rule=instance, actor=request.user)
+            elif isinstance(instance, PartnerStore):
+                partner_store_save(store=instance, actor=request.user)
 
 
 # --- members -----------------------------------------------------------------------------------------------------

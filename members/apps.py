@@ -14,13 +14,14 @@ class MembersConfig(AppConfig):
         import_module(f"{self.name}.subscriptions.models")
 
     def ready(self):
-        from integrations.registry import domain_error_register
+        from integrations.registry import domain_error_register, key_owner_provider_register
         from integrations.services import on_event
 
         from . import (
             hooks,
             metrics,
             privacy,
+            selectors,
             tasks,  # noqa: F401  (registered before a tier move enqueues its email by name)
             webhooks,
         )
@@ -32,6 +33,8 @@ class MembersConfig(AppConfig):
 
         domain_error_register(LoyaltyError)
         hooks.register(hooks.purchase_recorded, subscription_services.on_purchase_recorded)
+        # Partners own API keys through the platform's opaque owner label; members says which labels exist.
+        key_owner_provider_register(selectors.partner_owner_choices)
         hooks.register(hooks.purchase_settled, webhooks.on_purchase_settled)
         hooks.register(hooks.purchase_settled, metrics.on_purchase_settled)
         hooks.register(hooks.points_changed, on_event)

@@ -8,8 +8,9 @@ from django.core.cache import cache
 
 PROGRAM_SETTINGS_CACHE_KEY = "members:program-settings:v1"
 TIERS_CACHE_KEY = "members:tiers:v1"
-EARNING_RULES_CACHE_KEY = "members:earning-rules:v1"
+EARNING_RULES_CACHE_KEY = "members:earning-rules:v2"
+PARTNERS_CACHE_KEY = "members:partners:v1"
 
 
 def program_cache_clear() -> None:
-    cache.delete_many([PROGRAM_SETTINGS_CACHE_KEY, TIERS_CACHE_KEY, EARNING_RULES_CACHE_KEY])
+    cache.delete_many([PROGRAM_SETTINGS_CACHE_KEY, TIERS_CACHE_KEY, EARNING_RULES_CACHE_KEY, PARTNERS_CACHE_KEY])

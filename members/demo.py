@@ -1,7 +1,7 @@
 """Demo data for `make run`: a staff login, a demo member with some history, and a few more members."""
 
 import contextlib
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 from allauth.account.models import EmailAddress
@@ -70,6 +70,7 @@ def seed(*, stdout=None):
     _seed_actions(member)
     _seed_feedback_link(member, stdout=stdout)
     _seed_paid_with_points(member)
+    _seed_partners(member, staff)
     return {"staff": staff, "member": member}
 
 
@@ -95,6 +96,108 @@ def _seed_earning_rules(staff):
     for name, kind, fields in DEMO_EARNING_RULES:
         if not EarningRule.objects.filter(name=name).exists():
             earning_rule_save(rule=EarningRule(name=name, kind=kind, **fields), actor=staff)
+
+
+DEMO_PARTNERS = [
+    {
+        "slug": "cafe-noir",
+        "name": "Café Noir",
+        "tagline": "2 points per €1, 3 per €1 on beans",
+        "description": "Espresso bars in the city centres. Pay with points at the till.",
+        "website": "https://cafe-noir.example.com",
+        "contact_name": "Inès Laurent",
+        "contact_email": "partners@cafe-noir.example.com",
+        "categories": ["coffee", "beans", "bakery"],
+        "counts_toward_tiers": True,
+        "price": "0.0100",
+        "reimbursement": "0.0080",
+        "rules": [("2 points per €1", "spend", "2", ""), ("Beans earn 1.5×", "category_multiplier", "1.5", "beans")],
+        "stores": [
+            ("Café Noir Centraal", "Stationsplein 12", "1012 AB", "Amsterdam"),
+            ("Café Noir Dom", "Domplein 3", "3512 JC", "Utrecht"),
+        ],
+        # (external id, days into last month / None for this month, amount)
+        "baskets": [("CN-1", 4, "coffee", "8.40"), ("CN-2", 17, "beans", "24.00"), ("CN-3", None, "coffee", "5.20")],
+    },
+    {
+        "slug": "cinema-lux",
+        "name": "Cinema Lux",
+        "tagline": "1 point per €1 on tickets and snacks",
+        "description": "Films every night; points pay for tickets. Points earned here do not count toward tiers.",
+        "website": "https://cinema-lux.example.com",
+        "contact_name": "Tom de Vries",
+        "contact_email": "loyalty@cinema-lux.example.com",
+        "categories": ["tickets", "snacks"],
+        "counts_toward_tiers": False,
+        "price": "0.0120",
+        "reimbursement": "0.0090",
+        "rules": [],
+        "stores": [("Cinema Lux", "Leidseplein 26", "1017 PT", "Amsterdam")],
+        "baskets": [("CL-1", 9, "tickets", "25.00"), ("CL-2", None, "snacks", "9.50")],
+    },
+]
+
+
+def _seed_partners(member, staff):
+    """Two coalition partners with rules, stores, a rate history and purchases last month and this month (their
+    settlement: ``backoffice`` closes last month in ``seed_demo``). Looked up by slug and external id: a second run
+    changes nothing."""
+    from .models import EarningRule, Partner, PartnerStore
+    from .months import add_months
+    from .services import points_adjust
+    from .services.partners import partner_rate_add
+    from .services.purchases import PurchaseLineInput, purchase_record
+
+    # Enough to spend at the partners too (rewards' demo redeems and pays with points there).
+    points_adjust(
+        member=member, points=600, reason="Coalition launch bonus", actor=staff, idempotency_key="demo:coalition-bonus"
+    )
+
+    now = timezone.now()
+    last_month = add_months(timezone.localdate().replace(day=1), -1)
+    for spec in DEMO_PARTNERS:
+        fields = {
+            key: spec[key]
+            for key in ("name", "tagline", "description", "website", "contact_name", "contact_email", "categories")
+        }
+        partner, created = Partner.objects.get_or_create(
+            slug=spec["slug"], defaults={**fields, "counts_toward_tiers": spec["counts_toward_tiers"]}
+        )
+        if created:
+            partner_rate_add(
+                partner=partner,
+                effective_from=now - timedelta(days=400),
+                price_per_point_issued=Decimal(spec["price"]),
+                reimbursement_per_point_redeemed=Decimal(spec["reimbursement"]),
+            )
+            for name, kind, rate, category in spec["rules"]:
+                EarningRule.objects.create(
+                    name=name, kind=kind, rate=Decimal(rate), category=category, partner=partner, priority=10
+                )
+            for name, address, postcode, city in spec["stores"]:
+                PartnerStore.objects.create(partner=partner, name=name, address=address, postcode=postcode, city=city)
+        for external_id, day, category, amount in spec["baskets"]:
+            when = (
+                timezone.make_aware(datetime.combine(last_month.replace(day=day), time(12)))
+                if day is not None
+                else now - timedelta(hours=2)
+            )
+            purchase_record(
+                member=member,
+                external_id=external_id,
+                source=f"demo-partner:{partner.slug}",
+                channel="partner",
+                store=partner.name,
+                occurred_at=when,
+                currency="EUR",
+                lines=[
+                    PurchaseLineInput(
+                        sku=f"{category.upper()}-1", category=category, quantity=1, unit_price=Decimal(amount)
+                    )
+                ],
+                partner=partner,
+                now=when,
+            )
 
 
 def _seed_ledger_extras(member, staff):

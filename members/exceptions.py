@@ -64,6 +64,19 @@ class InvalidPurchase(LoyaltyError):
     default_message = _("The purchase is not valid.")
 
 
+class PartnerInactive(LoyaltyError):
+    code = "partner_inactive"
+    default_message = _("This partner is not taking part in the program at the moment.")
+
+
+class PartnerNotAllowed(LoyaltyError):
+    """A partner's key asked for something only the operator may do or see."""
+
+    code = "partner_not_allowed"
+    http_status = 403
+    default_message = _("A partner's key cannot do this.")
+
+
 class RefundExceedsPurchase(LoyaltyError):
     code = "refund_exceeds_purchase"
     default_message = _("The refund is larger than what is left of the purchase.")

@@ -33,8 +33,9 @@ their own transaction, in registration order. No model signals are involved.
 - ``member_enrolled``: ``hook(member, context) -> None`` — after a member is created; ``context`` is a dict
   with e.g. ``referral_code`` and ``request`` (may be None).
 - ``points_changed``: ``hook(event, payload) -> None`` — notifications such as ``points.expired`` and
-  ``tier.changed`` for outbound webhooks. A hook may carry a ``wants(event) -> bool`` attribute, so that batch
-  jobs can skip building a payload nobody would read (see :func:`listening`).
+  ``tier.changed`` for outbound webhooks; events about one partner's business also get ``owner=`` (the partner's
+  key owner label), so a hook must accept that keyword. A hook may carry a ``wants(event) -> bool`` attribute,
+  so that batch jobs can skip building a payload nobody would read (see :func:`listening`).
 - ``member_closed``: ``hook(member, *, former_email) -> None`` — inside ``member_close``'s transaction, after the
   core has anonymised the user and member rows: each app erases the personal data it holds about the member
   (shipping addresses, stored responses, delivery errors, sign-up addresses). The ledger is kept and still sums.
@@ -106,6 +107,11 @@ def listening(event: str) -> bool:
     return any(getattr(hook, "wants", None) is None or hook.wants(event) for hook in points_changed)
 
 
-def emit(event: str, payload: dict) -> None:
+def emit(event: str, payload: dict, owner: str = "") -> None:
+    """Tell every ``points_changed`` hook. ``owner`` tags an event about one partner's business (the API key
+    owner label, ``partner:<id>``), so webhooks reach that partner's endpoints and the operator's only."""
     for hook in points_changed:
-        hook(event, payload)
+        if owner:
+            hook(event, payload, owner=owner)
+        else:
+            hook(event, payload)

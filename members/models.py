@@ -358,6 +358,10 @@ class Purchase(models.Model):
     )
     channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.IN_STORE)
     store = models.CharField(max_length=100, blank=True)
+    # The coalition partner whose till (API key) sent it; empty for the operator's own shops.
+    partner = models.ForeignKey(
+        "Partner", null=True, blank=True, on_delete=models.PROTECT, related_name="purchases", db_index=False
+    )
     occurred_at = models.DateTimeField()
     currency = models.CharField(max_length=3)
     total = models.DecimalField(**MONEY)
@@ -391,7 +395,12 @@ class Purchase(models.Model):
                 name="purchase_points_returned_in_range",
             ),
         ]
-        indexes = [models.Index(fields=["member", "-occurred_at"], name="purchase_member_recent_idx")]
+        indexes = [
+            models.Index(fields=["member", "-occurred_at"], name="purchase_member_recent_idx"),
+            models.Index(
+                fields=["partner", "created_at"], condition=Q(partner__isnull=False), name="purchase_partner_idx"
+            ),
+        ]
 
     def __str__(self):
         return f"{self.external_id} ({self.total} {self.currency})"
@@ -433,6 +442,10 @@ class PointPayment(models.Model):
     currency = models.CharField(max_length=3)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.COMPLETED)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    # The coalition partner whose till took the points (settlement reimburses it); empty at the operator.
+    partner = models.ForeignKey(
+        "Partner", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -602,6 +615,11 @@ class LedgerEntry(models.Model):
     reversal_of = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by"
     )
+    # Where the points moved: the coalition partner whose purchase earned them or whose till took them back (a
+    # refund) or spent them; empty for the operator. Settlement and the partner's API view read it.
+    partner = models.ForeignKey(
+        "Partner", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     created_at = models.DateTimeField(default=timezone.now, db_index=False)
 
     class Meta:
@@ -625,6 +643,9 @@ class LedgerEntry(models.Model):
             models.Index(
                 fields=["source_type", "source_id"], condition=Q(source_type__isnull=False), name="ledger_source_idx"
             ),
+            models.Index(
+                fields=["partner", "created_at"], condition=Q(partner__isnull=False), name="ledger_partner_idx"
+            ),
         ]
 
     def __str__(self):
@@ -637,6 +658,18 @@ class LedgerEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("Ledger entries are append-only; post a reversing entry instead.")
+
+
+#: The kinds that issue points (the liability report's "issued", settlement's points issued at a partner).
+LEDGER_EARNING_KINDS = frozenset(
+    {
+        LedgerEntry.Kind.EARN,
+        LedgerEntry.Kind.BONUS,
+        LedgerEntry.Kind.REFERRAL,
+        LedgerEntry.Kind.IMPORT,
+        LedgerEntry.Kind.ACTION,
+    }
+)
 
 
 class PointsLot(models.Model):
@@ -776,6 +809,14 @@ class EarningRule(models.Model):
     sku = models.CharField(max_length=64, blank=True)
     channel = models.CharField(max_length=10, choices=Purchase.Channel.choices, blank=True)
     min_spend = models.DecimalField(**MONEY, default=Decimal("0"))
+    partner = models.ForeignKey(
+        "Partner",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="earning_rules",
+        help_text=_("A partner's own rule: applies to that partner's purchases only (and theirs to no other)."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -1043,3 +1084,105 @@ class FeedbackResponse(models.Model):
         if self.score <= self.DETRACTOR_MAX:
             return self.Group.DETRACTOR
         return self.Group.PASSIVE
+
+
+#: How a partner's API keys are labelled (``APIKey.owner``): ``partner:<id>``.
+PARTNER_OWNER_PREFIX = "partner:"
+
+
+class Partner(models.Model):
+    """A business in the coalition: its customers earn points there and spend them there, and the operator
+    settles the money with it each month (``backoffice.settlement``).
+
+    Its API keys carry the owner label :attr:`owner_label` (``integrations.models.APIKey.owner``): the platform
+    knows nothing of partners, members reads the label (``members.selectors.partner_for_key``).
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        PAUSED = "paused", _("Paused (its tills are refused)")
+        ENDED = "ended", _("Left the coalition")
+
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=60, unique=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    tagline = models.CharField(
+        max_length=160, blank=True, help_text=_("What it gives, shown to members, e.g. “2 points per €1 on coffee”.")
+    )
+    description = models.TextField(blank=True)
+    logo = models.ImageField(upload_to="partners/logos/", blank=True)
+    website = models.URLField(blank=True)
+    contact_name = models.CharField(max_length=100, blank=True)
+    contact_email = models.EmailField(blank=True)
+    contact_phone = models.CharField(max_length=32, blank=True)
+    categories = models.JSONField(
+        default=list, blank=True, help_text=_("The categories it sells (its earning rules may name them).")
+    )
+    counts_toward_tiers = models.BooleanField(
+        default=True, help_text=_("Whether points and spend at this partner count toward tiers.")
+    )
+    sort_order = models.PositiveSmallIntegerField(default=100)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["sort_order", "name", "id"]
+
+    def __str__(self):
+        return self.name
+
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        program_cache_clear()
+
+    def delete(self, *args, **kwargs):
+        result = super().delete(*args, **kwargs)
+        program_cache_clear()
+        return result
+
+    @property
+    def owner_label(self) -> str:
+        return f"{PARTNER_OWNER_PREFIX}{self.pk}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+
+class PartnerStore(models.Model):
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="stores")
+    name = models.CharField(max_length=100)
+    address = models.CharField(max_length=200, blank=True)
+    postcode = models.CharField(max_length=16, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["partner", "city", "name", "id"]
+
+    def __str__(self):
+        return f"{self.name}, {self.city}" if self.city else self.name
+
+
+class PartnerRate(models.Model):
+    """What a partner pays per point its customers earn there, and what it is paid per point burned there, from
+    ``effective_from`` until the next row. Rows are history: settlement values each point at the row in force
+    when it moved, so a new price is a new row, never an edit of an old one."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="rates")
+    effective_from = models.DateTimeField()
+    price_per_point_issued = models.DecimalField(max_digits=12, decimal_places=6)
+    reimbursement_per_point_redeemed = models.DecimalField(max_digits=12, decimal_places=6)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["partner", "effective_from"]
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "effective_from"], name="partner_rate_one_per_moment"),
+            models.CheckConstraint(
+                condition=Q(price_per_point_issued__gte=0, reimbursement_per_point_redeemed__gte=0),
+                name="partner_rate_non_negative",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.partner_id} from {self.effective_from:%Y-%m-%d}"

@@ -8,20 +8,27 @@ from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 
 from django.core import signing
 from django.core.cache import cache
-from django.db.models import Min, Q, Sum
+from django.db.models import Case, F, Min, OuterRef, Prefetch, Q, Subquery, Sum, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from . import hooks
 from .action_rules import limit_remaining, limits_left, usage_aggregates
-from .cache import EARNING_RULES_CACHE_KEY, PROGRAM_SETTINGS_CACHE_KEY, TIERS_CACHE_KEY
+from .cache import EARNING_RULES_CACHE_KEY, PARTNERS_CACHE_KEY, PROGRAM_SETTINGS_CACHE_KEY, TIERS_CACHE_KEY
 from .calculators import strategies_in_order
+from .exceptions import PartnerInactive
 from .models import (
+    LEDGER_EARNING_KINDS,
+    PARTNER_OWNER_PREFIX,
     ActionOccurrence,
     EarningAction,
     EarningRule,
     FeedbackResponse,
     LedgerEntry,
     Member,
+    Partner,
+    PartnerRate,
+    PartnerStore,
     PointPayment,
     PointsAccount,
     PointsLot,
@@ -272,7 +279,7 @@ def member_activity_page(
     ``before`` pages towards older entries, ``after`` towards newer ones. One query per page whatever the depth:
     the ``(account, -created_at, -id)`` index serves both directions and no OFFSET is ever used.
     """
-    entries = LedgerEntry.objects.filter(account_id=member.pk).select_related("purchase")
+    entries = LedgerEntry.objects.filter(account_id=member.pk).select_related("purchase", "partner")
     if kinds:
         entries = entries.filter(kind__in=kinds)
     if date_from:
@@ -316,8 +323,70 @@ def _start_of_day(day: date) -> datetime:
 
 
 def earning_rules_public() -> list[EarningRule]:
-    """Active earning rules, for the public 'how to earn' page."""
-    return list(EarningRule.objects.filter(is_active=True).order_by("priority", "id"))
+    """The operator's active earning rules, for the public 'how to earn' page (partners' are on theirs)."""
+    return list(EarningRule.objects.filter(is_active=True, partner__isnull=True).order_by("priority", "id"))
+
+
+# --- Coalition partners ----------------------------------------------------------------------------------------
+
+
+def partners_by_id() -> dict[int, Partner]:
+    """Every partner by id (cached: the API asks on every partner request; invalidated when one is saved)."""
+    partners = cache.get(PARTNERS_CACHE_KEY)
+    if partners is None:
+        partners = {partner.pk: partner for partner in Partner.objects.all()}
+        cache.set(PARTNERS_CACHE_KEY, partners, 300)
+    return partners
+
+
+def partner_for_key(api_key) -> Partner | None:
+    """The partner an API key belongs to (its ``owner`` label, ``partner:<id>``), None for the operator's keys.
+
+    A key labelled for a partner that no longer exists, or with a label members does not know, is refused
+    (:class:`PartnerInactive`) rather than treated as the operator's: it must never see more than it was meant to.
+    """
+    owner = getattr(api_key, "owner", "") or ""
+    if not owner:
+        return None
+    partner_id = owner.removeprefix(PARTNER_OWNER_PREFIX)
+    partner = partners_by_id().get(int(partner_id)) if partner_id.isdigit() and owner != partner_id else None
+    if partner is None:
+        raise PartnerInactive()
+    return partner
+
+
+def partner_owner_choices() -> list[tuple[str, str]]:
+    """``(owner label, name)`` of every partner, offered by the API key form (``integrations.registry``)."""
+    return [(partner.owner_label, partner.name) for partner in sorted(partners_by_id().values(), key=str)]
+
+
+def partners_public() -> list[Partner]:
+    """Active partners with their active stores and rules, for "Where to earn and spend" (three queries)."""
+    stores = Prefetch("stores", queryset=PartnerStore.objects.filter(is_active=True))
+    rules = Prefetch("earning_rules", queryset=EarningRule.objects.filter(is_active=True).order_by("priority", "id"))
+    return list(Partner.objects.filter(status=Partner.Status.ACTIVE).prefetch_related(stores, rules))
+
+
+def partner_get(*, slug: str) -> Partner | None:
+    return Partner.objects.filter(slug=slug).first()
+
+
+def partner_rates(partner_ids) -> dict[int, list[PartnerRate]]:
+    """Each partner's rate history, oldest first (one query)."""
+    rates: dict[int, list[PartnerRate]] = {partner_id: [] for partner_id in partner_ids}
+    for rate in PartnerRate.objects.filter(partner_id__in=list(partner_ids)).order_by("effective_from", "id"):
+        rates[rate.partner_id].append(rate)
+    return rates
+
+
+def rate_in_force(rates: list[PartnerRate], when: datetime) -> PartnerRate | None:
+    """The row of ``rates`` (oldest first) in force at ``when``: the last one effective at or before it."""
+    current = None
+    for rate in rates:
+        if rate.effective_from > when:
+            break
+        current = rate
+    return current
 
 
 @dataclass(frozen=True)
@@ -652,3 +721,95 @@ def _export_actions_and_feedback(member: Member) -> dict:
             for answer in answers
         ],
     }
+
+
+#: Points burned at a partner's till (paid with, and given back when the payment is voided or refunded).
+PARTNER_BURN_KINDS = (LedgerEntry.Kind.PAYMENT, LedgerEntry.Kind.PAYMENT_RETURN)
+
+
+@dataclass(frozen=True)
+class PartnerMove:
+    """A ledger entry at a partner, as settlement reads it: ``points`` is the whole movement, signed (a clawback
+    counts what it took back and what it left owed); ``priced_at`` is the moment whose rate values it: its own for
+    points issued and paid with, the issue of its purchase's points for a clawback (the partner gets back what it
+    paid for them), the payment's for points paid with and given back (a void or a refund)."""
+
+    entry_id: int
+    partner_id: int
+    kind: str
+    points: int
+    created_at: datetime
+    priced_at: datetime
+
+
+def partner_ledger_moves(
+    *, partner_ids, start_at: datetime | None, end_at: datetime, exclude_entry_ids=None
+) -> list[PartnerMove]:
+    """Ledger entries at these partners created in ``[start_at, end_at)`` (``start_at`` None: since the
+    beginning), leaving out ``exclude_entry_ids`` (a subquery of ids already settled). One query."""
+    entries = LedgerEntry.objects.filter(
+        partner_id__in=list(partner_ids),
+        created_at__lt=end_at,
+        kind__in=[*LEDGER_EARNING_KINDS, *PARTNER_BURN_KINDS, LedgerEntry.Kind.CLAWBACK],
+    )
+    if start_at is not None:
+        entries = entries.filter(created_at__gte=start_at)
+    if exclude_entry_ids is not None:
+        entries = entries.exclude(pk__in=exclude_entry_ids)
+    # A clawback is priced when its purchase's points were issued: the purchase's first earning entry.
+    issued_at = (
+        LedgerEntry.objects.filter(purchase_id=OuterRef("purchase_id"), kind__in=LEDGER_EARNING_KINDS)
+        .order_by("created_at", "pk")
+        .values("created_at")[:1]
+    )
+    paid_at = Coalesce(
+        Subquery(PointPayment.objects.filter(pk=OuterRef("source_id")).values("created_at")[:1]),
+        Subquery(
+            PointPayment.objects.filter(purchase_id=OuterRef("purchase_id"))
+            .order_by("created_at")
+            .values("created_at")[:1]
+        ),
+    )
+    rows = (
+        entries.annotate(
+            issued_at=Case(When(kind=LedgerEntry.Kind.CLAWBACK, then=Subquery(issued_at))),
+            paid_at=Case(When(kind=LedgerEntry.Kind.PAYMENT_RETURN, then=paid_at)),
+        )
+        .order_by("created_at", "pk")
+        .values_list(
+            "pk", "partner_id", "kind", "points", "pending_delta", "owed_delta", "created_at", "issued_at", "paid_at"
+        )
+    )
+    return [
+        PartnerMove(
+            entry_id=pk,
+            partner_id=partner_id,
+            kind=kind,
+            points=points + pending - owed,
+            created_at=created_at,
+            priced_at=issued or paid or created_at,
+        )
+        for pk, partner_id, kind, points, pending, owed, created_at, issued, paid in rows
+    ]
+
+
+def issued_points_by_partner(*, start_at: datetime, end_at: datetime) -> dict[int | None, int]:
+    """Points issued (earning kinds: spendable plus pending, as the liability report counts them) in the range,
+    by the partner where they were issued (None: the operator). One query."""
+    rows = (
+        LedgerEntry.objects.filter(created_at__gte=start_at, created_at__lt=end_at, kind__in=LEDGER_EARNING_KINDS)
+        .values("partner_id")
+        .annotate(total=Sum(F("points") + F("pending_delta")))
+        .order_by()
+    )
+    return {row["partner_id"]: int(row["total"] or 0) for row in rows}
+
+
+def partner_first_move_at(*, partner_id: int) -> datetime | None:
+    """When points first moved at the partner (one indexed query)."""
+    return (
+        LedgerEntry.objects.filter(partner_id=partner_id)
+        .order_by("created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )

@@ -16,9 +16,12 @@ ACTION_REVIEWED = registry.event_register("action.reviewed", "Earning action app
 
 
 def on_purchase_settled(result) -> None:
+    """``purchase.recorded``; a partner's purchase is told to the operator's endpoints and that partner's only."""
     purchase = result.purchase
+    partner = purchase.partner
     webhook_event_enqueue(
         event=PURCHASE_RECORDED,
+        owner=partner.owner_label if partner is not None else "",
         payload={
             "member_number": purchase.member.member_number,
             "external_id": purchase.external_id,
@@ -26,6 +29,7 @@ def on_purchase_settled(result) -> None:
             "occurred_at": purchase.occurred_at,
             "total": purchase.total,
             "currency": purchase.currency,
+            "partner": partner.slug if partner is not None else None,
             "points_earned": result.points_earned,
             "points_pending": result.points_pending,
             "balance": result.balance,

@@ -59,7 +59,10 @@ class RewardAdmin(admin.ModelAdmin):
     actions = ("activate", "deactivate", "duplicate")
     fieldsets = (
         (None, {"fields": ("kind", "name", "slug", "description", "category", "image", "image_preview_large")}),
-        (_("Cost and value"), {"fields": ("points_cost", "value", "percent_off", "charity", "partner_name")}),
+        (
+            _("Cost and value"),
+            {"fields": ("points_cost", "value", "percent_off", "charity", "partner_name", "redeemable_at")},
+        ),
         (
             _("Availability"),
             {

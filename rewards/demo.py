@@ -1,7 +1,7 @@
 """Demo rewards of every kind for `make run`. Idempotent: rewards are looked up by slug first."""
 
 import io
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 from django.utils import timezone
@@ -10,7 +10,7 @@ from members.models import Tier
 from members.subscriptions.models import MembershipPlan
 from members.subscriptions.services import subscription_period_rewards_grant
 
-from .models import Reward
+from .models import Reward, Voucher
 from .services import partner_codes_upload, reward_save
 
 DEMO_REWARDS = [
@@ -126,6 +126,7 @@ def seed(*, stdout=None):
             partner_codes_upload(reward=reward, file=io.BytesIO(codes.encode()))
         created += 1
     created += _seed_membership_rewards(now)
+    _seed_partner_rewards(now)
     if stdout is not None:
         stdout.write(f"Rewards: {created} demo rewards created.")
 
@@ -188,3 +189,58 @@ def _seed_membership_rewards(now) -> int:
         created += 1
     subscription_period_rewards_grant(now=timezone.now())
     return created
+
+
+DEMO_PARTNER_REWARDS = [
+    # (partner slug, reward slug, name, points, value)
+    ("cafe-noir", "cafe-noir-espresso", "A free espresso at Café Noir", 150, "2.50"),
+    ("cinema-lux", "cinema-lux-ticket", "€5 off a Cinema Lux ticket", 450, "5.00"),
+]
+
+
+def _seed_partner_rewards(now):
+    """A reward usable only at each demo partner; the demo member redeems Café Noir's and uses it there last
+    month, and pays with points at Cinema Lux, so both partners have points redeemed to settle."""
+    from members.demo import DEMO_MEMBER_EMAIL
+    from members.models import Member, Partner, PointPayment
+    from members.months import add_months
+    from members.services.point_payments import point_payment_make
+
+    from .services import reward_redeem, voucher_use
+
+    partners = {partner.slug: partner for partner in Partner.objects.filter(slug__in=["cafe-noir", "cinema-lux"])}
+    member = Member.objects.filter(user__email=DEMO_MEMBER_EMAIL).first()
+    if len(partners) < 2 or member is None:
+        return
+    for partner_slug, slug, name, points, value in DEMO_PARTNER_REWARDS:
+        if not Reward.objects.filter(slug=slug).exists():
+            reward_save(
+                reward=Reward(
+                    slug=slug,
+                    kind=Reward.Kind.FIXED_DISCOUNT,
+                    name=name,
+                    category="partners",
+                    points_cost=points,
+                    value=Decimal(value),
+                    redeemable_at=partners[partner_slug],
+                    available_from=now - timedelta(days=1),
+                    sort_order=50,
+                    description=f"Show the code at any {partners[partner_slug].name} till.",
+                ),
+                actor=None,
+            )
+    last_month = add_months(timezone.localdate().replace(day=1), -1)
+    used_at = timezone.make_aware(datetime.combine(last_month.replace(day=20), time(15)))
+    espresso = Reward.objects.get(slug="cafe-noir-espresso")
+    if not Voucher.objects.filter(reward=espresso, member=member).exists():
+        redemption = reward_redeem(member=member, reward=espresso, idempotency_key="demo:espresso")
+        voucher_use(code=redemption.voucher.code, partner=partners["cafe-noir"], now=used_at)
+    if not PointPayment.objects.filter(source="demo-partner:cinema-lux", external_id="CL-PAY-1").exists():
+        point_payment_make(
+            member=member,
+            points=200,
+            external_id="CL-PAY-1",
+            source="demo-partner:cinema-lux",
+            partner=partners["cinema-lux"],
+            now=used_at,
+        )

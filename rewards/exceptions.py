@@ -41,6 +41,14 @@ class VoucherNotFound(LoyaltyError):
     field = "code"
 
 
+class VoucherWrongPlace(LoyaltyError):
+    """A partner's voucher presented anywhere but at that partner's tills."""
+
+    code = "voucher_wrong_partner"
+    default_message = _("This voucher can only be used at %(partner)s.")
+    field = "code"
+
+
 class VoucherAlreadyUsed(LoyaltyError):
     code = "voucher_used"
     default_message = _("This voucher was already used on %(used_at)s.")

@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from members.models import MONEY, Member, Purchase, Tier
+from members.models import MONEY, Member, Partner, Purchase, Tier
 from members.subscriptions.models import MembershipPlan
 
 PERCENT = {"max_digits": 5, "decimal_places": 2}
@@ -123,6 +123,14 @@ class Reward(models.Model):
         help_text=_("Given free to every subscriber of this plan once each billing period (a voucher reward)."),
     )
     partner_name = models.CharField(max_length=120, blank=True)
+    redeemable_at = models.ForeignKey(
+        Partner,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="rewards",
+        help_text=_("A coalition partner's reward: its vouchers are accepted by that partner's tills only."),
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -308,6 +316,10 @@ class Voucher(models.Model):
     )
     purchase_reference = models.CharField(max_length=100, blank=True, help_text=_("The till's own receipt id."))
     use_idempotency_key = models.CharField(max_length=200, blank=True)
+    # The coalition partner whose till took it (settlement reimburses the points it cost); empty at the operator.
+    used_by_partner = models.ForeignKey(
+        Partner, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     expired_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
     cancelled_by = models.ForeignKey(
@@ -332,6 +344,11 @@ class Voucher(models.Model):
         indexes = [
             models.Index(fields=["member", "-issued_at"], name="voucher_member_recent_idx"),
             models.Index(fields=["expires_at"], condition=Q(state="issued"), name="voucher_issued_expiry_idx"),
+            models.Index(
+                fields=["used_by_partner", "used_at"],
+                condition=Q(used_by_partner__isnull=False),
+                name="voucher_partner_used_idx",
+            ),
         ]
 
     def __str__(self):

@@ -25,6 +25,8 @@ from .exceptions import (
     VoucherAlreadyUsed,
     VoucherCancelled,
     VoucherExpired,
+    VoucherNotFound,
+    VoucherWrongPlace,
 )
 from .models import Reward, Voucher
 
@@ -169,4 +171,19 @@ def voucher_refusal(voucher: Voucher, now: datetime) -> LoyaltyError | None:
         return VoucherCancelled()
     if voucher.state == Voucher.State.EXPIRED or voucher.expires_at <= now:
         return VoucherExpired(expires_at=_date(voucher.expires_at))
+    return None
+
+
+def voucher_place_refusal(voucher: Voucher, partner) -> LoyaltyError | None:
+    """Why ``voucher`` cannot be taken at ``partner``'s tills (None: the operator's), or None when it can.
+
+    A partner's reward is accepted by that partner only. A partner's till is told nothing of vouchers that are
+    not its own (not found), so it cannot read the rest of the catalogue's codes; the operator's till is told
+    where the voucher can be used.
+    """
+    place_id = voucher.reward.redeemable_at_id
+    if partner is not None:
+        return None if place_id == partner.pk else VoucherNotFound()
+    if place_id is not None:
+        return VoucherWrongPlace(partner=voucher.reward.redeemable_at.name)
     return None

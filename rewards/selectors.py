@@ -33,7 +33,14 @@ from members.subscriptions.selectors import member_plan, member_plan_now
 
 from .exceptions import VoucherNotFound
 from .models import Redemption, Reward, Voucher
-from .rules import MemberSituation, period_start, redemption_error, voucher_code_normalise, voucher_refusal
+from .rules import (
+    MemberSituation,
+    period_start,
+    redemption_error,
+    voucher_code_normalise,
+    voucher_place_refusal,
+    voucher_refusal,
+)
 
 SHIPPING_LIST_COLUMNS = [
     "redemption",
@@ -130,7 +137,9 @@ def rewards_catalogue(
             plan_allows=_plan_allows(None),
         )
         return _catalogue_filtered(
-            rewards.select_related("min_tier", "required_plan").order_by("-featured", "sort_order", "name", "pk"),
+            rewards.select_related("min_tier", "required_plan", "redeemable_at").order_by(
+                "-featured", "sort_order", "name", "pk"
+            ),
             balance=balance,
             category=category,
             kind=kind,
@@ -207,7 +216,11 @@ def reward_categories() -> list[str]:
 
 
 def reward_get_active(*, slug: str) -> Reward | None:
-    return Reward.objects.filter(slug=slug, is_active=True).select_related("min_tier", "required_plan").first()
+    return (
+        Reward.objects.filter(slug=slug, is_active=True)
+        .select_related("min_tier", "required_plan", "redeemable_at")
+        .first()
+    )
 
 
 @dataclass(frozen=True)
@@ -287,7 +300,7 @@ def reward_redeemability(
 def member_vouchers(*, member: Member, history_limit: int = 20, now: datetime | None = None):
     """``(usable, history)``: vouchers ready to use (soonest expiry first) and the latest others. Two queries."""
     now = now or timezone.now()
-    vouchers = Voucher.objects.filter(member_id=member.pk).select_related("reward", "used_on_purchase")
+    vouchers = Voucher.objects.filter(member_id=member.pk).select_related("reward__redeemable_at", "used_on_purchase")
     usable = list(vouchers.filter(state=Voucher.State.ISSUED, expires_at__gt=now).order_by("expires_at", "pk"))
     history = list(
         vouchers.filter(~Q(state=Voucher.State.ISSUED) | Q(expires_at__lte=now)).order_by("-issued_at", "-pk")[
@@ -343,13 +356,19 @@ class VoucherCheck:
         return self.error is None
 
 
-def voucher_check(*, code: str, now: datetime | None = None) -> VoucherCheck:
-    """What a till would be told about ``code`` now, without using it. One query."""
+def voucher_check(*, code: str, now: datetime | None = None, partner=None) -> VoucherCheck:
+    """What a till (``partner``'s, or the operator's when None) would be told about ``code`` now, without using
+    it. One query. A partner's till sees only its own partner's vouchers: any other code is not found."""
     normalised = voucher_code_normalise(code)
-    voucher = Voucher.objects.select_related("reward").filter(code=normalised).first()
+    voucher = Voucher.objects.select_related("reward__redeemable_at").filter(code=normalised).first()
     if voucher is None:
         return VoucherCheck(code=normalised, voucher=None, error=VoucherNotFound())
-    return VoucherCheck(code=normalised, voucher=voucher, error=voucher_refusal(voucher, now or timezone.now()))
+    place = voucher_place_refusal(voucher, partner)
+    if isinstance(place, VoucherNotFound):
+        return VoucherCheck(code=normalised, voucher=None, error=place)
+    return VoucherCheck(
+        code=normalised, voucher=voucher, error=place or voucher_refusal(voucher, now or timezone.now())
+    )
 
 
 def shipping_list_rows(*, redemptions: QuerySet[Redemption]):
@@ -549,3 +568,57 @@ def plan_benefits(plan_ids) -> dict[int, dict]:
         if reward.required_plan_id in benefits:
             benefits[reward.required_plan_id]["members_only_rewards"] += 1
     return benefits
+
+
+@dataclass(frozen=True)
+class VoucherBurn:
+    """A voucher a partner's till took, as settlement reads it: the points it stood for (what the member spent
+    on it; a gift voucher, which cost the member nothing, stands for its reward's price in points)."""
+
+    voucher_id: int
+    partner_id: int
+    points: int
+    used_at: datetime
+
+
+def partner_voucher_burns(
+    *, partner_ids, start_at: datetime | None, end_at: datetime, exclude_voucher_ids=None
+) -> list[VoucherBurn]:
+    """Vouchers used at these partners in ``[start_at, end_at)`` (``start_at`` None: since the beginning),
+    leaving out ``exclude_voucher_ids`` (a subquery of ids already settled). One query."""
+    vouchers = Voucher.objects.filter(
+        used_by_partner_id__in=list(partner_ids), state=Voucher.State.USED, used_at__lt=end_at
+    )
+    if start_at is not None:
+        vouchers = vouchers.filter(used_at__gte=start_at)
+    if exclude_voucher_ids is not None:
+        vouchers = vouchers.exclude(pk__in=exclude_voucher_ids)
+    rows = vouchers.order_by("used_at", "pk").values_list(
+        "pk", "used_by_partner_id", "used_at", "redemption__points_spent", "redemption__quantity", "reward__points_cost"
+    )
+    return [
+        VoucherBurn(
+            voucher_id=pk, partner_id=partner_id, points=spent if spent > 0 else cost * quantity, used_at=used_at
+        )
+        for pk, partner_id, used_at, spent, quantity, cost in rows
+    ]
+
+
+def partner_rewards_available(*, partner_ids, now: datetime | None = None) -> dict[int, list[Reward]]:
+    """Rewards available now that are redeemable at each of these partners (one query)."""
+    rewards: dict[int, list[Reward]] = {partner_id: [] for partner_id in partner_ids}
+    for reward in (
+        rewards_available(now=now).filter(redeemable_at_id__in=list(partner_ids)).order_by("sort_order", "name", "pk")
+    ):
+        rewards[reward.redeemable_at_id].append(reward)
+    return rewards
+
+
+def partner_first_burn_at(*, partner_id: int) -> datetime | None:
+    """When the partner's tills first took a voucher (one indexed query)."""
+    return (
+        Voucher.objects.filter(used_by_partner_id=partner_id)
+        .order_by("used_at")
+        .values_list("used_at", flat=True)
+        .first()
+    )

@@ -28,7 +28,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from members import audit, hooks
 from members.exceptions import AccountClosed, DuplicateRequest, LoyaltyError
-from members.models import LedgerEntry, Member, Purchase
+from members.models import LedgerEntry, Member, Partner, Purchase
 from members.selectors import program_settings_get
 from members.services.ledger import account_lock, ledger_post
 from members.subscriptions.models import SubscriptionSaving
@@ -50,6 +50,7 @@ from .rules import (
     redemption_points,
     voucher_code_new,
     voucher_code_normalise,
+    voucher_place_refusal,
     voucher_refusal,
 )
 from .selectors import redemption_refusal
@@ -269,7 +270,10 @@ def _deliver_and_announce(*, member: Member, reward: Reward, redemption: Redempt
     }
     if redemption.is_gift:
         payload["is_gift"] = True
-    hooks.emit("reward.redeemed", payload)
+    place = reward.redeemable_at
+    payload["redeemable_at"] = place.slug if place is not None else None
+    # A partner's reward is news for that partner too: its voucher will be shown at its tills.
+    hooks.emit("reward.redeemed", payload, owner=place.owner_label if place is not None else "")
 
 
 def reward_grant(
@@ -560,9 +564,10 @@ def voucher_use(
     purchase_reference: str = "",
     idempotency_key: str = "",
     now: datetime | None = None,
+    partner: Partner | None = None,
 ) -> Voucher:
-    """Consume a voucher at a till, once. The state change is one conditional ``UPDATE``, so two tills racing
-    for the same code cannot both succeed.
+    """Consume a voucher at a till (``partner``'s, or the operator's when None), once. The state change is one
+    conditional ``UPDATE``, so two tills racing for the same code cannot both succeed.
 
     Refusals: :class:`VoucherNotFound`, :class:`VoucherAlreadyUsed` (with when), :class:`VoucherExpired`,
     :class:`VoucherCancelled`. With ``idempotency_key``, retrying the same use returns the voucher unchanged.
@@ -571,12 +576,19 @@ def voucher_use(
     by another member (or by no member at all) is accepted. The purchase is recorded on the voucher
     (``used_on_purchase``) and its member is named in the ``voucher.used`` event, which makes gifting visible
     without refusing it. Emits ``voucher.used`` in the same transaction as the state change, once.
+
+    A partner's reward is accepted at that partner only (:class:`VoucherWrongPlace` elsewhere); a partner's till
+    is told any other voucher is not found. The voucher records the partner that took it (settlement reimburses
+    the partner for the points it cost), and the event reaches that partner's webhooks.
     """
     now = now or timezone.now()
     normalised = voucher_code_normalise(code)
-    voucher = Voucher.objects.select_related("reward", "member").filter(code=normalised).first()
+    voucher = Voucher.objects.select_related("reward__redeemable_at", "member").filter(code=normalised).first()
     if voucher is None:
         raise VoucherNotFound()
+    place = voucher_place_refusal(voucher, partner)
+    if place is not None:
+        raise place
     if idempotency_key and voucher.state == Voucher.State.USED and voucher.use_idempotency_key == idempotency_key:
         voucher.replayed = True
         return voucher
@@ -589,11 +601,16 @@ def voucher_use(
         "used_on_purchase": purchase,
         "purchase_reference": purchase_reference[:100],
         "use_idempotency_key": idempotency_key,
+        "used_by_partner": partner,
     }
     with transaction.atomic():
         used = Voucher.objects.filter(pk=voucher.pk, state=Voucher.State.ISSUED, expires_at__gt=now).update(**changes)
         if used:
-            hooks.emit("voucher.used", _voucher_used_payload(voucher, purchase=purchase, changes=changes))
+            hooks.emit(
+                "voucher.used",
+                _voucher_used_payload(voucher, purchase=purchase, changes=changes),
+                owner=partner.owner_label if partner is not None else "",
+            )
     if not used:
         # Someone else changed it between our read and our update: report what it is now.
         voucher.refresh_from_db()
@@ -639,6 +656,7 @@ def _voucher_used_payload(voucher: Voucher, *, purchase: Purchase | None, change
         # Differs from member_number when the voucher was given away (vouchers are transferable).
         "purchase_member_number": purchase.member.member_number if purchase else None,
         "purchase_reference": changes["purchase_reference"],
+        "partner": changes["used_by_partner"].slug if changes["used_by_partner"] is not None else None,
     }
 
 

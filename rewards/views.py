@@ -16,7 +16,7 @@ from members.exceptions import LoyaltyError
 from members.forms import apply_domain_error
 from members.models import Member
 from members.qr import qr_svg
-from members.selectors import program_settings_get
+from members.selectors import partners_public, program_settings_get
 
 from .forms import CatalogueFilterForm, RedeemForm
 from .models import Reward, Voucher
@@ -24,6 +24,7 @@ from .selectors import (
     member_balance,
     member_redemptions_without_voucher,
     member_vouchers,
+    partner_rewards_available,
     reward_categories,
     reward_get_active,
     reward_redeemability,
@@ -171,3 +172,13 @@ def voucher_cancel_view(request, pk):
     else:
         messages.success(request, _("Voucher %(code)s cancelled; your points are back.") % {"code": voucher.code})
     return redirect("rewards:vouchers")
+
+
+def partners(request):
+    """ "Where to earn and spend": every active coalition partner with its logo, what it gives, its stores and the
+    rewards that can be used only there. Open to everyone, like the catalogue. Four queries."""
+    shown = partners_public()
+    rewards = partner_rewards_available(partner_ids=[partner.pk for partner in shown])
+    for partner in shown:
+        partner.rewards_here = rewards.get(partner.pk, [])
+    return render(request, "rewards/partners.html", {"partners": shown, "program": program_settings_get()})

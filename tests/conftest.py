@@ -80,7 +80,7 @@ def emitted_events():
 
     seen: list[tuple[str, dict]] = []
 
-    def record(event, payload):
+    def record(event, payload, owner=""):
         seen.append((event, payload))
 
     hooks.register(hooks.points_changed, record)

@@ -1,5 +1,6 @@
 """factory-boy factories. Members are created through the enrolment service, as sign-up does."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import factory
@@ -233,8 +234,11 @@ def buy(
     occurred_at=None,
     quantity=1,
     lines=None,
+    partner=None,
+    now=None,
 ):
-    """Record a purchase for ``member`` through the service (one line unless ``lines`` is given)."""
+    """Record a purchase for ``member`` through the service (one line unless ``lines`` is given); ``partner``
+    records it at that coalition partner, ``now`` when it is recorded (a late till batch)."""
     from members.services.purchases import PurchaseLineInput, purchase_record
 
     buy.counter = getattr(buy, "counter", 0) + 1
@@ -246,8 +250,10 @@ def buy(
         lines=lines,
         channel=channel,
         store=store,
-        occurred_at=occurred_at or timezone.now(),
+        occurred_at=occurred_at or now or timezone.now(),
         currency="EUR",
+        partner=partner,
+        now=now,
     )
 
 
@@ -260,3 +266,38 @@ def earning_action_factory(**fields):
 
     values = {"code": "review", "name": "Write a review", "points": 50, **fields}
     return EarningAction.objects.create(**values)
+
+
+# --- coalition partners -----------------------------------------------------------------------------------------
+
+
+def partner_factory(*, name="Café Noir", slug=None, rate_from=None, price="0.010000", reimbursement="0.008000", **kw):
+    """A partner with one rate row in force from ``rate_from`` (default: a year ago)."""
+    from members.models import Partner, PartnerRate
+
+    partner = Partner.objects.create(name=name, slug=slug or name.lower().replace(" ", "-").replace("é", "e"), **kw)
+    PartnerRate.objects.create(
+        partner=partner,
+        effective_from=rate_from or timezone.now() - timedelta(days=365),
+        price_per_point_issued=Decimal(price),
+        reimbursement_per_point_redeemed=Decimal(reimbursement),
+    )
+    return partner
+
+
+def partner_client(partner, scopes=None, name=None):
+    """An API client sending a key that belongs to ``partner`` (all scopes unless given)."""
+    from rest_framework.test import APIClient
+
+    from integrations import registry
+    from integrations.services import api_key_create
+
+    api_key, raw_key = api_key_create(
+        name=name or f"{partner.name} tills",
+        scopes=sorted(registry.scopes) if scopes is None else scopes,
+        owner=partner.owner_label,
+    )
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw_key}")
+    client.api_key, client.raw_key = api_key, raw_key
+    return client

@@ -485,8 +485,22 @@ class MemberLookupQuerySerializer(serializers.Serializer):
         return attrs
 
 
+class TillMemberOutSerializer(serializers.Serializer):
+    """What a partner's till sees of a member: who the card belongs to in the program and what can be spent, no
+    profile (no name, email, tier or history elsewhere)."""
+
+    member_number = serializers.CharField()
+    card_number = serializers.CharField()
+    status = serializers.CharField()
+    balance = serializers.IntegerField(source="account.balance")
+    points_value = serializers.DecimalField(max_digits=14, decimal_places=2)
+    currency = serializers.CharField()
+
+
 class LedgerEntryOutSerializer(serializers.ModelSerializer):
     purchase_external_id = serializers.CharField(source="purchase.external_id", allow_null=True, default=None)
+    partner = serializers.CharField(source="partner.slug", allow_null=True, default=None)
+    partner_name = serializers.CharField(source="partner.name", allow_null=True, default=None)
 
     class Meta:
         model = LedgerEntry
@@ -499,5 +513,7 @@ class LedgerEntryOutSerializer(serializers.ModelSerializer):
             "balance_after",
             "description",
             "purchase_external_id",
+            "partner",
+            "partner_name",
             "created_at",
         ]

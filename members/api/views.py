@@ -1,6 +1,8 @@
 """Members API: purchases, preview, refunds, enrolment, member look-up and activity. Thin: validate, call a
 service or selector, shape the answer."""
 
+from decimal import Decimal
+
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -19,8 +21,16 @@ from integrations.api.base import (
 from integrations.api.pagination import NewestFirstCursorPagination
 from integrations.models import APIKey
 
-from ..models import LedgerEntry, Member, PointPayment, PointsAccount, Purchase
-from ..selectors import member_find, member_get, member_summary, member_tier_progress, program_settings_get
+from ..exceptions import PartnerNotAllowed
+from ..models import LedgerEntry, Member, Partner, PointPayment, PointsAccount, Purchase
+from ..selectors import (
+    member_find,
+    member_get,
+    member_summary,
+    member_tier_progress,
+    partner_for_key,
+    program_settings_get,
+)
 from ..services import member_register
 from ..services.point_payments import point_payment_cancel, point_payment_make
 from ..services.purchases import (
@@ -37,7 +47,16 @@ from . import scopes
 from . import serializers as s
 
 
-def _member_or_400(identifier: str) -> Member:
+def request_partner(request) -> Partner | None:
+    """The coalition partner whose key made the request; None for the operator's keys and members' sessions."""
+    return partner_for_key(request.auth) if isinstance(request.auth, APIKey) else None
+
+
+def _member_or_400(identifier: str, partner: Partner | None = None) -> Member:
+    if partner is not None and "@" in identifier:
+        # A partner's till identifies a member by card (or member number); an email address would let it probe
+        # who is a member.
+        raise ValidationError({"member": [_("A partner's till identifies members by card number.")]})
     member = member_find(identifier=identifier)
     if member is None:
         raise ValidationError({"member": [_("No member with this member number, card number or email.")]})
@@ -68,6 +87,14 @@ def member_for_request(request, member_number: str) -> Member:
         # Never confirm to one member that another member's number exists.
         raise NotFound(_("No member with this number."))
     return member
+
+
+def till_member_data(member: Member) -> dict:
+    """A partner's view of a member: the balance that can be spent at the till, nothing of the profile."""
+    program = program_settings_get()
+    member.points_value = (Decimal(member.account.balance) * program.point_value).quantize(Decimal("0.01"))
+    member.currency = program.currency
+    return represented(s.TillMemberOutSerializer, member)
 
 
 def member_detail_data(member: Member, *, source: str | None = None) -> dict:
@@ -136,8 +163,10 @@ class PurchaseCreateView(LoyaltyAPIView):
     @idempotent
     def post(self, request):
         data = validated(s.PurchaseInSerializer, request.data)
-        member = _member_or_400(data["member"])
+        partner = request_partner(request)
+        member = _member_or_400(data["member"], partner)
         result = purchase_record(
+            partner=partner,
             member=member,
             external_id=data["external_id"],
             lines=_lines(data),
@@ -168,8 +197,10 @@ class PurchasePreviewView(LoyaltyAPIView):
     )
     def post(self, request):
         data = validated(s.PurchasePreviewInSerializer, request.data)
-        member = _member_or_400(data["member"]) if data.get("member") else None
+        partner = request_partner(request)
+        member = _member_or_400(data["member"], partner) if data.get("member") else None
         result = purchase_preview(
+            partner=partner,
             member=member,
             lines=_lines(data),
             channel=data["channel"],
@@ -301,6 +332,11 @@ class MemberListView(LoyaltyAPIView):
     )
     def get(self, request):
         query = validated(s.MemberLookupQuerySerializer, request.query_params)
+        if request_partner(request) is not None:
+            if query.get("email"):
+                raise ValidationError({"email": [_("A partner's till looks members up by card number.")]})
+            member = member_find(identifier=query["card_number"])
+            return Response([till_member_data(member)] if member else [])
         member = member_find(identifier=query.get("email") or query["card_number"])
         return Response(s.MemberOutSerializer([member] if member else [], many=True).data)
 
@@ -315,6 +351,10 @@ class MemberListView(LoyaltyAPIView):
     )
     @idempotent
     def post(self, request):
+        if request_partner(request) is not None:
+            # Enrolling answers "already a member" for any email: a partner could learn who its rivals' customers
+            # are. Customers join on the site or at the operator's tills.
+            raise PartnerNotAllowed(_("Partners' keys cannot enrol members."))
         data = validated(s.MemberEnrolInSerializer, request.data)
         member = member_register(
             email=data["email"],
@@ -341,8 +381,11 @@ class MemberDetailView(LoyaltyAPIView):
         tags=["members"],
     )
     def get(self, request, member_number):
+        member = member_for_request(request, member_number)
+        if request_partner(request) is not None:
+            return Response(till_member_data(member))
         source = request.auth.source if isinstance(request.auth, APIKey) else None
-        return Response(member_detail_data(member_for_request(request, member_number), source=source))
+        return Response(member_detail_data(member, source=source))
 
 
 class MemberActivityView(LoyaltyAPIView, ListAPIView):
@@ -356,7 +399,12 @@ class MemberActivityView(LoyaltyAPIView, ListAPIView):
         if getattr(self, "swagger_fake_view", False):
             return LedgerEntry.objects.none()
         member = member_for_request(self.request, self.kwargs["member_number"])
-        return LedgerEntry.objects.filter(account_id=member.pk).select_related("purchase")
+        entries = LedgerEntry.objects.filter(account_id=member.pk).select_related("purchase", "partner")
+        partner = request_partner(self.request)
+        if partner is not None:
+            # A partner sees what happened at its own tills, never the member's history elsewhere.
+            entries = entries.filter(partner=partner)
+        return entries
 
     @extend_schema(
         operation_id="members_activity",
@@ -435,6 +483,7 @@ class PointPaymentCreateView(LoyaltyAPIView):
             external_id=data["external_id"],
             purchase_external_id=data["purchase_external_id"],
             source=request.auth.source,
+            partner=request_partner(request),
         )
         code = status.HTTP_200_OK if payment.replayed else status.HTTP_201_CREATED
         return Response(point_payment_data(payment, member), status=code)

@@ -36,7 +36,7 @@ from ..exceptions import (
     InsufficientPoints,
     TransferNotAllowed,
 )
-from ..models import LedgerEntry, Member, PointsAccount, PointsLot, ProgramSettings
+from ..models import LEDGER_EARNING_KINDS, LedgerEntry, Member, PointsAccount, PointsLot, ProgramSettings
 from ..months import expiry_period_add
 from ..selectors import program_settings_get
 from .sql import insert_values, mark_saved, quote
@@ -44,8 +44,7 @@ from .sql import insert_values, mark_saved, quote
 Kind = LedgerEntry.Kind
 
 #: Kinds whose credits count as points earned over the member's lifetime.
-EARNING_KINDS = {Kind.EARN, Kind.BONUS, Kind.REFERRAL, Kind.IMPORT}
-EARNING_KINDS.add(Kind.ACTION)  # points for surveys, reviews, recycling… (members/services/actions.py)
+EARNING_KINDS = LEDGER_EARNING_KINDS  # points for surveys, reviews, recycling… (actions) among them
 #: Kinds whose debits count as points spent by the member (paying with points at a till is spending them).
 SPENDING_KINDS = {Kind.REDEEM, Kind.DONATION, Kind.PAYMENT}
 
@@ -181,6 +180,7 @@ def ledger_post(
     prefer_purchase=None,
     now: datetime | None = None,
     new_key: bool = False,
+    partner_id: int | None = None,
 ) -> LedgerEntry:
     """Append one ledger entry and apply it to the account's lots and cached balances.
 
@@ -196,7 +196,8 @@ def ledger_post(
     Idempotent: a second call with the same ``idempotency_key`` returns the first entry (``entry.replayed`` is
     True) and changes nothing; the same key for another account or kind raises :class:`DuplicateRequest`.
     ``new_key=True`` skips that lookup when the caller knows the key is fresh (it derives from a row the caller
-    has just inserted under the lock); the unique constraint still backs it.
+    has just inserted under the lock); the unique constraint still backs it. ``partner_id`` names the coalition
+    partner where the points moved (settlement reads it).
     """
     if not getattr(account, "_row_locked", False):
         raise RuntimeError("ledger_post() needs an account from account_lock() or accounts_lock().")
@@ -227,6 +228,7 @@ def ledger_post(
         purchase=purchase,
         actor=actor,
         reversal_of=reversal_of,
+        partner_id=partner_id,
         created_at=now,
     )
     if source is not None:

@@ -27,8 +27,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ..exceptions import AccountClosed, DuplicateRequest, ExternalIdTaken, InvalidPointPayment
-from ..models import LedgerEntry, Member, PointPayment, PointsAccount, Purchase
+from ..exceptions import AccountClosed, DuplicateRequest, ExternalIdTaken, InvalidPointPayment, PartnerInactive
+from ..models import LedgerEntry, Member, Partner, PointPayment, PointsAccount, Purchase
 from ..selectors import program_settings_get
 from .ledger import account_lock, ledger_post
 
@@ -51,8 +51,12 @@ def point_payment_make(
     source: str = "",
     purchase_external_id: str = "",
     now: datetime | None = None,
+    partner: Partner | None = None,
 ) -> PointPayment:
     """Debit ``points`` from the member as a payment and return it (``amount`` is its value in currency).
+
+    At a coalition ``partner`` (its key sent it) the payment and its ledger entry carry the partner: the points
+    were burned there, and settlement reimburses the partner for them. A partner that is not active is refused.
 
     Guarantees:
     - Holds the member's account lock (``account_lock``) from the check of the balance to the debit, so concurrent
@@ -72,6 +76,8 @@ def point_payment_make(
         raise InvalidPointPayment(
             _("Pay with between 1 and %(max)s points.") % {"max": f"{MAX_POINTS:,}"}, field="points"
         )
+    if partner is not None and partner.status != Partner.Status.ACTIVE:
+        raise PartnerInactive()
     program = program_settings_get()
     if program.point_value <= 0:
         raise InvalidPointPayment(_("Points have no cash value in this program."), field="points")
@@ -101,6 +107,7 @@ def point_payment_make(
                 point_value=program.point_value,
                 amount=point_payment_amount(points=points, point_value=program.point_value),
                 currency=program.currency,
+                partner=partner,
                 created_at=now,
             )
             ledger_post(
@@ -111,6 +118,7 @@ def point_payment_make(
                 description=_("Paid with points (%(id)s)") % {"id": external_id},
                 source=payment,
                 now=now,
+                partner_id=payment.partner_id,
             )
             if purchase_external_id:
                 _awaiting_add(account, 1)
@@ -167,6 +175,7 @@ def point_payment_cancel(*, payment: PointPayment, now: datetime | None = None) 
             description=_("Point payment %(id)s cancelled") % {"id": payment.external_id},
             source=payment,
             now=now,
+            partner_id=payment.partner_id,
         )
         payment.status, payment.cancelled_at = PointPayment.Status.CANCELLED, now
         payment.save(update_fields=["status", "cancelled_at"])
@@ -280,6 +289,7 @@ def points_paid_return(
             description=_("Points paid back on refund of %(id)s") % {"id": purchase.external_id},
             purchase=purchase,
             now=now,
+            partner_id=purchase.partner_id,
         )
         Purchase.objects.filter(pk=purchase.pk).update(points_returned=F("points_returned") + points)
         purchase.points_returned += points

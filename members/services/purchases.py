@@ -22,10 +22,11 @@ from django.utils.translation import gettext as _
 
 from .. import hooks
 from ..calculators import Basket, BasketLine, EarningResult, Step, calculate
-from ..exceptions import AccountClosed, ExternalIdTaken, InvalidPurchase, RefundExceedsPurchase
+from ..exceptions import AccountClosed, ExternalIdTaken, InvalidPurchase, PartnerInactive, RefundExceedsPurchase
 from ..models import (
     LedgerEntry,
     Member,
+    Partner,
     PointsAccount,
     PointsLot,
     ProgramSettings,
@@ -247,8 +248,16 @@ class MemberHistory(Mapping):
         return len(self._load())
 
 
-def _active_rules() -> list:
-    return earning_rules_active()
+def _active_rules(partner: Partner | None = None) -> list:
+    """The rules a basket earns under: the partner's own at a partner, the operator's everywhere else (one cached
+    list, filtered in memory). Where they name no base rule the program's base rate applies (``calculate``)."""
+    partner_id = partner.pk if partner is not None else None
+    return [rule for rule in earning_rules_active() if rule.partner_id == partner_id]
+
+
+def _partner_check(partner: Partner | None) -> None:
+    if partner is not None and partner.status != Partner.Status.ACTIVE:
+        raise PartnerInactive()
 
 
 def purchase_preview(
@@ -261,8 +270,11 @@ def purchase_preview(
     currency: str = "",
     discounts: list[PurchaseDiscountInput] | None = None,
     total: Decimal | None = None,
+    partner: Partner | None = None,
 ) -> EarningResult:
-    """What a basket would earn, rule by rule and line by line. Writes nothing."""
+    """What a basket would earn, rule by rule and line by line (at ``partner``: under its rules). Writes
+    nothing."""
+    _partner_check(partner)
     now = timezone.now()
     program = program_settings_get()
     basket = basket_build(
@@ -274,7 +286,7 @@ def purchase_preview(
         member=member,
         discounts=discounts_resolve(lines=lines, discounts=discounts, total=total),
     )
-    return calculate(basket=basket, program=program, rules=_active_rules(), now=now)
+    return calculate(basket=basket, program=program, rules=_active_rules(partner), now=now)
 
 
 def purchase_record(
@@ -291,6 +303,7 @@ def purchase_record(
     actor=None,
     now: datetime | None = None,
     backfill: bool = False,
+    partner: Partner | None = None,
     point_payments: Sequence[str] = (),
     discounts: list[PurchaseDiscountInput] | None = None,
 ) -> PurchaseResult:
@@ -316,9 +329,14 @@ def purchase_record(
     Points are pending for the program's return window after ``occurred_at``, then released by the
     pending-points job. Campaign bonuses are separate entries, one per campaign.
 
+    At a coalition ``partner`` (its API key sent the purchase) the basket earns under the partner's own rules,
+    the purchase and its points carry the partner (settlement bills them to it), and the purchase counts toward
+    tiers only if the partner's purchases do. A partner that is not active is refused (:class:`PartnerInactive`).
+
     Locks the member's account first, together with (ascending id) any account a hook names through
     :data:`members.hooks.purchase_co_locks`; see the module docstring.
     """
+    _partner_check(partner)
     if not external_id:
         raise InvalidPurchase(_("An external id is required."), field="external_id")
     refuse(external_id_errors(external_id))
@@ -356,7 +374,7 @@ def purchase_record(
             basket = replace(basket, points_paid_amount=paid.amount)
             earning = None
             if member.status == Member.Status.ACTIVE:
-                earning = calculate(basket=basket, program=program, rules=_active_rules(), now=now)
+                earning = calculate(basket=basket, program=program, rules=_active_rules(partner), now=now)
                 if points_born_expired(
                     program=program, earned_at=occurred_at, last_activity_at=member.last_purchase_at, now=now
                 ):
@@ -380,6 +398,7 @@ def purchase_record(
                 paid=paid,
                 discount_total=basket_discount_total(lines, total),
             )
+            purchase.partner = partner
             if not insert_unless_exists(
                 purchase, unique_fields=["source", "external_id"], children=purchase_lines, child_fk="purchase"
             ):
@@ -387,12 +406,13 @@ def purchase_record(
             point_payments_link(account=account, claimed=paid, purchase=purchase)
             _discounts_store(purchase=purchase, discounts=resolved.given, now=now)
             entries = _points_post(account=account, purchase=purchase, earning=earning, program=program, now=now)
+            counts = _counts_toward_tiers(purchase)
             tier_changed = purchase_activity_record(
                 member=member,
                 occurred_at=occurred_at,
-                points=_qualifying_points(earning, program),
+                points=_qualifying_points(earning, program) if counts else 0,
                 # What was paid in money qualifies; what points paid for does not.
-                spend=purchase.money_paid,
+                spend=purchase.money_paid if counts else Decimal("0"),
                 now=now,
                 program=program,
             )
@@ -464,6 +484,10 @@ def _discounts_store(*, purchase: Purchase, discounts: tuple[PurchaseDiscountInp
     if codes:
         for hook in hooks.discount_codes_used:
             hook(purchase=purchase, codes=codes, now=now)
+
+
+def _counts_toward_tiers(purchase: Purchase) -> bool:
+    return purchase.partner_id is None or purchase.partner.counts_toward_tiers
 
 
 def _purchase_rows(
@@ -578,6 +602,7 @@ def _reserve_awards(*, earning: EarningResult, basket: Basket, now: datetime) ->
 
 
 def _credit(account, kind, points, key, description, purchase, source, pending, available_at, now, program):
+    # Every point a partner's purchase earns (its base and any bonus) is issued at that partner.
     # Purchase points expire counting from the purchase, not from when a till got round to sending it.
     expires_at = lot_expiry_for(program=program, earned_at=purchase.occurred_at)
     amounts = {"pending_delta": points, "available_at": available_at} if pending else {"points": points}
@@ -592,6 +617,7 @@ def _credit(account, kind, points, key, description, purchase, source, pending, 
         source=source,
         expires_at=expires_at,
         now=now,
+        partner_id=purchase.partner_id,
         **amounts,
     )
 
@@ -678,20 +704,21 @@ def purchase_refund(
             points_clawed_back=clawback,
             points_returned=returned,
         )
-        # Only the money part of the refund was qualifying spend.
-        refunded_spend = -(amount - returned_amount)
-        counted = (
-            clawback
-            if program_settings_get().tier_counts_bonus_points
-            else _base_share(purchase, clawed_before=purchase.points_clawed_back - clawback, clawback=clawback)
-        )
-        qualifying_activity_add(
-            member=purchase.member,
-            when=purchase.occurred_at,
-            points=-counted,
-            spend=refunded_spend,
-            purchases=0,
-        )
+        if _counts_toward_tiers(purchase):
+            # Only the money part of the refund was qualifying spend.
+            refunded_spend = -(amount - returned_amount)
+            counted = (
+                clawback
+                if program_settings_get().tier_counts_bonus_points
+                else _base_share(purchase, clawed_before=purchase.points_clawed_back - clawback, clawback=clawback)
+            )
+            qualifying_activity_add(
+                member=purchase.member,
+                when=purchase.occurred_at,
+                points=-counted,
+                spend=refunded_spend,
+                purchases=0,
+            )
         result = RefundResult(
             purchase=purchase,
             amount=amount,
@@ -783,6 +810,7 @@ def _clawback_post(*, account, purchase: Purchase, clawback: int, key: str, acto
         allow_shortfall=True,
         prefer_purchase=purchase,
         now=now,
+        partner_id=purchase.partner_id,
     )
 
 

@@ -17,6 +17,9 @@ class RewardOutSerializer(serializers.ModelSerializer):
         default=None,
         help_text="Members-only: the membership plan whose subscribers may redeem it.",
     )
+    redeemable_at = serializers.CharField(
+        source="redeemable_at.slug", allow_null=True, default=None, help_text=_("The partner whose tills take it.")
+    )
 
     class Meta:
         model = Reward
@@ -41,6 +44,7 @@ class RewardOutSerializer(serializers.ModelSerializer):
             "partner_name",
             "required_plan",
             "member_points_cost",
+            "redeemable_at",
         ]
 
 
@@ -118,11 +122,17 @@ class RefusalOutSerializer(serializers.Serializer):
 
 
 class VoucherCheckOutSerializer(VoucherOutSerializer):
+    redeemable_at = serializers.CharField(
+        source="reward.redeemable_at.slug",
+        allow_null=True,
+        default=None,
+        help_text=_("The partner whose tills alone take it; null: the operator's."),
+    )
     usable = serializers.BooleanField()
     refusal = RefusalOutSerializer(allow_null=True, help_text=_("Why it cannot be used now, if it cannot."))
 
     class Meta(VoucherOutSerializer.Meta):
-        fields = [*VoucherOutSerializer.Meta.fields, "usable", "refusal"]
+        fields = [*VoucherOutSerializer.Meta.fields, "redeemable_at", "usable", "refusal"]
 
 
 class VoucherLookupInSerializer(serializers.Serializer):

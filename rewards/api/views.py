@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from integrations.api.base import IDEMPOTENCY_HEADER, LoyaltyAPIView, error_responses, idempotent, validated
 from integrations.api.pagination import StrictCursorPagination
+from members.api.views import request_partner
 from members.models import PointsAccount, Purchase
 from members.selectors import member_get
 
@@ -34,7 +35,12 @@ class RewardListView(LoyaltyAPIView, ListAPIView):
     filterset_class = RewardFilter
 
     def get_queryset(self):
-        return rewards_available().select_related("min_tier", "required_plan")
+        rewards = rewards_available().select_related("min_tier", "required_plan", "redeemable_at")
+        partner = request_partner(self.request)
+        if partner is not None:
+            # A partner's till offers its own rewards only.
+            rewards = rewards.filter(redeemable_at=partner)
+        return rewards
 
     @extend_schema(
         operation_id="rewards_list",
@@ -71,7 +77,8 @@ class MemberRedemptionView(LoyaltyAPIView):
         if member is None:
             raise NotFound(_("No member with this number."))
         reward = Reward.objects.filter(slug=data["reward"]).first()
-        if reward is None:
+        partner = request_partner(request)
+        if reward is None or (partner is not None and reward.redeemable_at_id != partner.pk):
             raise ValidationError({"reward": [_("No reward with this slug.")]})
         address = data.get("shipping_address")
         redemption = reward_redeem(
@@ -105,7 +112,7 @@ class VoucherDetailView(LoyaltyAPIView):
         tags=["vouchers"],
     )
     def get(self, request, code):
-        check = voucher_check(code=code)
+        check = voucher_check(code=code, partner=request_partner(request))
         if check.voucher is None:
             raise check.error
         return Response(_voucher_data(check.voucher, check.error))
@@ -127,7 +134,7 @@ class VoucherLookupView(LoyaltyAPIView):
     )
     def post(self, request):
         data = validated(s.VoucherLookupInSerializer, request.data)
-        check = voucher_check(code=data["code"])
+        check = voucher_check(code=data["code"], partner=request_partner(request))
         if check.voucher is None:
             raise check.error
         return Response(_voucher_data(check.voucher, check.error))
@@ -160,5 +167,6 @@ class VoucherRedeemView(LoyaltyAPIView):
             purchase=purchase,
             purchase_reference=data["purchase_reference"] or (purchase.external_id if purchase else ""),
             idempotency_key=f"api:{request.auth.pk}:{request.headers['Idempotency-Key'].strip()}",
+            partner=request_partner(request),
         )
         return Response(_voucher_data(voucher))

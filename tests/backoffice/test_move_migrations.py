@@ -14,6 +14,20 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 BEFORE_THE_MOVE = [("members", "0026_analytics_rollups")]
+MOVED_MODELS = [
+    "apikey",
+    "idempotencyrecord",
+    "webhookendpoint",
+    "webhookdelivery",
+    "staffsettings",
+    "staffauditlog",
+    "adjustmentrequest",
+    "importjob",
+    "dailypoints",
+    "dailyactivity",
+    "dailytiermovement",
+    "rollupstate",
+]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -24,7 +24,7 @@ Kind = LedgerEntry.Kind
 def events():
     seen = []
 
-    def hook(event, payload):
+    def hook(event, payload, owner=""):
         seen.append((event, payload))
 
     hooks.register(hooks.points_changed, hook)

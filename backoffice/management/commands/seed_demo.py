@@ -36,11 +36,29 @@ class Command(BaseCommand):
             # Roll the demo history up, so the staff dashboards read roll-ups as they do in production. A second
             # run recomputes the same days and changes no row.
             analytics_rollup()
+            _partner_months_close()
             _site_from_settings()
         site = settings.SITE_URL.rstrip("/")
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write(f"  Member login: {DEMO_MEMBER_EMAIL} / {DEMO_MEMBER_PASSWORD}  ({site}/accounts/login/)")
         self.stdout.write(f"  Staff login:  {DEMO_STAFF_EMAIL} / {DEMO_STAFF_PASSWORD}  ({site}/admin/)")
+
+
+def _partner_months_close() -> None:
+    """Close last month's settlement for each partner with a statement open, so the demo shows a frozen one."""
+    from django.utils import timezone
+
+    from backoffice import settlement
+    from backoffice.services.settlement import settlement_close
+    from members.demo import DEMO_STAFF_EMAIL
+    from members.models import Partner, User
+    from members.months import add_months
+
+    staff = User.objects.filter(email=DEMO_STAFF_EMAIL).first()
+    last_month = add_months(timezone.localdate().replace(day=1), -1)
+    for partner in Partner.objects.all():
+        if settlement.last_closed_month(partner) is None:
+            settlement_close(partner=partner, month=last_month, actor=staff)
 
 
 def _site_from_settings() -> None:
