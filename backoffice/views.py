@@ -56,7 +56,7 @@ from members.forms import apply_domain_error
 from members.models import Member
 from members.months import add_months
 from members.selectors import member_find as member_find_one
-from members.selectors import partner_get, partners_by_id
+from members.selectors import partner_get, partners_by_id, program_settings_get
 from members.subscriptions.selectors import subscription_fees_deferred, subscription_figures
 from rewards.selectors import REDEEMED_DEFINITION
 
@@ -282,6 +282,7 @@ def _liability_page(request, as_of_form, period_form, *, status: int | None = No
     for period in periods:
         period.closing_liability = accounting.period_closing_liability(period)
     last_closed = next((p for p in periods if p.status == AccountingPeriod.Status.CLOSED), None)
+    history_charts = _liability_history_charts(periods)
     can = {
         "estimate": user.has_perm("backoffice.set_redemption_estimate"),
         "close": user.has_perm("backoffice.close_accounting_period"),
@@ -311,6 +312,7 @@ def _liability_page(request, as_of_form, period_form, *, status: int | None = No
             historical_rate=accounting.historical_redemption_rate(liability) if liability else None,
             periods=periods,
             last_closed=last_closed,
+            history_charts=history_charts,
             can=can,
             estimate_form=forms.get("estimate_form") or RedemptionEstimateForm(),
             close_form=forms.get("close_form") or ClosePeriodForm(initial=close_initial),
@@ -377,6 +379,32 @@ def liability_period_reopen(request, period_id: int):
             return _back_to_report(request)
     as_of_form, period_form = _accounting_forms(request)
     return _liability_page(request, as_of_form, period_form, status=400, reopen_form=form)
+
+
+def _liability_history_charts(periods) -> dict | None:
+    """Liability and expected breakage over time, from the closed periods' stored figures (no further query):
+    oldest first, one bar per period end."""
+    closed = [p for p in reversed(periods) if p.status == AccountingPeriod.Status.CLOSED]
+    if not closed:
+        return None
+    labels = [period.end.strftime("%b %Y") for period in closed]
+    rates = [accounting.PoolFigures.from_json(period.figures["closing"]).redemption_rate for period in closed]
+    currency = program_settings_get().currency
+    return {
+        "liability": bar_chart(
+            [(label, float(period.closing_liability)) for label, period in zip(labels, closed, strict=True)],
+            title=_("Contract liability for points at each closed period's end"),
+            x_label=_("period end"),
+            y_label=currency,
+        ),
+        "breakage": bar_chart(
+            [(label, float((1 - rate) * 100)) for label, rate in zip(labels, rates, strict=True)],
+            title=_("Expected breakage (points not expected to be redeemed)"),
+            x_label=_("period end"),
+            y_label="%",
+            colour="#b45309",
+        ),
+    }
 
 
 def _subscription_fees(as_of_form):

@@ -303,3 +303,13 @@ def test_a_late_till_keeps_the_sale_and_its_points_together(ie22_program, member
     assert LedgerEntry.objects.get(kind=Kind.EARN).created_at == aware(2025, 1, 3, 9)
     year1 = points_revenue_for(YEAR1)
     assert (year1.sales, year1.sale_points_issued, year1.allocated) == (D("1000.00"), 100, D("86.76"))
+
+
+def test_the_liability_page_charts_liability_and_breakage_of_the_closed_periods(ie22_program, member, manager, client):
+    _year1(member, manager)
+    accounting_period_close(start=YEAR1.start, end=YEAR1.end, actor=manager, today=date(2025, 1, 5))
+    client.force_login(manager)
+    body = client.get(reverse("staff:liability"), {"as_of": "2024-12-31"}).content.decode()
+    chart = body.split('id="liability-history"')[1].split("</div>")[0]
+    # Example 22's first year: CU 4,566.21 of liability at its end, 5 % of the points expected never to be redeemed.
+    assert 'aria-label="Dec 2024: 4566.21"' in chart and 'aria-label="Dec 2024: 5"' in chart
