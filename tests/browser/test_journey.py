@@ -188,7 +188,8 @@ def test_sign_up_confirm_see_zero_then_points_arrive(live_server, browser, axe_s
     page.set_viewport_size({"width": 1280, "height": 900})
 
     # Every other member page passes axe.
-    for path in ("/me/activity/", "/me/tiers/", "/me/card/", "/me/profile/", "/campaigns/offers/", "/referrals/"):
+    member_pages = ("/me/activity/", "/me/tiers/", "/me/card/", "/me/profile/", "/me/membership/", "/me/earn/")
+    for path in (*member_pages, "/campaigns/offers/", "/partners/", "/referrals/"):  # the referral page last
         _visit(page, f"{live_server.url}{path}", axe_source)
     # The referral page's copy button appears where the Clipboard API works (localhost is a secure context).
     assert page.get_by_role("button", name="Copy link").is_visible()
@@ -282,7 +283,11 @@ def test_staff_console_pages(live_server, browser, axe_source):
     upload = SimpleUploadedFile("m.csv", b"email,first_name\nnew@example.com,New\n", content_type="text/csv")
     job = import_job_create(kind="members", file=upload, dry_run=True, actor=staff, source_name="till")
     _visit(page, f"{live_server.url}{reverse('admin:backoffice_importjob_change', args=[job.pk])}", axe_source)
-    for name in ("admin:backoffice_adjustmentrequest_changelist", "admin:referrals_heldreferral_changelist"):
+    for name in (
+        "admin:backoffice_adjustmentrequest_changelist",
+        "admin:referrals_heldreferral_changelist",
+        "staff:partner_settlements",
+    ):
         _visit(page, f"{live_server.url}{reverse(name)}", axe_source)
     _answers_for_the_nps_dashboard()
     _visit(page, f"{live_server.url}{reverse('staff:nps')}", axe_source)
