@@ -641,10 +641,6 @@ def historical_redemption_rate(liability: Liability) -> Decimal | None:
     return (Decimal(liability.breakage_redeemed) / Decimal(total)).quantize(Decimal("0.0001"), ROUND_HALF_UP)
 
 
-def period_closing_liability(period: AccountingPeriod) -> Decimal:
-    return PoolFigures.from_json(period.figures["closing"]).liability
-
-
 def points_revenue_csv_rows(report: PointsRevenue):
     currency = report.currency
     section = "ifrs15_points"

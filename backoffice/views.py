@@ -280,7 +280,8 @@ def _liability_page(request, as_of_form, period_form, *, status: int | None = No
         subscription_fees = _subscription_fees(as_of_form)
         data_as_of_time = data_as_of()
     for period in periods:
-        period.closing_liability = accounting.period_closing_liability(period)
+        period.closing_figures = accounting.PoolFigures.from_json(period.figures["closing"])
+        period.closing_liability = period.closing_figures.liability
     last_closed = next((p for p in periods if p.status == AccountingPeriod.Status.CLOSED), None)
     history_charts = _liability_history_charts(periods)
     can = {
@@ -382,13 +383,13 @@ def liability_period_reopen(request, period_id: int):
 
 
 def _liability_history_charts(periods) -> dict | None:
-    """Liability and expected breakage over time, from the closed periods' stored figures (no further query):
-    oldest first, one bar per period end."""
+    """Liability and expected breakage over time, from the closed periods' stored figures (read once, in
+    ``_liability_page``; no further query): oldest first, one bar per period end."""
     closed = [p for p in reversed(periods) if p.status == AccountingPeriod.Status.CLOSED]
     if not closed:
         return None
     labels = [period.end.strftime("%b %Y") for period in closed]
-    rates = [accounting.PoolFigures.from_json(period.figures["closing"]).redemption_rate for period in closed]
+    rates = [period.closing_figures.redemption_rate for period in closed]
     currency = program_settings_get().currency
     return {
         "liability": bar_chart(

@@ -12,31 +12,11 @@ from members.services import point_payments
 from members.services.point_payments import point_payment_make
 from rewards.models import Redemption
 from rewards.services import reward_redeem
+from tests.concurrency import race
 from tests.factories import MemberFactory, RewardFactory, points_give
 from tests.members.conftest import assert_consistent
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
-
-def race(calls):
-    barrier = threading.Barrier(len(calls))
-    results = [None] * len(calls)
-
-    def run(index, call):
-        try:
-            barrier.wait(timeout=30)
-            results[index] = call()
-        except Exception as exc:  # the test inspects what each thread got
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results
 
 
 def test_a_burn_holding_the_lock_makes_a_racing_redemption_see_what_it_left(monkeypatch):

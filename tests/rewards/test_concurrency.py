@@ -1,41 +1,18 @@
 """Real concurrency on PostgreSQL: threads with their own connections racing through the services."""
 
-import threading
 from collections import Counter
 
 import pytest
-from django.db import connection
 
 from members.exceptions import InsufficientPoints, LoyaltyError
 from members.models import PointsAccount
 from rewards.exceptions import RewardOutOfStock, VoucherAlreadyUsed
 from rewards.models import PartnerCode, Redemption, Reward, Voucher
 from rewards.services import reward_redeem, voucher_use
+from tests.concurrency import race
 from tests.factories import MemberFactory, RewardFactory, points_give
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
-
-def race(calls):
-    """Run every call at once (released by a barrier); return each one's result or exception."""
-    barrier = threading.Barrier(len(calls))
-    results = [None] * len(calls)
-
-    def run(index, call):
-        try:
-            barrier.wait(timeout=30)
-            results[index] = call()
-        except Exception as exc:  # the test inspects what each thread got
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results
 
 
 def outcomes(results):
