@@ -286,7 +286,7 @@ def wrk(port: int, phase: str, seconds: float, connections: int, data: dict, run
             "wrk",
             "-t2",
             f"-c{connections}",
-            f"-d{seconds}s",
+            f"-d{seconds:g}s",
             "--timeout",
             "10s",
             "-s",

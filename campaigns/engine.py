@@ -18,19 +18,16 @@ Stacking: every applicable stackable campaign combines; of the non-stackable one
 from __future__ import annotations
 
 import dataclasses
-import threading
-import time
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from integrations.cache import config_cached, config_changed
 from members.calculators import Award, Basket, BasketLine, EarningResult, distribute
 from members.models import Purchase
 
@@ -38,7 +35,7 @@ from .models import Campaign, CampaignParticipation, Segment
 from .segments import in_holdout, member_segment_ids
 
 CACHE_TTL_SECONDS = 30
-VERSION_KEY = "campaigns:running:version"
+SNAPSHOT_NAME = "campaigns:running"
 ZERO = Decimal("0")
 
 
@@ -46,59 +43,37 @@ ZERO = Decimal("0")
 class Snapshot:
     campaigns: tuple[Campaign, ...]
     segment_tiers: dict[int, list[int]]
-    version: str
-    expires: float
-
-
-_local = {"snapshot": None}
-_lock = threading.Lock()
-
-
-def _current_version() -> str:
-    version = cache.get(VERSION_KEY)
-    if version is None:
-        cache.add(VERSION_KEY, uuid.uuid4().hex, None)
-        version = cache.get(VERSION_KEY)
-    return version
 
 
 def campaigns_cache_invalidate() -> None:
     """Make every process reload its running campaigns (called after a campaign changes)."""
-    cache.set(VERSION_KEY, uuid.uuid4().hex, None)
-    _local["snapshot"] = None
+    config_changed()
 
 
 def running_campaigns() -> Snapshot:
     """Campaigns the earning engine may apply (scheduled or active, earning kinds), cached per process.
 
-    The snapshot lives ``CACHE_TTL_SECONDS`` at most and is dropped at once when the shared version key changes
-    (every lifecycle service and budget exhaustion bumps it), so a paused campaign stops awarding right away.
+    The snapshot lives ``CACHE_TTL_SECONDS`` at most and is dropped from the next request on when the shared
+    configuration version changes (every lifecycle service and budget exhaustion draws a new one), so a paused
+    campaign stops awarding right away.
     """
-    version = _current_version()
-    snapshot = _local["snapshot"]
-    if snapshot is not None and snapshot.version == version and snapshot.expires > time.monotonic():
-        return snapshot
-    with _lock:
-        campaigns = tuple(
-            Campaign.objects.filter(kind__in=Campaign.EARNING_KINDS, status__in=Campaign.LIVE_STATUSES)
-            .select_related("segment")
-            .order_by("priority", "pk")
-        )
-        segment_ids = {campaign.segment_id for campaign in campaigns if campaign.segment_id}
-        segment_tiers: dict[int, list[int]] = {segment_id: [] for segment_id in segment_ids}
-        if segment_ids:
-            for segment_id, tier_id in Segment.tiers.through.objects.filter(segment_id__in=segment_ids).values_list(
-                "segment_id", "tier_id"
-            ):
-                segment_tiers[segment_id].append(tier_id)
-        snapshot = Snapshot(
-            campaigns=campaigns,
-            segment_tiers=segment_tiers,
-            version=version,
-            expires=time.monotonic() + CACHE_TTL_SECONDS,
-        )
-        _local["snapshot"] = snapshot
-    return snapshot
+    return config_cached(SNAPSHOT_NAME, _snapshot_load, CACHE_TTL_SECONDS)
+
+
+def _snapshot_load() -> Snapshot:
+    campaigns = tuple(
+        Campaign.objects.filter(kind__in=Campaign.EARNING_KINDS, status__in=Campaign.LIVE_STATUSES)
+        .select_related("segment")
+        .order_by("priority", "pk")
+    )
+    segment_ids = {campaign.segment_id for campaign in campaigns if campaign.segment_id}
+    segment_tiers: dict[int, list[int]] = {segment_id: [] for segment_id in segment_ids}
+    if segment_ids:
+        for segment_id, tier_id in Segment.tiers.through.objects.filter(segment_id__in=segment_ids).values_list(
+            "segment_id", "tier_id"
+        ):
+            segment_tiers[segment_id].append(tier_id)
+    return Snapshot(campaigns=campaigns, segment_tiers=segment_tiers)
 
 
 # --- Conditions -----------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.core.signals import request_finished, request_started
 from django.db.models.signals import post_delete, post_save
 
 
@@ -8,6 +9,7 @@ class IntegrationsConfig(AppConfig):
 
     def ready(self):
         from . import checks, tasks  # noqa: F401  (registers the platform's system checks and Celery tasks)
+        from .cache import request_began, request_ended
         from .models import APIKey, WebhookEndpoint
         from .services import api_keys_changed, webhook_subscriptions_clear
 
@@ -21,3 +23,6 @@ class IntegrationsConfig(AppConfig):
         # of a key moves it.
         for signal in (post_save, post_delete):
             signal.connect(api_keys_changed, sender=APIKey, dispatch_uid="api-keys-changed")
+        # The configuration's shared version is read once per request (integrations.cache).
+        request_started.connect(request_began, dispatch_uid="config-version-request-began")
+        request_finished.connect(request_ended, dispatch_uid="config-version-request-ended")

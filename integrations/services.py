@@ -22,7 +22,6 @@ from datetime import datetime, timedelta
 import httpx
 from celery import current_app
 from django.conf import settings
-from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q, TextField
@@ -30,6 +29,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from . import metrics, registry
+from .cache import CONFIG_VERSION_KEY, config_cached, config_changed, config_version
 from .context import acting_api_key
 from .models import APIKey, IdempotencyRecord, WebhookDelivery, WebhookEndpoint, webhook_audience_receives
 
@@ -90,7 +90,8 @@ def api_key_revoke(*, api_key: APIKey) -> APIKey:
 
 
 #: A token in the shared cache that changes whenever any key is saved, revoked or deleted.
-API_KEYS_VERSION_CACHE_KEY = "integrations:api-keys-version"
+#: Keys share the configuration's version (``integrations.cache``): one token to read per request for both.
+API_KEYS_VERSION_CACHE_KEY = CONFIG_VERSION_KEY
 #: How long a process trusts a key it read, as long as the shared version has not moved (a bound for lost tokens).
 API_KEY_LOCAL_SECONDS = 60
 
@@ -108,18 +109,15 @@ _local_keys: dict[str, _LocalKey] = {}
 
 
 def api_keys_version() -> int:
-    """The shared version of the keys (one cache read). A missing token (evicted, flushed) is drawn anew."""
-    version = cache.get(API_KEYS_VERSION_CACHE_KEY)
-    if version is None:
-        cache.add(API_KEYS_VERSION_CACHE_KEY, secrets.randbits(62), None)
-        version = cache.get(API_KEYS_VERSION_CACHE_KEY)
-    return version
+    """The shared version of the keys (one cache read per request). A missing token (evicted, flushed) is drawn
+    anew."""
+    return config_version()
 
 
 def api_keys_changed(**signal_kwargs) -> None:
     """Every process's cached keys are stale from its next request on. Connected to every save and delete of a key
     (``IntegrationsConfig.ready``); ``api_key_revoke`` calls it, as it revokes with an UPDATE."""
-    cache.set(API_KEYS_VERSION_CACHE_KEY, secrets.randbits(62), None)
+    config_changed()
     _local_keys.clear()
 
 
@@ -386,29 +384,29 @@ def webhook_subscriptions() -> list[Subscription]:
     """Every active endpoint whose key is not revoked, with its key, the key's owner, audience and events.
 
     Every purchase asks, and the answer changes only when staff edit endpoints or keys, so it is cached: saving
-    or deleting an endpoint or a key clears it (signals in ``integrations.models``), and it lives a minute at
-    most where the cache is per process. A delivery checks its endpoint and key again before it is sent.
+    or deleting an endpoint or a key draws a new configuration version (signals in ``integrations.apps``), and each
+    process keeps its copy a minute at most. A delivery checks its endpoint and key again before it is sent.
     """
-    subscriptions = cache.get(WEBHOOK_SUBSCRIPTIONS_CACHE_KEY)
-    if subscriptions is None:
-        rows = WebhookEndpoint.objects.filter(is_active=True, api_key__revoked_at__isnull=True).values_list(
-            "pk", "api_key_id", "api_key__owner", "audience", "events"
+    return config_cached(WEBHOOK_SUBSCRIPTIONS_CACHE_KEY, _webhook_subscriptions_load, 60)
+
+
+def _webhook_subscriptions_load() -> list[Subscription]:
+    rows = WebhookEndpoint.objects.filter(is_active=True, api_key__revoked_at__isnull=True).values_list(
+        "pk", "api_key_id", "api_key__owner", "audience", "events"
+    )
+    return [
+        Subscription(
+            endpoint_id=pk, owner_api_key_id=key_id, key_owner=key_owner, audience=audience, events=tuple(events)
         )
-        subscriptions = [
-            Subscription(
-                endpoint_id=pk, owner_api_key_id=key_id, key_owner=key_owner, audience=audience, events=tuple(events)
-            )
-            for pk, key_id, key_owner, audience, events in rows
-        ]
-        cache.set(WEBHOOK_SUBSCRIPTIONS_CACHE_KEY, subscriptions, 60)
-    return subscriptions
+        for pk, key_id, key_owner, audience, events in rows
+    ]
 
 
 def webhook_subscriptions_clear(**signal_kwargs) -> None:
     """Forget the cached subscriptions. Also connected to every save and delete of a key or an endpoint
     (``IntegrationsConfig.ready``): deletes cascading from a key reach a signal, which an overridden delete() would
     miss."""
-    cache.delete(WEBHOOK_SUBSCRIPTIONS_CACHE_KEY)
+    config_changed()
 
 
 class _Acting:

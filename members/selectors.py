@@ -7,10 +7,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 
 from django.core import signing
-from django.core.cache import cache
 from django.db.models import Case, F, Min, OuterRef, Prefetch, Q, Subquery, Sum, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+
+from integrations.cache import config_cached
 
 from . import hooks
 from .action_rules import limit_remaining, limits_left, usage_aggregates
@@ -44,29 +45,17 @@ from .qualification import qualification_window_start
 
 def program_settings_get() -> ProgramSettings:
     """The program's rules; cached because they change rarely and are read on every earn and page."""
-    program = cache.get(PROGRAM_SETTINGS_CACHE_KEY)
-    if program is None:
-        program, _ = ProgramSettings.objects.get_or_create(pk=1)
-        cache.set(PROGRAM_SETTINGS_CACHE_KEY, program, 300)
-    return program
+    return config_cached(PROGRAM_SETTINGS_CACHE_KEY, lambda: ProgramSettings.objects.get_or_create(pk=1)[0], 300)
 
 
 def tiers_list() -> list[Tier]:
     """All tiers, lowest rank first (cached; invalidated when a tier is saved or deleted)."""
-    tiers = cache.get(TIERS_CACHE_KEY)
-    if tiers is None:
-        tiers = list(Tier.objects.order_by("rank"))
-        cache.set(TIERS_CACHE_KEY, tiers, 300)
-    return tiers
+    return config_cached(TIERS_CACHE_KEY, lambda: list(Tier.objects.order_by("rank")), 300)
 
 
 def earning_rules_active() -> list[EarningRule]:
     """Active earning rules (cached; invalidated when a rule is saved or deleted, and short-lived in any case)."""
-    rules = cache.get(EARNING_RULES_CACHE_KEY)
-    if rules is None:
-        rules = list(EarningRule.objects.filter(is_active=True))
-        cache.set(EARNING_RULES_CACHE_KEY, rules, 60)
-    return rules
+    return config_cached(EARNING_RULES_CACHE_KEY, lambda: list(EarningRule.objects.filter(is_active=True)), 60)
 
 
 # --- Member pages and the member API -----------------------------------------------------------------------------
@@ -332,11 +321,7 @@ def earning_rules_public() -> list[EarningRule]:
 
 def partners_by_id() -> dict[int, Partner]:
     """Every partner by id (cached: the API asks on every partner request; invalidated when one is saved)."""
-    partners = cache.get(PARTNERS_CACHE_KEY)
-    if partners is None:
-        partners = {partner.pk: partner for partner in Partner.objects.all()}
-        cache.set(PARTNERS_CACHE_KEY, partners, 300)
-    return partners
+    return config_cached(PARTNERS_CACHE_KEY, lambda: {partner.pk: partner for partner in Partner.objects.all()}, 300)
 
 
 def partner_for_key(api_key) -> Partner | None:

@@ -10,7 +10,6 @@ when the friend makes a first qualifying purchase. Invariants the database holds
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -18,6 +17,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from integrations.cache import config_changed
 from members.models import MONEY, Member, Purchase
 
 PROGRAM_CACHE_KEY = "referrals:program:v1"
@@ -25,7 +25,7 @@ PROGRAM_CACHE_KEY = "referrals:program:v1"
 
 def referral_program_cache_clear() -> None:
     """Forget the cached referral program (read by ``referrals.selectors.referral_program_get``)."""
-    cache.delete(PROGRAM_CACHE_KEY)
+    config_changed()
 
 
 class ReferralProgram(models.Model):

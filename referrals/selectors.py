@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from django.contrib.contenttypes.models import ContentType
-from django.core.cache import cache
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 
+from integrations.cache import config_cached
 from members.models import LedgerEntry, Member
 
 from .models import (
@@ -24,11 +24,7 @@ State = Referral.State
 
 def referral_program_get() -> ReferralProgram:
     """The referral rules; cached because they are read at every sign-up and purchase."""
-    program = cache.get(PROGRAM_CACHE_KEY)
-    if program is None:
-        program, _ = ReferralProgram.objects.get_or_create(pk=1)
-        cache.set(PROGRAM_CACHE_KEY, program, 300)
-    return program
+    return config_cached(PROGRAM_CACHE_KEY, lambda: ReferralProgram.objects.get_or_create(pk=1)[0], 300)
 
 
 def email_domain_is_disposable(email: str) -> bool:

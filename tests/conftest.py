@@ -4,6 +4,8 @@ import pytest
 from django.core.cache import cache
 from django.db import connection
 
+from integrations.cache import config_local_clear
+
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
@@ -47,8 +49,10 @@ def pytest_runtest_setup(item):
 def _fresh_cache():
     """Program settings and tiers are cached; each test starts from what its database says."""
     cache.clear()
+    config_local_clear()
     yield
     cache.clear()
+    config_local_clear()
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""Rate limits per API key, and the shared keys' version read in the same cache round trip.
+"""Rate limits per API key, and the shared configuration version (keys included) read in the same round trip.
 
 On Redis the throttle is one script call: DRF's sliding window (a list of request times, newest first, pruned to
 the window) checked and recorded atomically, plus a read of ``API_KEYS_VERSION_CACHE_KEY`` that the base view
@@ -11,6 +11,7 @@ from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from rest_framework.throttling import SimpleRateThrottle
 
+from ..cache import config_version_seen
 from ..models import APIKey
 from ..services import API_KEYS_VERSION_CACHE_KEY, api_keys_version
 
@@ -62,6 +63,7 @@ class APIKeyRateThrottle(SimpleRateThrottle):
         keys = [redis_cache.make_and_validate_key(key) for key in (self.key, API_KEYS_VERSION_CACHE_KEY)]
         allowed, oldest, version = script(keys=keys, args=[repr(self.now), self.duration, self.num_requests])
         request.api_keys_version = int(version) if version else None
+        config_version_seen(request.api_keys_version)  # the members app's cached configuration needs no read of its own
         self.history = [float(oldest)] if oldest else []
         return bool(allowed)
 

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
+
+from integrations.cache import config_cached
 
 from .. import hooks
 from .cache import PLANS_CACHE_KEY
@@ -25,11 +26,9 @@ CENT = Decimal("0.01")
 
 def plans_list() -> list[MembershipPlan]:
     """Every plan, active or not (cached; invalidated when a plan is saved)."""
-    plans = cache.get(PLANS_CACHE_KEY)
-    if plans is None:
-        plans = list(MembershipPlan.objects.order_by("sort_order", "price", "name"))
-        cache.set(PLANS_CACHE_KEY, plans, 300)
-    return plans
+    return config_cached(
+        PLANS_CACHE_KEY, lambda: list(MembershipPlan.objects.order_by("sort_order", "price", "name")), 300
+    )
 
 
 def plans_active() -> list[MembershipPlan]:

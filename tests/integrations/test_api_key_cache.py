@@ -139,28 +139,52 @@ def redis_cache(settings):
     services.api_keys_local_clear()
 
 
+def _redis_callers(redis_cache, monkeypatch, run):
+    """``run()``'s response, and the module that asked for a Redis client for each cache call it made."""
+    calls = []
+    real = redis_cache._cache.get_client
+
+    def counting(*args, **kwargs):
+        frame = sys._getframe(1)
+        while frame.f_globals["__name__"].startswith("django."):  # through Django's cache API: who called it
+            frame = frame.f_back
+        calls.append(frame.f_globals["__name__"])
+        return real(*args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(redis_cache._cache, "get_client", counting)
+        response = run()
+    return response, calls
+
+
 def test_on_redis_throttle_and_version_are_one_round_trip_and_revocation_still_applies(
     redis_cache, make_client, member, monkeypatch
 ):
     client = make_client(name="redis")
     url = _member_url(member)
     assert client.get(url).status_code == 200
-    calls = []
-    real = redis_cache._cache.get_client
-
-    def counting(*args, **kwargs):
-        calls.append(sys._getframe(1).f_globals["__name__"])
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(redis_cache._cache, "get_client", counting)
-    response, statements = _queries(lambda: client.get(url))
+    response, calls = _redis_callers(redis_cache, monkeypatch, lambda: _queries(lambda: client.get(url)))
+    response, statements = response
     assert response.status_code == 200
     assert not [sql for sql in statements if "members_apikey" in sql]
-    monkeypatch.undo()
-    # The key's check rides on the throttle's one round trip (the rest are the members app's own cached reads).
-    assert [name for name in calls if not name.startswith("django.")] == ["integrations.api.throttling"]
+    # The key's check and the members app's cached configuration ride on the throttle's one round trip.
+    assert calls == ["integrations.api.throttling"]
     _as_another_process(lambda: api_key_revoke(api_key=client.api_key))
     assert client.get(url).status_code == 401
+
+
+def test_on_redis_a_purchase_talks_to_redis_once(redis_cache, make_client, member, monkeypatch):
+    from tests.integrations.conftest import post, purchase_body
+
+    client = make_client(name="till")
+    assert post(client, "/api/v1/purchases/", purchase_body(member, "WARM"), key="w").status_code == 201
+    response, calls = _redis_callers(
+        redis_cache, monkeypatch, lambda: post(client, "/api/v1/purchases/", purchase_body(member, "ONE"), key="o")
+    )
+    assert response.status_code == 201
+    # Settings, tiers, rules, plans, partners, campaigns, referral rules and webhook subscriptions: all from
+    # this process, confirmed by the version the throttle's script read.
+    assert calls == ["integrations.api.throttling"]
 
 
 def test_on_redis_the_throttle_keeps_its_budget_and_retry_after(redis_cache, make_client, member, monkeypatch):
