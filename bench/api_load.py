@@ -284,7 +284,7 @@ def wrk(port: int, phase: str, seconds: float, connections: int, data: dict, run
     output = subprocess.run(
         [
             "wrk",
-            "-t2",
+            f"-t{min(2, connections)}",
             f"-c{connections}",
             f"-d{seconds:g}s",
             "--timeout",

@@ -17,6 +17,7 @@ from . import hooks
 from .action_rules import limit_remaining, limits_left, usage_aggregates
 from .cache import EARNING_RULES_CACHE_KEY, PARTNERS_CACHE_KEY, PROGRAM_SETTINGS_CACHE_KEY, TIERS_CACHE_KEY
 from .calculators import strategies_in_order
+from .compiled import CompiledQuery
 from .exceptions import PartnerInactive
 from .models import (
     LEDGER_EARNING_KINDS,
@@ -591,8 +592,17 @@ def _export_qualifying_activity(member: Member) -> list[dict]:
     )
 
 
+def _member_with_account():
+    return Member.objects.select_related("user", "tier", "account")
+
+
+# The till's look-ups, compiled once per connection (members.compiled): every purchase and member read starts here.
+_member_by_number = CompiledQuery(lambda number: _member_with_account().filter(member_number=number), str)
+_member_by_card = CompiledQuery(lambda card: _member_with_account().filter(card_number=card), str)
+
+
 def member_get(*, member_number: str) -> Member | None:
-    return Member.objects.select_related("user", "tier", "account").filter(member_number=member_number).first()
+    return _member_by_number.first(member_number)
 
 
 def member_find(*, identifier: str) -> Member | None:
@@ -602,12 +612,11 @@ def member_find(*, identifier: str) -> Member | None:
     segment lists resolve thousands at once, in set-based queries of their own).
     """
     identifier = identifier.strip()
-    queryset = Member.objects.select_related("user", "tier", "account")
     if "@" in identifier:
-        return queryset.filter(user__email__iexact=identifier).first()
+        return _member_with_account().filter(user__email__iexact=identifier).first()
     if identifier[:1].upper() == "M":
-        return queryset.filter(member_number=identifier.upper()).first()
-    return queryset.filter(card_number=identifier.replace(" ", "")).first()
+        return _member_by_number.first(identifier.upper())
+    return _member_by_card.first(identifier.replace(" ", ""))
 
 
 # --- Earning actions -------------------------------------------------------------------------------------------

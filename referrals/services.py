@@ -32,6 +32,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from members import audit, hooks
+from members.compiled import CompiledQuery
 from members.exceptions import LoyaltyError
 from members.models import LedgerEntry, Member, PointsAccount, Purchase
 from members.selectors import program_settings_get
@@ -666,9 +667,7 @@ def purchase_co_locks(*, member: Member, occurred_at: datetime) -> list[int]:
     deadline = member.enrolled_at + timedelta(days=referral_program_get().qualify_within_days)
     if occurred_at > deadline:
         return []
-    return list(
-        Referral.objects.filter(friend_id=member.pk, state__in=OPEN_STATES).values_list("referrer_id", flat=True)
-    )
+    return _open_referrers.list(member.pk)
 
 
 def refund_co_locks(*, purchase: Purchase) -> list[int]:
@@ -681,6 +680,18 @@ def refund_co_locks(*, purchase: Purchase) -> list[int]:
             "referrer_id", flat=True
         )
     )
+
+
+# Every purchase in a new member's qualifying window asks both, compiled once per connection (members.compiled).
+_open_referrers = CompiledQuery(
+    lambda friend_id: Referral.objects.filter(friend_id=friend_id, state__in=OPEN_STATES).values_list(
+        "referrer_id", flat=True
+    ),
+    int,
+)
+_open_referral = CompiledQuery(
+    lambda friend_id: Referral.objects.filter(friend_id=friend_id, state__in=OPEN_STATES), int
+)
 
 
 def on_member_enrolled(member: Member, context: dict) -> None:
@@ -713,7 +724,7 @@ def on_purchase_recorded(result) -> None:
     deadline = purchase.member.enrolled_at + timedelta(days=referral_program_get().qualify_within_days)
     if purchase.occurred_at > deadline:
         return
-    referral = Referral.objects.filter(friend_id=purchase.member_id, state__in=OPEN_STATES).first()
+    referral = _open_referral.first(purchase.member_id)
     if referral is None:
         return
     try:

@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _
 
 from integrations import metrics
 
+from ..compiled import CompiledQuery
 from ..exceptions import (
     AccountClosed,
     AdjustmentNotAllowed,
@@ -90,9 +91,17 @@ def account_lock(*, member_id: int) -> PointsAccount:
     """
     if not connection.in_atomic_block:
         raise RuntimeError("account_lock() must be called inside transaction.atomic().")
-    account = PointsAccount.objects.select_for_update().get(pk=member_id)
+    account = _account_for_update.first(member_id)
+    if account is None:
+        raise PointsAccount.DoesNotExist(f"No points account for member {member_id}.")
     account._row_locked = True
     return account
+
+
+#: The account lock every balance change starts with, compiled once per connection (members.compiled).
+_account_for_update = CompiledQuery(
+    lambda member_id: PointsAccount.objects.select_for_update().filter(pk=member_id), int
+)
 
 
 def accounts_for_update(member_ids: Iterable[int]) -> QuerySet[PointsAccount]:

@@ -17,6 +17,7 @@ from django.utils import timezone
 from integrations.cache import config_cached
 
 from .. import hooks
+from ..compiled import CompiledQuery
 from .cache import PLANS_CACHE_KEY
 from .models import LIVE_STATUSES, MembershipPlan, Subscription, SubscriptionEvent, SubscriptionSaving
 
@@ -65,21 +66,31 @@ def plans_benefits(plans: list[MembershipPlan]) -> dict[int, dict]:
 
 def subscription_live(*, member_id: int) -> Subscription | None:
     """The member's live (trialing, active or past-due) subscription with its plan, benefits or not: one query."""
-    return (
-        Subscription.objects.select_related("plan", "pending_plan")
-        .filter(member_id=member_id, status__in=LIVE_STATUSES)
-        .first()
-    )
+    return _subscription_live.first(member_id)
+
+
+# Asked on every purchase of a program with paid membership, compiled once per connection (members.compiled).
+_subscription_live = CompiledQuery(
+    lambda member_id: Subscription.objects.select_related("plan", "pending_plan").filter(
+        member_id=member_id, status__in=LIVE_STATUSES
+    ),
+    int,
+)
 
 
 def subscription_latest(*, member_id: int) -> Subscription | None:
     """The member's live subscription, else their most recent one: one query."""
-    return (
+    return _subscription_latest.first(member_id)
+
+
+_subscription_latest = CompiledQuery(
+    lambda member_id: (
         Subscription.objects.select_related("plan", "pending_plan")
         .filter(member_id=member_id)
         .order_by("-started_at", "-id")
-        .first()
-    )
+    ),
+    int,
+)
 
 
 def subscription_get(*, source: str, external_id: str) -> Subscription | None:
