@@ -25,6 +25,7 @@ from django.db.models.functions import Coalesce, Greatest, TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from members.compiled import CompiledQuery
 from members.exceptions import LoyaltyError
 from members.models import LedgerEntry, Member, PointsAccount
 from members.selectors import tiers_list
@@ -109,7 +110,19 @@ def _allowed_tier_ids(tier_id: int | None) -> list[int]:
 
 
 def member_balance(*, member: Member) -> int:
-    return PointsAccount.objects.values_list("balance", flat=True).get(pk=member.pk)
+    return _balance.list(member.pk)[0]
+
+
+def reward_by_slug(*, slug: str) -> Reward | None:
+    """Any reward with this slug, active or not (the redemption checks availability under the account lock)."""
+    return _reward_by_slug.first(slug)
+
+
+# A till's redemption reads these (members.compiled: compiled once per connection).
+_balance = CompiledQuery(
+    lambda member_id: PointsAccount.objects.filter(pk=member_id).values_list("balance", flat=True), int
+)
+_reward_by_slug = CompiledQuery(lambda slug: Reward.objects.filter(slug=slug), str)
 
 
 def rewards_catalogue(

@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from members import audit, hooks
+from members.compiled import CompiledQuery
 from members.exceptions import AccountClosed, DuplicateRequest, LoyaltyError
 from members.models import LedgerEntry, Member, Partner, Purchase
 from members.selectors import program_settings_get
@@ -117,7 +118,9 @@ def reward_redeem(
             return existing
 
         tier_id = _active_member_tier_id(member)
-        reward = Reward.objects.select_related("required_plan").get(pk=reward.pk)
+        reward = _reward_with_plan.first(reward.pk)
+        if reward is None:
+            raise Reward.DoesNotExist()
         plan = member_plan(member_id=member.pk, at=now)
         cost = redemption_points(reward=reward, quantity=quantity, points=points, plan=plan)
         address = _validated_address(reward, shipping_address)
@@ -177,7 +180,7 @@ def _replayed(*, idempotency_key: str, member: Member, reward: Reward, gift: boo
 
     The key used for another member or reward (or, for a gift, a redemption's key) raises ``DuplicateRequest``.
     """
-    existing = Redemption.objects.filter(idempotency_key=idempotency_key).first()
+    existing = _redemption_by_key.first(idempotency_key)
     if existing is None:
         return None
     if existing.member_id != member.pk or existing.reward_id != reward.pk or (gift and not existing.is_gift):
@@ -188,10 +191,20 @@ def _replayed(*, idempotency_key: str, member: Member, reward: Reward, gift: boo
 
 def _active_member_tier_id(member: Member) -> int | None:
     """The member's current tier id, read from the row; a closed membership raises ``AccountClosed``."""
-    status, tier_id = Member.objects.filter(pk=member.pk).values_list("status", "tier_id").get()
-    if status != Member.Status.ACTIVE:
+    row = _member_status.first(member.pk)
+    if row is None:
+        raise Member.DoesNotExist()
+    if row.status != Member.Status.ACTIVE:
         raise AccountClosed()
-    return tier_id
+    return row.tier_id
+
+
+# Read under the account lock by every redemption (members.compiled: compiled once per connection).
+_redemption_by_key = CompiledQuery(lambda key: Redemption.objects.filter(idempotency_key=key), str)
+_member_status = CompiledQuery(lambda member_id: Member.objects.filter(pk=member_id).only("status", "tier_id"), int)
+_reward_with_plan = CompiledQuery(
+    lambda reward_id: Reward.objects.select_related("required_plan").filter(pk=reward_id), int
+)
 
 
 def _stock_take(*, reward: Reward, quantity: int) -> None:

@@ -12,11 +12,10 @@ from rest_framework.response import Response
 from integrations.api.base import IDEMPOTENCY_HEADER, LoyaltyAPIView, error_responses, idempotent, validated
 from integrations.api.pagination import StrictCursorPagination
 from members.api.views import request_partner
-from members.models import PointsAccount, Purchase
+from members.models import Purchase
 from members.selectors import member_get
 
-from ..models import Reward
-from ..selectors import rewards_available, voucher_check
+from ..selectors import member_balance, reward_by_slug, rewards_available, voucher_check
 from ..services import ShippingAddress, reward_redeem, voucher_use
 from . import scopes
 from . import serializers as s
@@ -76,7 +75,7 @@ class MemberRedemptionView(LoyaltyAPIView):
         member = member_get(member_number=member_number)
         if member is None:
             raise NotFound(_("No member with this number."))
-        reward = Reward.objects.filter(slug=data["reward"]).first()
+        reward = reward_by_slug(slug=data["reward"])
         partner = request_partner(request)
         if reward is None or (partner is not None and reward.redeemable_at_id != partner.pk):
             raise ValidationError({"reward": [_("No reward with this slug.")]})
@@ -90,7 +89,7 @@ class MemberRedemptionView(LoyaltyAPIView):
             idempotency_key=f"api:{request.auth.pk}:{request.headers['Idempotency-Key'].strip()}",
         )
         redemption.member_number = member.member_number
-        redemption.balance = PointsAccount.objects.values_list("balance", flat=True).get(pk=member.pk)
+        redemption.balance = member_balance(member=member)  # read after every hook ran
         code = status.HTTP_200_OK if redemption.replayed else status.HTTP_201_CREATED
         return Response(s.RedemptionOutSerializer(redemption).data, status=code)
 
