@@ -8,7 +8,7 @@ class IntegrationsConfig(AppConfig):
     verbose_name = "Integrations: API keys and webhooks"
 
     def ready(self):
-        from . import checks, tasks  # noqa: F401  (registers the platform's system checks and Celery tasks)
+        from . import checks, connections, tasks  # noqa: F401  (registers the platform's system checks and Celery tasks)
         from .cache import request_began, request_ended
         from .models import APIKey, WebhookEndpoint
         from .services import api_keys_changed, webhook_subscriptions_clear
@@ -26,3 +26,7 @@ class IntegrationsConfig(AppConfig):
         # The configuration's shared version is read once per request (integrations.cache).
         request_started.connect(request_began, dispatch_uid="config-version-request-began")
         request_finished.connect(request_ended, dispatch_uid="config-version-request-ended")
+        # A reused connection that served a request cleanly a moment ago skips its health check
+        # (integrations.connections); connected after Django's close_old_connections, which runs first.
+        request_started.connect(connections.request_began, dispatch_uid="db-health-request-began")
+        request_finished.connect(connections.request_ended, dispatch_uid="db-health-request-ended")

@@ -102,11 +102,14 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------------------------
+#: A reused connection that ended a request cleanly this many seconds ago or less skips the health check
+#: (integrations.connections); 0 checks before every request, as Django does.
+CONN_HEALTH_CHECK_IDLE_SECONDS = env.float("CONN_HEALTH_CHECK_IDLE_SECONDS", default=1.0)
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Persistent connections with health checks; the ledger relies on PostgreSQL row locks. A health check is one
-    # `SELECT 1` per request on a reused connection: CONN_HEALTH_CHECKS=false saves it, and a connection that died
-    # then fails one request (which closes it) instead of being replaced before it.
+    # `SELECT 1` on a reused connection idle for over CONN_HEALTH_CHECK_IDLE_SECONDS: CONN_HEALTH_CHECKS=false
+    # saves it, and a connection that died then fails one request (which closes it) instead of being replaced.
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=True)
     if env.bool("PGBOUNCER_TRANSACTION_POOLING", default=False):
