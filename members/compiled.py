@@ -39,6 +39,7 @@ class _Compiled:
     init_list: tuple[str, ...]
     model_slice: slice
     populators: tuple
+    annotations: tuple[tuple[str, int], ...]
 
 
 class CompiledQuery:
@@ -78,6 +79,8 @@ class CompiledQuery:
             obj = compiled.model.from_db(compiled.alias, compiled.init_list, row[compiled.model_slice])
             for populator in compiled.populators:
                 populator.populate(row, obj)
+            for name, position in compiled.annotations:
+                setattr(obj, name, row[position])
             objects.append(obj)
         return objects
 
@@ -112,13 +115,14 @@ class CompiledQuery:
             positions.append(found[0])
         fields = [column[0] for column in compiler.select[0 : compiler.col_count]]
         converters = compiler.get_converters(fields)
-        model, init_list, model_slice, populators = None, (), slice(0, 0), ()
+        model, init_list, model_slice, populators, annotations = None, (), slice(0, 0), (), ()
         if compiler.klass_info is not None and queryset._fields is None:
             select_fields = compiler.klass_info["select_fields"]
             model_slice = slice(select_fields[0], select_fields[-1] + 1)
             model = compiler.klass_info["model"]
             init_list = tuple(column[0].target.attname for column in compiler.select[model_slice])
             populators = tuple(get_related_populators(compiler.klass_info, compiler.select, alias))
+            annotations = tuple(compiler.annotation_col_map.items())
         elif len(fields) != 1:
             raise ValueError("CompiledQuery: a values query must yield one column (values_list(..., flat=True))")
         return _Compiled(
@@ -132,4 +136,5 @@ class CompiledQuery:
             init_list=init_list,
             model_slice=model_slice,
             populators=populators,
+            annotations=annotations,
         )

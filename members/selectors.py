@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 
 from django.core import signing
-from django.db.models import Case, F, Min, OuterRef, Prefetch, Q, Subquery, Sum, When
+from django.db.models import Case, Exists, F, Min, OuterRef, Prefetch, Q, Subquery, Sum, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -42,6 +42,7 @@ from .models import (
 )
 from .months import add_months, expiry_period_add
 from .qualification import qualification_window_start
+from .subscriptions.models import Subscription
 
 
 def program_settings_get() -> ProgramSettings:
@@ -596,9 +597,17 @@ def _member_with_account():
     return Member.objects.select_related("user", "tier", "account")
 
 
+def _member_for_till():
+    """The member as the till's requests load it: with user, tier and account, and whether they ever had a paid
+    membership (``has_subscriptions``), so that most members' purchases and reads ask nothing more about one."""
+    return _member_with_account().annotate(
+        has_subscriptions=Exists(Subscription.objects.filter(member_id=OuterRef("pk")))
+    )
+
+
 # The till's look-ups, compiled once per connection (members.compiled): every purchase and member read starts here.
-_member_by_number = CompiledQuery(lambda number: _member_with_account().filter(member_number=number), str)
-_member_by_card = CompiledQuery(lambda card: _member_with_account().filter(card_number=card), str)
+_member_by_number = CompiledQuery(lambda number: _member_for_till().filter(member_number=number), str)
+_member_by_card = CompiledQuery(lambda card: _member_for_till().filter(card_number=card), str)
 
 
 def member_get(*, member_number: str) -> Member | None:

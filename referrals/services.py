@@ -667,7 +667,11 @@ def purchase_co_locks(*, member: Member, occurred_at: datetime) -> list[int]:
     deadline = member.enrolled_at + timedelta(days=referral_program_get().qualify_within_days)
     if occurred_at > deadline:
         return []
-    return _open_referrers.list(member.pk)
+    referrers = _open_referrers.list(member.pk)
+    # Read under the buyer's lock, so still true when on_purchase_recorded runs in the same transaction: it need
+    # not ask again when there is no open referral.
+    member.__dict__[_NO_OPEN_REFERRAL] = not referrers
+    return referrers
 
 
 def refund_co_locks(*, purchase: Purchase) -> list[int]:
@@ -681,6 +685,9 @@ def refund_co_locks(*, purchase: Purchase) -> list[int]:
         )
     )
 
+
+#: Set on the buyer by ``purchase_co_locks`` when it found no open referral (see there).
+_NO_OPEN_REFERRAL = "_referrals_no_open_referral"
 
 # Every purchase in a new member's qualifying window asks both, compiled once per connection (members.compiled).
 _open_referrers = CompiledQuery(
@@ -722,7 +729,7 @@ def on_purchase_recorded(result) -> None:
     # Past the qualifying window no referral can pay and the daily expiry job closes any still open, so an
     # established member's purchase costs no query here.
     deadline = purchase.member.enrolled_at + timedelta(days=referral_program_get().qualify_within_days)
-    if purchase.occurred_at > deadline:
+    if purchase.occurred_at > deadline or purchase.member.__dict__.pop(_NO_OPEN_REFERRAL, False):
         return
     referral = _open_referral.first(purchase.member_id)
     if referral is None:

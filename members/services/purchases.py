@@ -207,7 +207,7 @@ def basket_build(
         currency=currency.upper(),
         member=member,
         tier=_member_tier(member),
-        plan=earning_plan(member_id=member.pk if member is not None else None, at=occurred_at),
+        plan=earning_plan(member_id=member.pk if member is not None else None, at=occurred_at, member=member),
         context=context,
     )
 

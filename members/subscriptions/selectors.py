@@ -120,10 +120,13 @@ def member_plan_now(member) -> MembershipPlan | None:
     return member.__dict__["_membership_plan_now"]
 
 
-def earning_plan(*, member_id: int | None, at: datetime) -> MembershipPlan | None:
+def earning_plan(*, member_id: int | None, at: datetime, member=None) -> MembershipPlan | None:
     """The plan that scales a purchase's points, for the earning engine. No query at all when no plan has a
-    multiplier (the common case while a program has no paid membership), or for an anonymous basket."""
+    multiplier (the common case while a program has no paid membership), for an anonymous basket, or for a
+    ``member`` loaded as the till loads them who never had a subscription (``has_subscriptions``)."""
     if member_id is None or not any(plan.earn_multiplier != 1 for plan in plans_list()):
+        return None
+    if member is not None and member.__dict__.get("has_subscriptions") is False:
         return None
     plan = member_plan(member_id=member_id, at=at)
     return plan if plan is not None and plan.earn_multiplier != 1 else None

@@ -323,3 +323,25 @@ def test_rewards_api_names_the_plan_of_members_only_rewards(api, plus):
     rows = {row["slug"]: row for row in api.get("/api/v1/rewards/").json()["results"]}
     assert rows["lounge"]["required_plan"] == "plus"
     assert rows["mug"]["member_points_cost"] == 300
+
+
+def test_the_tills_look_up_knows_who_never_subscribed_and_a_subscriber_still_earns_the_multiplier(api, member, plus):
+    """Members who never had a subscription cost no subscription query (``has_subscriptions`` on the till's
+    member look-up); a subscriber's purchase and read still find theirs."""
+    from members.selectors import member_get
+
+    other = MemberFactory()
+    assert start(api, member).status_code == 201
+    assert member_get(member_number=member.member_number).has_subscriptions is True
+    assert member_get(member_number=other.member_number).has_subscriptions is False
+    assert api.get(f"/api/v1/members/{member.member_number}/").json()["subscription"]["plan"] == "plus"
+    assert api.get(f"/api/v1/members/{other.member_number}/").json()["subscription"] is None
+    lines = [{"sku": "A", "quantity": 1, "unit_price": "20.00"}]
+    earned = {}
+    for who in (member, other):
+        body = {"member": who.member_number, "external_id": f"x-{who.pk}", "channel": "online", "lines": lines}
+        body["occurred_at"] = timezone.now().isoformat()
+        response = post(api, "/api/v1/purchases/", body, key=f"p-{who.pk}")
+        assert response.status_code == 201, response.json()
+        earned[who.pk] = response.json()["points_earned"] + response.json()["points_pending"]
+    assert earned[member.pk] == 2 * earned[other.pk] > 0

@@ -212,3 +212,23 @@ def test_overdue_pending_referrals_expire_in_a_batch():
     assert referrals_expire_overdue() == 0
     fresh.refresh_from_db()
     assert fresh.state == State.PENDING
+
+
+def test_a_new_members_purchase_without_a_referral_asks_for_one_once():
+    """The co-lock provider's answer (no open referral, read under the lock) spares the hook its own query."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    member = MemberFactory()
+    referral_purchase(member, "5.00")  # warm caches
+    with CaptureQueriesContext(connection) as captured:
+        referral_purchase(member, "25.00")
+    asked = [query["sql"] for query in captured.captured_queries if "referrals_referral" in query["sql"]]
+    assert len(asked) == 1
+
+
+def test_a_referred_friends_purchase_still_qualifies_after_the_co_lock_read():
+    friend, referral = referred_friend(MemberFactory())
+    referral_purchase(friend, "25.00")
+    referral.refresh_from_db()
+    assert referral.state in {State.QUALIFIED, Referral.State.HELD} and referral.qualifying_purchase is not None
