@@ -42,7 +42,6 @@ from .models import (
 )
 from .months import add_months, expiry_period_add
 from .qualification import qualification_window_start
-from .subscriptions.models import Subscription
 
 
 def program_settings_get() -> ProgramSettings:
@@ -600,8 +599,10 @@ def _member_with_account():
 def _member_for_till():
     """The member as the till's requests load it: with user, tier and account, and whether they ever had a paid
     membership (``has_subscriptions``), so that most members' purchases and reads ask nothing more about one."""
+    # The subscriptions' model through Member's reverse relation: members.subscriptions imports these selectors.
+    subscription = Member._meta.get_field("subscriptions").related_model
     return _member_with_account().annotate(
-        has_subscriptions=Exists(Subscription.objects.filter(member_id=OuterRef("pk")))
+        has_subscriptions=Exists(subscription.objects.filter(member_id=OuterRef("pk")))
     )
 
 
