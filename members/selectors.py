@@ -67,10 +67,11 @@ ACTIVITY_PAGE_SIZE = 25
 
 
 def member_for_user(user) -> Member | None:
-    """The member behind a login, with account, tier and user joined (one query); None for staff without one."""
+    """The member behind a login, with account, tier and user joined, and whether they ever subscribed (one
+    query, compiled once per connection); None for staff without one."""
     if not getattr(user, "is_authenticated", False):
         return None
-    return Member.objects.select_related("account", "tier", "user").filter(user_id=user.pk).first()
+    return _member_by_user.first(user.pk)
 
 
 @dataclass(frozen=True)
@@ -609,6 +610,8 @@ def _member_for_till():
 # The till's look-ups, compiled once per connection (members.compiled): every purchase and member read starts here.
 _member_by_number = CompiledQuery(lambda number: _member_for_till().filter(member_number=number), str)
 _member_by_card = CompiledQuery(lambda card: _member_for_till().filter(card_number=card), str)
+#: Every member page starts with this one.
+_member_by_user = CompiledQuery(lambda user_id: _member_for_till().filter(user_id=user_id), int)
 
 
 def member_get(*, member_number: str) -> Member | None:

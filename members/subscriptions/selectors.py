@@ -116,7 +116,8 @@ def member_plan_now(member) -> MembershipPlan | None:
     """:func:`member_plan` now, remembered on the ``member`` instance, so the several parts of one page that ask
     (the dashboard's badge and its reward suggestions) cost one query between them."""
     if "_membership_plan_now" not in member.__dict__:
-        member.__dict__["_membership_plan_now"] = member_plan(member_id=member.pk)
+        never = member.__dict__.get("has_subscriptions") is False  # loaded by member_for_user or the till
+        member.__dict__["_membership_plan_now"] = None if never else member_plan(member_id=member.pk)
     return member.__dict__["_membership_plan_now"]
 
 
