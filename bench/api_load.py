@@ -1,7 +1,7 @@
 """The till's path under load, driven by wrk, against pgbench's hand-written earn in the same run (issue 14).
 
-    .venv/bin/python bench/api_load.py [--seconds 10] [--rounds 2] [--connections 16] [--workers 2] [--threads 4]
-        [--worker-class gthread] [--members 2000] [--rebuild-seed] [--only purchase,member,…]
+    .venv/bin/python bench/api_load.py [--seconds 10] [--rounds 2] [--connections 16] [--workers 3] [--threads 1]
+        [--worker-class sync] [--members 2000] [--rebuild-seed] [--only purchase,member,…]
 
 1. A PostgreSQL database of its own (``loyalty_apiload``), fresh each run: a file-level copy of
    ``loyalty_apiload_seed``, which is built once (migrate, ``seed_demo``, 2,000 more members through
@@ -325,10 +325,10 @@ def main():
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--connections", type=int, default=16)
-    # README's production command: a worker per core, 4 threads each (measured against 4 sync workers, bench/README).
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument("--worker-class", default="gthread")
+    # README's production command: sync workers, one more than the cores (measured against gthread, bench/README).
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--worker-class", default="sync")
     parser.add_argument("--members", type=int, default=2000)
     parser.add_argument("--rebuild-seed", action="store_true")
     parser.add_argument("--build-seed", action="store_true", help=argparse.SUPPRESS)
