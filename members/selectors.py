@@ -117,10 +117,9 @@ def member_tier_progress(member: Member, *, today: date | None = None) -> TierPr
         # Months before this one will have left the window by the review.
         keep_start = max(window_start, qualification_window_start(program=program, today=review_date))
 
-    months = QualifyingActivity.objects.filter(member_id=member.pk, month__gte=window_start, month__lte=today)
     value = Decimal(0)
     value_at_review = Decimal(0)
-    for month, amount in months.values_list("month", field):
+    for month, amount in _qualifying_months.list(member.pk, window_start, today, shape=field):
         value += Decimal(amount)
         if month >= keep_start:
             value_at_review += Decimal(amount)
@@ -172,16 +171,9 @@ def member_summary(member: Member, *, now: datetime | None = None) -> MemberSumm
     account = member.account
     expiring_points, expiring_on, expiring_at, all_expire_on = 0, None, None, None
     if program.expiry_policy == ProgramSettings.ExpiryPolicy.FIXED:
-        soon = PointsLot.objects.filter(
-            account_id=account.pk,
-            remaining__gt=0,
-            is_pending=False,
-            expires_at__isnull=False,
-            expires_at__lte=now + timedelta(days=EXPIRY_SOON_DAYS),
-        ).aggregate(points=Sum("remaining"), first=Min("expires_at"))
-        expiring_points = soon["points"] or 0
-        if soon["first"] is not None:
-            expiring_at = soon["first"]
+        soon = _expiring_soon.list(account.pk, now + timedelta(days=EXPIRY_SOON_DAYS))
+        if soon:
+            expiring_points, expiring_at = soon[0]
             expiring_on = timezone.localdate(expiring_at)
     elif program.expiry_policy == ProgramSettings.ExpiryPolicy.ACTIVITY and account.balance:
         last_activity = member.last_purchase_at or member.enrolled_at
@@ -206,11 +198,41 @@ def member_summary(member: Member, *, now: datetime | None = None) -> MemberSumm
 
 def member_recent_entries(member: Member, *, limit: int = 5) -> list[LedgerEntry]:
     """The latest ledger entries with their purchase (served by ``ledger_account_recent_idx``)."""
-    return list(
-        LedgerEntry.objects.filter(account_id=member.pk)
+    return _recent_entries.list(member.pk, shape=limit)
+
+
+# What every member page and member read asks (members.compiled: compiled once per connection).
+_qualifying_months = CompiledQuery(
+    lambda field, member_id, since, until: QualifyingActivity.objects.filter(
+        member_id=member_id, month__gte=since, month__lte=until
+    ).values_list("month", field),
+    int,
+    date,
+    date,
+    shaped=True,
+)
+#: One row (the sum and the first expiry) when some points expire by ``until``, none otherwise.
+_expiring_soon = CompiledQuery(
+    lambda account_id, until: (
+        PointsLot.objects.filter(
+            account_id=account_id, remaining__gt=0, is_pending=False, expires_at__isnull=False, expires_at__lte=until
+        )
+        .values("account_id")
+        .annotate(points=Sum("remaining"), first=Min("expires_at"))
+        .values_list("points", "first")
+    ),
+    int,
+    datetime,
+)
+_recent_entries = CompiledQuery(
+    lambda limit, account_id: (
+        LedgerEntry.objects.filter(account_id=account_id)
         .select_related("purchase")
         .order_by("-created_at", "-id")[:limit]
-    )
+    ),
+    int,
+    shaped=True,
+)
 
 
 @dataclass(frozen=True)
