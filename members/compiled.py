@@ -100,7 +100,8 @@ class CompiledQuery:
             if adapter is not None and value is not None:
                 value = adapter(value)
             for position in positions:
-                params[position] = value
+                wrapper = type(compiled.params[position])
+                params[position] = value if value is None or wrapper is type(value) else wrapper(value)
         with connections[compiled.alias].cursor() as cursor:
             cursor.execute(compiled.sql, params)
             rows = cursor.fetchall()
@@ -141,8 +142,9 @@ class CompiledQuery:
         positions = []
         for marker, adapter in zip(markers, adapters, strict=True):
             expected = adapter(marker) if adapter is not None else marker
+            # isinstance: PostgreSQL's backend wraps some integers in psycopg's typed ints (Int4, Int8).
             found = tuple(
-                index for index, param in enumerate(params) if type(param) is type(expected) and param == expected
+                index for index, param in enumerate(params) if isinstance(param, type(expected)) and param == expected
             )
             if not found:
                 raise ValueError(f"CompiledQuery: an argument is not among the parameters of {sql!r}")

@@ -64,7 +64,10 @@ def rewards_available(*, now: datetime | None = None, early_access_days: int = 0
     """Active rewards inside their window and in stock, for anyone (and ``early_access_days`` before they open,
     for a subscriber whose plan gives early access)."""
     now = now or timezone.now()
-    opens_by = now + timedelta(days=early_access_days)
+    return _rewards_in_window(now=now, opens_by=now + timedelta(days=early_access_days))
+
+
+def _rewards_in_window(*, now: datetime, opens_by: datetime) -> QuerySet[Reward]:
     return Reward.objects.filter(
         Q(available_from__isnull=True) | Q(available_from__lte=opens_by),
         Q(available_until__isnull=True) | Q(available_until__gt=now),
@@ -81,8 +84,23 @@ def rewards_featured(*, limit: int = 4) -> list[Reward]:
 def rewards_for_member_dashboard(member: Member, *, limit: int = 3) -> list[Reward]:
     """What the member can afford now, or is closest to, for the dashboard: one query (the account row usually
     comes with the member)."""
-    balance = member.account.balance
-    return list(rewards_catalogue(member=member, balance=balance).order_by("points_to_go", "points_cost", "pk")[:limit])
+    now = timezone.now()
+    plan = member_plan_now(member)
+    opens_by = now + timedelta(days=plan.early_access_days if plan else 0)
+    shape = (tuple(_allowed_tier_ids(member.tier_id)), plan, limit)
+    return _dashboard_rewards.list(member.pk, member.account.balance, now, opens_by, shape=shape)
+
+
+def _dashboard_rewards_build(shape, member_id: int, balance: int, now: datetime, opens_by: datetime):
+    tier_ids, plan, limit = shape
+    rewards = _member_rewards(
+        member_id=member_id, balance=balance, now=now, opens_by=opens_by, tier_ids=list(tier_ids), plan=plan
+    )
+    return rewards.order_by("points_to_go", "points_cost", "pk")[:limit]
+
+
+#: The dashboard's suggestions, compiled once per connection for each tier ladder position and plan.
+_dashboard_rewards = CompiledQuery(_dashboard_rewards_build, int, int, datetime, datetime, shaped=True)
 
 
 def member_redeemed_units(*, member_id: int, reward: Reward, now: datetime) -> tuple[int, int]:
@@ -159,16 +177,33 @@ def rewards_catalogue(
             affordable_only=affordable_only,
             search=search,
         )
+    plan = member_plan(member_id=member.pk, at=now) if now else member_plan_now(member)
+    now = now or timezone.now()
+    rewards = _member_rewards(
+        member_id=member.pk,
+        balance=balance,
+        now=now,
+        opens_by=now + timedelta(days=plan.early_access_days if plan else 0),
+        tier_ids=_allowed_tier_ids(member.tier_id),
+        plan=plan,
+    ).order_by("-featured", "sort_order", "name", "pk")
+    return _catalogue_filtered(
+        rewards, balance=balance, category=category, kind=kind, affordable_only=affordable_only, search=search
+    )
+
+
+def _member_rewards(*, member_id: int, balance: int, now: datetime, opens_by: datetime, tier_ids: list, plan):
+    """The catalogue as a member sees it, with ``affordable``, ``points_to_go``, ``redeemed_by_member`` and
+    ``plan_allows``; every varying value is an argument, so that the dashboard can compile it once."""
     redeemed = (
-        Redemption.objects.filter(member_id=member.pk, reward=OuterRef("pk"), status=Redemption.Status.COMPLETED)
+        Redemption.objects.filter(member_id=member_id, reward=OuterRef("pk"), status=Redemption.Status.COMPLETED)
         .values("reward")
         .annotate(units=Sum("quantity"))
         .values("units")
     )
-    plan = member_plan(member_id=member.pk, at=now) if now else member_plan_now(member)
-    rewards = (
-        rewards_available(now=now, early_access_days=plan.early_access_days if plan else 0)
-        .filter(Q(min_tier__isnull=True) | Q(min_tier_id__in=_allowed_tier_ids(member.tier_id)))
+    return (
+        _rewards_in_window(now=now, opens_by=opens_by)
+        .filter(Q(min_tier__isnull=True) | Q(min_tier_id__in=tier_ids))
         .annotate(unit_cost=_unit_cost(plan))
         .annotate(
             affordable=ExpressionWrapper(Q(unit_cost__lte=balance), output_field=BooleanField()),
@@ -177,10 +212,6 @@ def rewards_catalogue(
             plan_allows=_plan_allows(plan),
         )
         .select_related("required_plan")
-        .order_by("-featured", "sort_order", "name", "pk")
-    )
-    return _catalogue_filtered(
-        rewards, balance=balance, category=category, kind=kind, affordable_only=affordable_only, search=search
     )
 
 

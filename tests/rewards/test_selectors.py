@@ -72,3 +72,30 @@ def test_redemption_counts_and_donation_totals(member):
     counts = reward_redemption_counts()
     assert counts[bank.pk] == {"redemptions": 3, "units": 3}
     assert counts[voucher_reward.pk] == {"redemptions": 1, "units": 1}
+
+
+def test_the_dashboards_compiled_suggestions_are_the_catalogues_own_order(member):
+    """``rewards_for_member_dashboard`` sends a statement compiled once per tier position and plan: what it lists,
+    with its annotations, is what the ORM catalogue lists, for every balance and tier."""
+    from members.models import Member
+    from members.selectors import member_for_user
+    from rewards.selectors import rewards_for_member_dashboard
+
+    silver = Tier.objects.get(name="Silver")
+    for cost in (50, 300, 900, 2500):
+        RewardFactory(points_cost=cost)
+    RewardFactory(points_cost=200, min_tier=silver)
+    RewardFactory(points_cost=10, stock=0)
+    for tier_name in ("Bronze", "Silver"):
+        Member.objects.filter(pk=member.pk).update(tier=Tier.objects.get(name=tier_name))
+        for balance in (0, 250, 1000, 5000):
+            member.account.__class__.objects.filter(pk=member.pk).update(balance=balance)
+            loaded = member_for_user(member.user)
+            compiled = rewards_for_member_dashboard(loaded, limit=3)
+            orm = list(
+                rewards_catalogue(member=loaded, balance=balance).order_by("points_to_go", "points_cost", "pk")[:3]
+            )
+            assert [r.pk for r in compiled] == [r.pk for r in orm]
+            assert [(r.affordable, r.points_to_go, r.unit_cost) for r in compiled] == [
+                (r.affordable, r.points_to_go, r.unit_cost) for r in orm
+            ]
