@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _
 
 from integrations.cache import config_cached, config_changed
 from members.calculators import Award, Basket, BasketLine, EarningResult, distribute
+from members.compiled import CompiledQuery
 from members.models import Purchase
 
 from .models import Campaign, CampaignParticipation, Segment
@@ -230,6 +231,17 @@ def _period_counts(member_id: int, moment: datetime, periods: set[str]) -> dict[
     return Purchase.objects.filter(member_id=member_id, occurred_at__gte=earliest).aggregate(**aggregates)
 
 
+#: The member's participations in the live campaigns, asked on every purchase while a capped campaign runs;
+#: compiled once per connection for each set of campaigns (members.compiled).
+_participations = CompiledQuery(
+    lambda campaign_ids, member_id: CampaignParticipation.objects.filter(
+        member_id=member_id, campaign_id__in=list(campaign_ids)
+    ),
+    int,
+    shaped=True,
+)
+
+
 def campaign_awards(basket: Basket, base: EarningResult, now: datetime) -> list[Award]:
     """The earning provider: bonus awards of the running campaigns for ``basket``. Writes nothing."""
     snapshot = running_campaigns()
@@ -260,10 +272,8 @@ def campaign_awards(basket: Basket, base: EarningResult, now: datetime) -> list[
             return []
         participations = {}
         if any(c.per_member_cap is not None or c.kind == Campaign.Kind.WINBACK for c in live):
-            participations = {
-                p.campaign_id: p
-                for p in CampaignParticipation.objects.filter(member_id=member.pk, campaign_id__in=[c.pk for c in live])
-            }
+            ids = tuple(c.pk for c in live)
+            participations = {p.campaign_id: p for p in _participations.list(member.pk, shape=ids)}
         periods = {
             c.trigger_period or Campaign.Period.MONTH for c in live if c.trigger == Campaign.Trigger.NTH_PURCHASE
         }
