@@ -49,7 +49,6 @@ def main():
     from django.db import connection, reset_queries
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
-
     from django.utils import timezone
 
     from integrations.services import api_key_create

@@ -171,7 +171,10 @@ def member_summary(member: Member, *, now: datetime | None = None) -> MemberSumm
     account = member.account
     expiring_points, expiring_on, expiring_at, all_expire_on = 0, None, None, None
     if program.expiry_policy == ProgramSettings.ExpiryPolicy.FIXED:
-        soon = _expiring_soon.list(account.pk, now + timedelta(days=EXPIRY_SOON_DAYS))
+        if "expiring_soon_points" in member.__dict__:  # read with the member (member_with_expiring_get)
+            soon = [(member.expiring_soon_points, member.expiring_soon_first)] if member.expiring_soon_points else []
+        else:
+            soon = _expiring_soon.list(account.pk, now + timedelta(days=EXPIRY_SOON_DAYS))
         if soon:
             expiring_points, expiring_at = soon[0]
             expiring_on = timezone.localdate(expiring_at)
@@ -638,6 +641,32 @@ _member_by_user = CompiledQuery(lambda user_id: _member_for_till().filter(user_i
 
 def member_get(*, member_number: str) -> Member | None:
     return _member_by_number.first(member_number)
+
+
+def member_with_expiring_get(*, member_number: str) -> Member | None:
+    """:func:`member_get`, with the points that expire within ``EXPIRY_SOON_DAYS`` from now (their sum and the
+    first expiry) read in the same statement: :func:`member_summary` then needs no query of its own."""
+    return _member_with_expiring.first(member_number, timezone.now() + timedelta(days=EXPIRY_SOON_DAYS))
+
+
+def _lots_expiring_by(until: datetime):
+    return PointsLot.objects.filter(
+        account_id=OuterRef("pk"), remaining__gt=0, is_pending=False, expires_at__isnull=False, expires_at__lte=until
+    ).values("account_id")
+
+
+_member_with_expiring = CompiledQuery(
+    lambda number, until: (
+        _member_for_till()
+        .filter(member_number=number)
+        .annotate(
+            expiring_soon_points=Subquery(_lots_expiring_by(until).annotate(points=Sum("remaining")).values("points")),
+            expiring_soon_first=Subquery(_lots_expiring_by(until).annotate(first=Min("expires_at")).values("first")),
+        )
+    ),
+    str,
+    datetime,
+)
 
 
 def member_find(*, identifier: str) -> Member | None:

@@ -2,7 +2,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework import serializers
 
@@ -79,6 +80,20 @@ def test_detail_has_balance_tier_progress_and_expiring_points(api, member, djang
     assert Decimal(progress["remaining"]) == Decimal(progress["next_threshold"]) - 11
     assert body["expiring_soon"]["points"] == 120
     assert body["expiring_soon"]["first_expiry"] is not None
+
+
+def test_detail_reads_the_expiring_points_with_the_member_and_says_none_when_none_expire(api, member):
+    with transaction.atomic():
+        points_adjust(member=member, points=80, reason="welcome", actor=None)
+    PointsLot.objects.filter(account_id=member.pk).update(expires_at=timezone.now() + timedelta(days=90))
+    url = f"{URL}{member.member_number}/"
+    api.get(url)  # warm
+    with CaptureQueriesContext(connection) as captured:
+        body = api.get(url).json()
+    assert body["expiring_soon"]["points"] == 0 and body["expiring_soon"]["first_expiry"] is None
+    statements = [query["sql"] for query in captured.captured_queries]
+    assert not [sql for sql in statements if sql.startswith('SELECT SUM("members_pointslot')]
+    assert len(statements) <= 2  # the member (with its expiring points), its qualifying months
 
 
 def test_detail_matches_the_member_site_and_adds_value_and_dates(api, member):
