@@ -33,6 +33,10 @@ _DATETIME_MARKER = datetime(1900, 1, 1, tzinfo=UTC)
 _DATE_MARKER = date(1900, 1, 1)
 
 
+#: Compiled statements kept per query and thread, at most.
+_MAX_SHAPES = 64
+
+
 def _marker(kind: type, index: int):
     if kind is int:
         return _INT_MARKER + index
@@ -126,6 +130,8 @@ class CompiledQuery:
         if entry is not None and connections[entry[0].alias] is entry[1]:
             return entry[0]
         compiled = self._compile(shape, first)
+        if len(cache) >= _MAX_SHAPES:  # shapes that come and go (sets of campaigns): start afresh, never grow
+            cache.clear()
         cache[(shape, first)] = (compiled, connections[compiled.alias])
         return compiled
 

@@ -115,3 +115,15 @@ def test_each_shape_is_compiled_on_its_own():
     )
     assert query.list(member.pk, shape=("member_number",)) == [(member.member_number,)]
     assert query.list(member.pk, shape=("pk", "card_number")) == [(member.pk, member.card_number)]
+
+
+def test_shapes_that_come_and_go_never_grow_the_compiled_statements_past_their_bound():
+    from members import compiled as module
+
+    member = MemberFactory()
+    query = CompiledQuery(
+        lambda ids, member_id: Member.objects.filter(pk=member_id, pk__in=list(ids)), int, shaped=True
+    )
+    for extra in range(module._MAX_SHAPES + 10):
+        assert query.first(member.pk, shape=(member.pk, -extra)).pk == member.pk
+    assert len(query._local.compiled) <= module._MAX_SHAPES
