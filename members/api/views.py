@@ -182,6 +182,7 @@ class PurchaseCreateView(LoyaltyAPIView):
             total=data.get("total"),
             point_payments=data["point_payments"],
             discounts=_discounts(data),
+            savepoint=False,  # @idempotent's transaction ends on any exception
         )
         code = status.HTTP_200_OK if result.replayed else status.HTTP_201_CREATED
         return Response(purchase_data(result, member), status=code)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -306,6 +306,7 @@ def purchase_record(
     partner: Partner | None = None,
     point_payments: Sequence[str] = (),
     discounts: list[PurchaseDiscountInput] | None = None,
+    savepoint: bool = True,
 ) -> PurchaseResult:
     """Record a purchase and post the points it earns, once.
 
@@ -335,6 +336,12 @@ def purchase_record(
 
     Locks the member's account first, together with (ascending id) any account a hook names through
     :data:`members.hooks.purchase_co_locks`; see the module docstring.
+
+    Inside a caller's transaction the work runs in a savepoint, so that a caller going on after a refusal (an
+    import, row by row) keeps its transaction. ``savepoint=False`` is for a caller whose transaction ends on any
+    exception (the API's, with its idempotency record): on PostgreSQL it saves the SAVEPOINT and RELEASE round
+    trips. There a concurrent recording of the same external id is found by ``INSERT … ON CONFLICT DO NOTHING``
+    without an error; other databases keep the savepoint for their ``IntegrityError`` path.
     """
     _partner_check(partner)
     if not external_id:
@@ -356,7 +363,7 @@ def purchase_record(
     )
     total = resolved.total
     try:
-        with transaction.atomic():
+        with transaction.atomic(savepoint=savepoint or connection.vendor != "postgresql"):
             account = _lock_with_co_locks(member.pk, hooks.purchase_co_locks, member=member, occurred_at=occurred_at)
             paid = point_payments_claim(
                 account=account,
