@@ -66,11 +66,14 @@ EXPIRY_SOON_DAYS = 30
 ACTIVITY_PAGE_SIZE = 25
 
 
-def member_for_user(user) -> Member | None:
+def member_for_user(user, *, with_expiring: bool = False) -> Member | None:
     """The member behind a login, with account, tier and user joined, and whether they ever subscribed (one
-    query, compiled once per connection); None for staff without one."""
+    query, compiled once per connection); None for staff without one. ``with_expiring``: with the points that
+    expire soon in the same query, for :func:`member_summary`."""
     if not getattr(user, "is_authenticated", False):
         return None
+    if with_expiring:
+        return _member_by_user_with_expiring.first(user.pk, timezone.now() + timedelta(days=EXPIRY_SOON_DAYS))
     return _member_by_user.first(user.pk)
 
 
@@ -655,17 +658,18 @@ def _lots_expiring_by(until: datetime):
     ).values("account_id")
 
 
+def _with_expiring(members, until: datetime):
+    return members.annotate(
+        expiring_soon_points=Subquery(_lots_expiring_by(until).annotate(points=Sum("remaining")).values("points")),
+        expiring_soon_first=Subquery(_lots_expiring_by(until).annotate(first=Min("expires_at")).values("first")),
+    )
+
+
 _member_with_expiring = CompiledQuery(
-    lambda number, until: (
-        _member_for_till()
-        .filter(member_number=number)
-        .annotate(
-            expiring_soon_points=Subquery(_lots_expiring_by(until).annotate(points=Sum("remaining")).values("points")),
-            expiring_soon_first=Subquery(_lots_expiring_by(until).annotate(first=Min("expires_at")).values("first")),
-        )
-    ),
-    str,
-    datetime,
+    lambda number, until: _with_expiring(_member_for_till().filter(member_number=number), until), str, datetime
+)
+_member_by_user_with_expiring = CompiledQuery(
+    lambda user_id, until: _with_expiring(_member_for_till().filter(user_id=user_id), until), int, datetime
 )
 
 

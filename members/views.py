@@ -4,7 +4,7 @@ Every member page is login-protected and reads only ``request.user``'s own membe
 here takes a member id from the URL.
 """
 
-from functools import wraps
+from functools import partial, wraps
 
 from allauth.account.views import SignupView
 from django.contrib import messages
@@ -75,14 +75,17 @@ class MemberSignupView(SignupView):
 signup = MemberSignupView.as_view()
 
 
-def member_view(view):
-    """Login required, the user's own active member loaded (one query) and passed in; never cached."""
+def member_view(view=None, *, with_expiring: bool = False):
+    """Login required, the user's own active member loaded (one query) and passed in; never cached.
+    ``with_expiring``: with the points expiring soon read in the same query (pages that show ``member_summary``)."""
+    if view is None:
+        return partial(member_view, with_expiring=with_expiring)
 
     @never_cache
     @login_required
     @wraps(view)
     def wrapper(request, *args, **kwargs):
-        member = member_for_user(request.user)
+        member = member_for_user(request.user, with_expiring=with_expiring)
         if member is None:
             if request.user.is_staff or request.user.is_superuser:
                 # A staff account is not a customer: it becomes a member only if its owner joins on purpose.
@@ -137,7 +140,7 @@ def terms(request):
     return render(request, "terms.html", {"terms": program_terms()})
 
 
-@member_view
+@member_view(with_expiring=True)
 def dashboard(request, member):
     return render(
         request,

@@ -176,10 +176,15 @@ def test_dashboard_query_count_does_not_grow_with_history(client, member, entrie
     points_adjust(member=member, points=-5, reason="Goodwill correction", actor=None)
     client.force_login(member.user)
     client.get(reverse("members:dashboard"))  # warm the settings and tiers cache
-    # session, user, member with account, lots, tier sums, recent entries, reward suggestions
-    with django_assert_max_num_queries(7):
+    # session, user, member with account and its points expiring soon, tier sums, recent entries, suggestions
+    with django_assert_max_num_queries(6):
         response = client.get(reverse("members:dashboard"))
     assert response.status_code == 200
+    # What expires soon, read with the member, is what member_summary finds with a query of its own.
+    expected = member_summary(Member.objects.select_related("account").get(pk=member.pk)).expiring_points
+    from members.templatetags.loyalty import points
+
+    assert expected > 0 and f'data-testid="expiring">{points(expected)}<' in response.content.decode()
 
 
 def test_one_date_style_and_no_midnight_in_exclusive_ends():
