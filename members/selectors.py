@@ -73,7 +73,7 @@ def member_for_user(user, *, with_expiring: bool = False) -> Member | None:
     if not getattr(user, "is_authenticated", False):
         return None
     if with_expiring:
-        return _member_by_user_with_expiring.first(user.pk, timezone.now() + timedelta(days=EXPIRY_SOON_DAYS))
+        return _member_by_user_with_expiring.first(user.pk, _expiring_soon_until(timezone.now()))
     return _member_by_user.first(user.pk)
 
 
@@ -177,7 +177,7 @@ def member_summary(member: Member, *, now: datetime | None = None) -> MemberSumm
         if "expiring_soon_points" in member.__dict__:  # read with the member (member_with_expiring_get)
             soon = [(member.expiring_soon_points, member.expiring_soon_first)] if member.expiring_soon_points else []
         else:
-            soon = _expiring_soon.list(account.pk, now + timedelta(days=EXPIRY_SOON_DAYS))
+            soon = _expiring_soon.list(account.pk, _expiring_soon_until(now))
         if soon:
             expiring_points, expiring_at = soon[0]
             expiring_on = timezone.localdate(expiring_at)
@@ -220,10 +220,7 @@ _qualifying_months = CompiledQuery(
 #: One row (the sum and the first expiry) when some points expire by ``until``, none otherwise.
 _expiring_soon = CompiledQuery(
     lambda account_id, until: (
-        PointsLot.objects.filter(
-            account_id=account_id, remaining__gt=0, is_pending=False, expires_at__isnull=False, expires_at__lte=until
-        )
-        .values("account_id")
+        _lots_expiring_by(account_id, until)
         .annotate(points=Sum("remaining"), first=Min("expires_at"))
         .values_list("points", "first")
     ),
@@ -649,19 +646,29 @@ def member_get(*, member_number: str) -> Member | None:
 def member_with_expiring_get(*, member_number: str) -> Member | None:
     """:func:`member_get`, with the points that expire within ``EXPIRY_SOON_DAYS`` from now (their sum and the
     first expiry) read in the same statement: :func:`member_summary` then needs no query of its own."""
-    return _member_with_expiring.first(member_number, timezone.now() + timedelta(days=EXPIRY_SOON_DAYS))
+    return _member_with_expiring.first(member_number, _expiring_soon_until(timezone.now()))
 
 
-def _lots_expiring_by(until: datetime):
+def _expiring_soon_until(now: datetime) -> datetime:
+    return now + timedelta(days=EXPIRY_SOON_DAYS)
+
+
+def _lots_expiring_by(account_id, until: datetime):
+    """The account's spendable lots that expire by ``until``, grouped by account (``account_id`` may be an
+    ``OuterRef``): what ``member_summary`` calls expiring soon, read alone or with the member."""
     return PointsLot.objects.filter(
-        account_id=OuterRef("pk"), remaining__gt=0, is_pending=False, expires_at__isnull=False, expires_at__lte=until
+        account_id=account_id, remaining__gt=0, is_pending=False, expires_at__isnull=False, expires_at__lte=until
     ).values("account_id")
 
 
 def _with_expiring(members, until: datetime):
     return members.annotate(
-        expiring_soon_points=Subquery(_lots_expiring_by(until).annotate(points=Sum("remaining")).values("points")),
-        expiring_soon_first=Subquery(_lots_expiring_by(until).annotate(first=Min("expires_at")).values("first")),
+        expiring_soon_points=Subquery(
+            _lots_expiring_by(OuterRef("pk"), until).annotate(points=Sum("remaining")).values("points")
+        ),
+        expiring_soon_first=Subquery(
+            _lots_expiring_by(OuterRef("pk"), until).annotate(first=Min("expires_at")).values("first")
+        ),
     )
 
 
