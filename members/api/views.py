@@ -43,7 +43,7 @@ from ..services.purchases import (
     purchase_record,
     purchase_refund,
 )
-from ..subscriptions.selectors import subscription_latest, subscription_payload
+from ..subscriptions.selectors import never_subscribed, subscription_latest, subscription_payload
 from . import scopes
 from . import serializers as s
 
@@ -104,9 +104,7 @@ def member_detail_data(member: Member, *, source: str | None = None) -> dict:
     queries). The subscription's ``external_id`` is shown only to the integration that reported it."""
     member.tier_progress = member_tier_progress(member)
     member.summary = member_summary(member)
-    # A member loaded by the till's look-up says whether they ever subscribed; most never did.
-    never = member.__dict__.get("has_subscriptions") is False
-    subscription = None if never else subscription_latest(member_id=member.pk)
+    subscription = None if never_subscribed(member) else subscription_latest(member_id=member.pk)
     member.subscription = subscription_payload(subscription)
     if member.subscription is not None and subscription.source != source:
         del member.subscription["external_id"]

@@ -112,12 +112,18 @@ def member_plan(*, member_id: int, at: datetime | None = None) -> MembershipPlan
     return subscription.plan
 
 
+def never_subscribed(member) -> bool:
+    """True when ``member`` was loaded with ``has_subscriptions`` (the till's and the member pages' look-ups) and
+    has never had a subscription: nothing about a plan needs asking then. False when unknown."""
+    return member.__dict__.get("has_subscriptions") is False
+
+
 def member_plan_now(member) -> MembershipPlan | None:
     """:func:`member_plan` now, remembered on the ``member`` instance, so the several parts of one page that ask
     (the dashboard's badge and its reward suggestions) cost one query between them."""
     if "_membership_plan_now" not in member.__dict__:
-        never = member.__dict__.get("has_subscriptions") is False  # loaded by member_for_user or the till
-        member.__dict__["_membership_plan_now"] = None if never else member_plan(member_id=member.pk)
+        plan = None if never_subscribed(member) else member_plan(member_id=member.pk)
+        member.__dict__["_membership_plan_now"] = plan
     return member.__dict__["_membership_plan_now"]
 
 
@@ -127,7 +133,7 @@ def earning_plan(*, member_id: int | None, at: datetime, member=None) -> Members
     ``member`` loaded as the till loads them who never had a subscription (``has_subscriptions``)."""
     if member_id is None or not any(plan.earn_multiplier != 1 for plan in plans_list()):
         return None
-    if member is not None and member.__dict__.get("has_subscriptions") is False:
+    if member is not None and never_subscribed(member):
         return None
     plan = member_plan(member_id=member_id, at=at)
     return plan if plan is not None and plan.earn_multiplier != 1 else None
