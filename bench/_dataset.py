@@ -99,8 +99,8 @@ def _literal(field) -> str:
         return "TRUE" if default else "FALSE"
     if isinstance(default, int | float):
         return str(default)
-    with connection.cursor() as cursor:
-        literal = cursor.mogrify("%s", [field.get_db_prep_value(default, connection)])
+    # compose_sql quotes client-side whichever cursor class the connection uses (server-side binding has no mogrify).
+    literal = connection.ops.compose_sql("%s", [field.get_db_prep_value(default, connection)])
     return literal.decode() if isinstance(literal, bytes) else literal
 
 

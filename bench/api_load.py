@@ -1,7 +1,7 @@
 """The till's path under load, driven by wrk, against pgbench's hand-written earn in the same run (issue 14).
 
     .venv/bin/python bench/api_load.py [--seconds 10] [--rounds 2] [--connections 16] [--workers 3] [--threads 1]
-        [--worker-class sync] [--members 2000] [--rebuild-seed] [--only purchase,member,…]
+        [--worker-class sync] [--server gunicorn|granian] [--members 2000] [--rebuild-seed] [--only purchase,…]
 
 1. A PostgreSQL database of its own (``loyalty_apiload``), fresh each run: a file-level copy of
    ``loyalty_apiload_seed``, which is built once (migrate, ``seed_demo``, 2,000 more members through
@@ -259,6 +259,36 @@ def start_gunicorn(port: int, args, workdir: Path) -> subprocess.Popen:
     return subprocess.Popen(command, cwd=ROOT, env=env)
 
 
+def start_granian(port: int, args, workdir: Path) -> subprocess.Popen:
+    """Granian (a Rust HTTP server calling the WSGI app): keep-alive connections, HTTP parsed outside Python.
+    Each worker process runs the app on one blocking thread, as a sync gunicorn worker does."""
+    binary = Path(sys.executable).parent / "granian"
+    if not binary.exists():
+        sys.exit("--server granian: granian is not installed in this environment (it is not in the lock file)")
+    command = [
+        str(binary),
+        "--interface",
+        "wsgi",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(args.workers),
+        "--blocking-threads",
+        str(args.threads),
+        "--runtime-mode",
+        "st",
+        "--no-ws",
+        "--log-level",
+        "warning",
+        "loyalty_site.wsgi:application",
+    ]
+    env = {**os.environ, **SERVER_ENV, "DATABASE_URL": f"{PG}/{RUN_DB}"}
+    print("server:", " ".join(command[1:]))
+    return subprocess.Popen(command, cwd=ROOT, env=env)
+
+
 def wait_ready(workdir: Path, workers: int) -> None:
     """Until every worker has loaded the app: gunicorn opens the port first, and on a loaded machine each worker
     takes seconds to import Django (``post_worker_init`` in the bench's gunicorn config marks each)."""
@@ -267,6 +297,24 @@ def wait_ready(workdir: Path, workers: int) -> None:
         if time.monotonic() > deadline:
             sys.exit("gunicorn's workers did not start")
         time.sleep(0.2)
+
+
+def wait_answering(port: int) -> None:
+    """Granian has no worker hook: until /terms/ answers, then a moment for the other workers' imports."""
+    import urllib.request
+
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/terms/", timeout=5) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            sys.exit("the server did not start")
+        time.sleep(0.5)
+    time.sleep(3)
 
 
 def wrk(port: int, phase: str, seconds: float, connections: int, data: dict, run: str) -> dict:
@@ -329,6 +377,7 @@ def main():
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--worker-class", default="sync")
+    parser.add_argument("--server", choices=["gunicorn", "granian"], default="gunicorn")
     parser.add_argument("--members", type=int, default=2000)
     parser.add_argument("--rebuild-seed", action="store_true")
     parser.add_argument("--build-seed", action="store_true", help=argparse.SUPPRESS)
@@ -348,11 +397,14 @@ def main():
     data = prepare_run(workdir)
     port = free_port()
     print("load before:", uptime())
-    server = start_gunicorn(port, args, workdir)
+    server = (start_granian if args.server == "granian" else start_gunicorn)(port, args, workdir)
     results: dict[str, list[dict]] = {phase: [] for phase in phases}
     run = uuid.uuid4().hex[:8]
     try:
-        wait_ready(workdir, args.workers)
+        if args.server == "granian":
+            wait_answering(port)
+        else:
+            wait_ready(workdir, args.workers)
         for phase in phases:  # warm-up, untimed: connections, caches, compiled queries in every worker
             if phase != "pgbench":
                 wrk(port, phase, 3, args.connections, data, f"{run}w")
@@ -374,7 +426,7 @@ def main():
         shutil.rmtree(workdir, ignore_errors=True)
     print("load after: ", uptime())
     print(
-        f"gunicorn {args.workers} workers × {args.threads} threads ({args.worker_class}), wrk {args.connections} "
+        f"{args.server} {args.workers} workers × {args.threads} threads ({args.worker_class}), wrk {args.connections} "
         f"connections, {args.rounds} rounds × {args.seconds:g} s per phase, {args.members:,} members"
     )
     total = {}

@@ -147,7 +147,7 @@ def main():
         statements, redis_per_request = len(queries), list(redis_calls)
         if args.sql:
             for query in queries:
-                print("   ", query["sql"][:160])
+                print("   ", " ".join(query["sql"].split()) if os.environ.get("BENCH_SQL_FULL") else query["sql"][:160])
         cpu, wall = time.process_time(), time.perf_counter()
         profile = cProfile.Profile() if args.profile else None
         if profile:

@@ -106,17 +106,33 @@ TEMPLATES = [
 #: (integrations.connections); 0 checks before every request, as Django does.
 CONN_HEALTH_CHECK_IDLE_SECONDS = env.float("CONN_HEALTH_CHECK_IDLE_SECONDS", default=1.0)
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# A connection pooler in front of PostgreSQL (docs/operations.md). DATABASE_POOLER=pgbouncer (or its older
+# spelling PGBOUNCER_TRANSACTION_POOLING=true) when DATABASE_URL points at PgBouncer in transaction pooling mode:
+# consecutive transactions of one Django connection may run on different server connections, so nothing may live
+# longer than a transaction. Server-side cursors (.iterator()) are named cursors that outlive it, and so are
+# prepared statements; the code's other session state is already transaction-scoped (SET LOCAL in
+# backoffice.analytics, row locks and transaction-scoped advisory locks).
+DATABASE_POOLER = env.str("DATABASE_POOLER", default="")
+if DATABASE_POOLER not in {"", "pgbouncer"}:
+    raise ImproperlyConfigured("DATABASE_POOLER must be empty or pgbouncer.")
+BEHIND_PGBOUNCER = DATABASE_POOLER == "pgbouncer" or env.bool("PGBOUNCER_TRANSACTION_POOLING", default=False)
+#: A statement sent this many times on one connection is prepared there (psycopg 3, server-side binding), and
+#: PostgreSQL stops parsing and planning it again: for the till's short statements that was half of
+#: PostgreSQL's time (bench/README.md). 0 binds client-side with no prepared statements, Django's default and
+#: the only choice behind PgBouncer before 1.21 (prepared statements need its max_prepared_statements).
+DATABASE_PREPARE_THRESHOLD = env.int("DATABASE_PREPARE_THRESHOLD", default=0 if BEHIND_PGBOUNCER else 5)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Persistent connections with health checks; the ledger relies on PostgreSQL row locks. A health check is one
     # `SELECT 1` on a reused connection idle for over CONN_HEALTH_CHECK_IDLE_SECONDS: CONN_HEALTH_CHECKS=false
     # saves it, and a connection that died then fails one request (which closes it) instead of being replaced.
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=True)
-    if env.bool("PGBOUNCER_TRANSACTION_POOLING", default=False):
-        # Behind PgBouncer in transaction mode a server-side cursor cannot outlive its transaction. Nothing else
-        # needs a session: locks are row locks or transaction-scoped advisory locks, and psycopg binds parameters
-        # client-side (no prepared statements).
+    if BEHIND_PGBOUNCER:
         DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    if DATABASE_PREPARE_THRESHOLD > 0:
+        DATABASES["default"].setdefault("OPTIONS", {}).update(
+            server_side_binding=True, prepare_threshold=DATABASE_PREPARE_THRESHOLD
+        )
 else:
     # SQLite serialises writers; a generous timeout avoids "database is locked" under the dev server.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
@@ -382,17 +398,6 @@ CELERY_QUEUE_NAMES = ["celery", "webhooks", "emails", "batch", "imports"]
 # cache (CACHE_URL, Redis in production) and sends nothing while the first one holds it.
 CELERY_BEAT_SCHEDULER = "loyalty_site.beat:SingleBeatScheduler"
 BEAT_LOCK_TTL = env.int("BEAT_LOCK_TTL", default=60)
-
-# --- Operations: a connection pooler in front of PostgreSQL (docs/operations.md) ----------------------------------
-# DATABASE_POOLER=pgbouncer when DATABASE_URL points at PgBouncer in transaction pooling mode: consecutive
-# transactions of one Django connection may run on different server connections, so nothing may live longer
-# than a transaction. Server-side cursors (.iterator()) are named cursors that outlive it; the code's other
-# session state is already transaction-scoped (SET LOCAL in backoffice.analytics, no advisory locks).
-DATABASE_POOLER = env.str("DATABASE_POOLER", default="")
-if DATABASE_POOLER not in {"", "pgbouncer"}:
-    raise ImproperlyConfigured("DATABASE_POOLER must be empty or pgbouncer.")
-if DATABASE_POOLER == "pgbouncer" and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 
 # --- Operations: a read replica for the staff console's reports (docs/operations.md) ------------------------------
 # DATABASE_REPLICA_URL adds the "replica" alias; backoffice routes its analytics, exports and liability reads
