@@ -157,9 +157,14 @@ def main():
         if profile:
             profile.disable()
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        prepared = ""
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:  # this session's, so far: every phase run before adds its own
+                cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+                prepared = f"  {cursor.fetchone()[0]} prepared so far"
         print(
             f"{phase:9} {cpu / args.requests * 1000:6.2f} ms CPU  {wall / args.requests * 1000:6.2f} ms wall  "
-            f"{statements} statements  {len(redis_per_request)} Redis calls {redis_per_request}",
+            f"{statements} statements  {len(redis_per_request)} Redis calls {redis_per_request}{prepared}",
             flush=True,
         )
         if profile:
