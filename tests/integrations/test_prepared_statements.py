@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from tests.integrations.conftest import post, purchase_body
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -67,3 +69,29 @@ def test_the_member_read_is_prepared_on_its_connection_after_the_threshold(api, 
         assert any("member_number" in statement for statement in prepared), prepared
     else:
         assert prepared == []
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_every_statement_of_a_purchase_is_prepared_once_warm(api, member, settings):
+    """The earn's statements keep one text and take new parameters, so each is prepared: a change that puts
+    values into the SQL itself would make PostgreSQL plan it on every purchase again."""
+    threshold = settings.DATABASE_PREPARE_THRESHOLD
+    for number in range(max(threshold, 1) + 1):
+        response = post(api, "/api/v1/purchases/", purchase_body(member, external_id=f"P-{number}"), key=f"k-{number}")
+        assert response.status_code == 201, response.content
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = " ".join(row[0] for row in cursor.fetchall())
+    expected = [
+        "pg_try_advisory_xact_lock",  # the Idempotency-Key's claim with any stored answer
+        'INSERT INTO "members_purchase"',  # the purchase with its lines
+        'INSERT INTO "members_ledgerentry"',  # the entry with its lot and balances
+        "INSERT INTO members_qualifyingactivity",  # the qualifying month
+        "INSERT INTO members_idempotencyrecord",  # the stored answer
+        "FOR UPDATE",  # the account lock
+    ]
+    if threshold:
+        assert [part for part in expected if part not in prepared] == []
+    else:
+        assert prepared == ""
