@@ -63,6 +63,13 @@ their own transaction, in registration order. No model signals are involved.
   subscription and period start) and returns how many it gave.
 - ``plan_benefits``: ``provider(plan_ids) -> dict[int, dict]`` — benefits another app adds to membership plans
   (period rewards, members-only rewards), merged into what the API and the member page state. One query for all.
+- ``till_member_annotations``: ``provider() -> dict[str, Expression]`` — annotations the till's member look-up
+  (``members.selectors``: by member number, card or login, as purchases, member reads and member pages load the
+  member) reads in its own statement, so that an app's question about the member on every purchase needs no
+  statement of its own (referrals: the referrer of an open referral, for ``purchase_co_locks``). Names start with
+  the app's label; the value lands in the instance's ``__dict__``. Called when the look-up is compiled (once per
+  connection, after ``ready()``): the expression must not depend on the request. Members loaded any other way
+  lack the attribute, so a provider's reader falls back to its own query.
 """
 
 earning_providers: list = []
@@ -85,6 +92,7 @@ account_action_recorded: list = []
 subscription_changed: list = []
 subscription_period_due: list = []
 plan_benefits: list = []
+till_member_annotations: list = []
 
 
 def register(registry: list, func):

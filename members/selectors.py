@@ -624,11 +624,13 @@ def _member_with_account():
 
 def _member_for_till():
     """The member as the till's requests load it: with user, tier and account, and whether they ever had a paid
-    membership (``has_subscriptions``), so that most members' purchases and reads ask nothing more about one."""
+    membership (``has_subscriptions``), so that most members' purchases and reads ask nothing more about one; plus
+    what other apps read with it (``hooks.till_member_annotations``)."""
     # The subscriptions' model through Member's reverse relation: members.subscriptions imports these selectors.
     subscription = Member._meta.get_field("subscriptions").related_model
+    others = {name: expression for provider in hooks.till_member_annotations for name, expression in provider().items()}
     return _member_with_account().annotate(
-        has_subscriptions=Exists(subscription.objects.filter(member_id=OuterRef("pk")))
+        has_subscriptions=Exists(subscription.objects.filter(member_id=OuterRef("pk"))), **others
     )
 
 

@@ -13,6 +13,7 @@ class ReferralsConfig(AppConfig):
         from . import selectors, services
 
         event_register("referral.qualified", "Referral qualified")
+        hooks.register(hooks.till_member_annotations, services.till_member_annotations)
         hooks.register(hooks.purchase_co_locks, services.purchase_co_locks)
         hooks.register(hooks.refund_co_locks, services.refund_co_locks)
         hooks.register(hooks.member_enrolled, services.on_member_enrolled)

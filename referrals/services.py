@@ -27,7 +27,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -667,9 +667,14 @@ def purchase_co_locks(*, member: Member, occurred_at: datetime) -> list[int]:
     deadline = member.enrolled_at + timedelta(days=referral_program_get().qualify_within_days)
     if occurred_at > deadline:
         return []
-    referrers = _open_referrers.list(member.pk)
-    # Read under the buyer's lock, so still true when on_purchase_recorded runs in the same transaction: it need
-    # not ask again when there is no open referral.
+    if _OPEN_REFERRER in member.__dict__:  # read with the member by the till's look-up (till_member_annotations)
+        referrer = member.__dict__[_OPEN_REFERRER]
+        referrers = [] if referrer is None else [referrer]
+    else:
+        referrers = _open_referrers.list(member.pk)
+    # Read in the purchase's transaction, just before its locks: on_purchase_recorded need not ask again when
+    # there was no open referral. A referral attached by another transaction in between is not this purchase's,
+    # whether read here or there (read committed); the friend's next purchase in the window qualifies it.
     member.__dict__[_NO_OPEN_REFERRAL] = not referrers
     return referrers
 
@@ -688,6 +693,16 @@ def refund_co_locks(*, purchase: Purchase) -> list[int]:
 
 #: Set on the buyer by ``purchase_co_locks`` when it found no open referral (see there).
 _NO_OPEN_REFERRAL = "_referrals_no_open_referral"
+#: The referrer of the member's open referral (a friend is referred at most once), or None: read by the till's
+#: member look-up, through ``members.hooks.till_member_annotations``.
+_OPEN_REFERRER = "referrals_open_referrer"
+
+
+def till_member_annotations() -> dict:
+    """What the till's member look-up reads for ``purchase_co_locks``, so a new member's purchase asks no more."""
+    open_referral = Referral.objects.filter(friend_id=OuterRef("pk"), state__in=OPEN_STATES)
+    return {_OPEN_REFERRER: Subquery(open_referral.values("referrer_id")[:1])}
+
 
 # Every purchase in a new member's qualifying window asks both, compiled once per connection (members.compiled).
 _open_referrers = CompiledQuery(

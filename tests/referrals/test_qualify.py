@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from members import hooks
 from members.models import LedgerEntry, Member, PointsAccount
+from members.selectors import member_get
 from referrals.models import Referral, ReferralEvent
 from referrals.services import (
     on_purchase_recorded,
@@ -179,6 +180,36 @@ def test_the_co_lock_provider_names_the_referrer_of_an_open_referral(django_asse
         assert purchase_co_locks(member=friend, occurred_at=timezone.now()) == [referrer.pk]
     with django_assert_num_queries(1):
         assert purchase_co_locks(member=stranger, occurred_at=timezone.now()) == []
+
+
+def test_the_tills_member_look_up_reads_the_open_referrer_so_the_co_lock_provider_asks_nothing(
+    django_assert_num_queries,
+):
+    referrer = MemberFactory()
+    friend, referral = referred_friend(referrer)
+    stranger = MemberFactory()
+    loaded_friend = member_get(member_number=friend.member_number)
+    loaded_stranger = member_get(member_number=stranger.member_number)
+    with django_assert_num_queries(0):
+        assert purchase_co_locks(member=loaded_friend, occurred_at=timezone.now()) == [referrer.pk]
+        assert purchase_co_locks(member=loaded_stranger, occurred_at=timezone.now()) == []
+    # Only open referrals pay: a rejected one is no longer read as open.
+    Referral.objects.filter(pk=referral.pk).update(state=State.REJECTED)
+    reloaded = member_get(member_number=friend.member_number)
+    with django_assert_num_queries(0):
+        assert purchase_co_locks(member=reloaded, occurred_at=timezone.now()) == []
+
+
+def test_a_till_purchase_by_a_referred_friend_pays_the_referral_with_the_referrer_locked_too():
+    """The whole path with the member as the API loads it: the referrer read with the member is locked with the
+    buyer, and the purchase qualifies the referral."""
+    referrer = MemberFactory()
+    friend, referral = referred_friend(referrer)
+    loaded = member_get(member_number=friend.member_number)
+    referral_purchase(loaded, "25.00")
+    referral.refresh_from_db()
+    assert referral.state == State.QUALIFIED
+    assert sum(_referral_entries(referral).values()) > 0
 
 
 def test_the_co_lock_provider_costs_no_query_past_the_qualifying_window(django_assert_num_queries):
