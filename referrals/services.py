@@ -667,14 +667,17 @@ def purchase_co_locks(*, member: Member, occurred_at: datetime) -> list[int]:
     deadline = member.enrolled_at + timedelta(days=referral_program_get().qualify_within_days)
     if occurred_at > deadline:
         return []
-    if _OPEN_REFERRER in member.__dict__:  # read with the member by the till's look-up (till_member_annotations)
-        referrer = member.__dict__[_OPEN_REFERRER]
+    if _OPEN_REFERRER in member.__dict__:
+        # Read with the member by the till's look-up (till_member_annotations), moments ago in the API's own
+        # transaction. Taken once: a caller that records several purchases on one loaded member asks afresh for
+        # the next, as a referral may have been attached or paid since.
+        referrer = member.__dict__.pop(_OPEN_REFERRER)
         referrers = [] if referrer is None else [referrer]
     else:
         referrers = _open_referrers.list(member.pk)
-    # Read in the purchase's transaction, just before its locks: on_purchase_recorded need not ask again when
-    # there was no open referral. A referral attached by another transaction in between is not this purchase's,
-    # whether read here or there (read committed); the friend's next purchase in the window qualifies it.
+    # Read just before the purchase's locks: on_purchase_recorded need not ask again when there was no open
+    # referral. A referral attached by another transaction in between is not this purchase's, whether read here
+    # or there (read committed); the friend's next purchase in the window qualifies it.
     member.__dict__[_NO_OPEN_REFERRAL] = not referrers
     return referrers
 

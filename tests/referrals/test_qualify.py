@@ -198,6 +198,9 @@ def test_the_tills_member_look_up_reads_the_open_referrer_so_the_co_lock_provide
     reloaded = member_get(member_number=friend.member_number)
     with django_assert_num_queries(0):
         assert purchase_co_locks(member=reloaded, occurred_at=timezone.now()) == []
+    # What was read with the member serves one purchase: the next on the same instance asks afresh.
+    with django_assert_num_queries(1):
+        assert purchase_co_locks(member=reloaded, occurred_at=timezone.now()) == []
 
 
 def test_a_till_purchase_by_a_referred_friend_pays_the_referral_with_the_referrer_locked_too():
