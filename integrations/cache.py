@@ -86,9 +86,9 @@ def config_cached(name: str, load, timeout: float):
     unpickled per call, and nothing here does)."""
     entry = _values.get(name)
     now = time.monotonic()
-    if entry is not None and entry[1] == config_version() and entry[2] > now:
-        return entry[0]
     version = config_version()
+    if entry is not None and entry[1] == version and entry[2] > now:
+        return entry[0]
     # A load may create the row it reads (``get_or_create`` of the settings' one row, with its defaults): that is
     # no change anything else could have cached, so it draws no new version (which would drop every other value).
     _request.loading = True
