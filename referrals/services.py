@@ -701,22 +701,20 @@ _NO_OPEN_REFERRAL = "_referrals_no_open_referral"
 _OPEN_REFERRER = "referrals_open_referrer"
 
 
+def _open_referrals(friend_id):
+    """The friend's referral while it can still pay (``friend_id`` may be an ``OuterRef``): read with the member,
+    alone for the co-locks, and again by the purchase hook."""
+    return Referral.objects.filter(friend_id=friend_id, state__in=OPEN_STATES)
+
+
 def till_member_annotations() -> dict:
     """What the till's member look-up reads for ``purchase_co_locks``, so a new member's purchase asks no more."""
-    open_referral = Referral.objects.filter(friend_id=OuterRef("pk"), state__in=OPEN_STATES)
-    return {_OPEN_REFERRER: Subquery(open_referral.values("referrer_id")[:1])}
+    return {_OPEN_REFERRER: Subquery(_open_referrals(OuterRef("pk")).values("referrer_id")[:1])}
 
 
 # Every purchase in a new member's qualifying window asks both, compiled once per connection (members.compiled).
-_open_referrers = CompiledQuery(
-    lambda friend_id: Referral.objects.filter(friend_id=friend_id, state__in=OPEN_STATES).values_list(
-        "referrer_id", flat=True
-    ),
-    int,
-)
-_open_referral = CompiledQuery(
-    lambda friend_id: Referral.objects.filter(friend_id=friend_id, state__in=OPEN_STATES), int
-)
+_open_referrers = CompiledQuery(lambda friend_id: _open_referrals(friend_id).values_list("referrer_id", flat=True), int)
+_open_referral = CompiledQuery(_open_referrals, int)
 
 
 def on_member_enrolled(member: Member, context: dict) -> None:
